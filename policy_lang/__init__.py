@@ -1,0 +1,24 @@
+"""The Rulecite policy language: parse, check, format and load rule packs.
+
+Pipeline (one module, one public function per stage)::
+
+    text --parse--> ast.Module --check--> model.Pack
+    folder --packs.load--> LoadedPack(pack, diagnostics)
+    ast.Module --format_module--> canonical text
+
+Nothing here knows any business domain: the facts schema and the rules come from packs.
+"""
+
+from .ast import Module, Span
+from .checker import check
+from .errors import CODES, Diagnostic, PackError, did_you_mean, render_text
+from .formatter import format_expr, format_module, format_text
+from .model import Pack
+from .packs import LANGUAGE_VERSION, LoadedPack, bundled_names, load, resolve_pack_path
+from .parser import parse, parse_expr
+
+__all__ = [
+    "CODES", "Diagnostic", "LANGUAGE_VERSION", "LoadedPack", "Module", "Pack", "PackError", "Span", "bundled_names",
+    "check", "did_you_mean", "format_expr", "format_module", "format_text", "load", "parse", "parse_expr",
+    "render_text", "resolve_pack_path",
+]

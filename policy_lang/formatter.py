@@ -1,0 +1,333 @@
+"""Print any parsed module in one canonical style, keeping its comments.
+
+Takes a ``Module``; gives text. The style: two-space indent, one field per line in a
+fixed order per declaration kind, a blank line between declarations (runs of ``set``
+and of ``let`` stay together), minimal parentheses, long ``and``/``or`` chains broken
+one operand per line. Comments stay with the field or declaration they precede (or
+end the line of). ``format(format(x)) == format(x)`` and ``parse(format(x)) ==
+parse(x)``: tests prove both on golden files and on generated packs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from . import ast
+
+WIDTH = 100
+INDENT = "  "
+
+_PREC = {"Or": 1, "And": 2, "Not": 3, "Compare": 4, "In": 4, "Add": 5, "Mul": 6, "Neg": 7, "Atom": 8}
+
+
+def _prec(e) -> int:
+    name = type(e).__name__
+    if name == "BinOp":
+        return _PREC["Add"] if e.op in "+-" else _PREC["Mul"]
+    return _PREC.get(name, _PREC["Atom"])
+
+
+def _q(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def format_expr(e) -> str:
+    """One expression on one line, with the fewest parentheses that keep its meaning."""
+    k = type(e).__name__
+    if k in ("Name", "Ref"):
+        return e.name
+    if k == "Field":
+        return f"{_wrap(e.obj, _PREC['Atom'])}.{e.name}"
+    if k == "Literal":
+        if e.kind == "string":
+            return _q(e.value)
+        if e.kind == "bool":
+            return "true" if e.value else "false"
+        return str(e.value)
+    if k == "ListLit":
+        return "[" + ", ".join(format_expr(i) for i in e.items) + "]"
+    if k == "Not":
+        return "not " + _wrap(e.operand, _PREC["Not"])
+    if k == "Neg":
+        return "-" + _wrap(e.operand, _PREC["Neg"])
+    if k == "BinOp":
+        p = _prec(e)
+        return f"{_wrap(e.left, p)} {e.op} {_wrap(e.right, p + 1)}"
+    if k == "Compare":
+        return f"{_wrap(e.left, _PREC['Add'])} {e.op} {_wrap(e.right, _PREC['Add'])}"
+    if k == "In":
+        op = "not in" if e.negated else "in"
+        return f"{_wrap(e.left, _PREC['Add'])} {op} {_wrap(e.right, _PREC['Add'])}"
+    if k == "And":
+        return " and ".join(_wrap(i, _PREC["And"] + 1) for i in e.items)
+    if k == "Or":
+        return " or ".join(_wrap(i, _PREC["Or"] + 1) for i in e.items)
+    if k == "Call":
+        return f"{e.func}(" + ", ".join(format_expr(a) for a in e.args) + ")"
+    if k == "Quant":
+        where = f" where {format_expr(e.where)}" if e.where is not None else ""
+        return f"{e.func}({e.var} in {format_expr(e.source)}{where})"
+    if k == "Fold":
+        where = f" where {format_expr(e.where)}" if e.where is not None else ""
+        return f"{e.func}({format_expr(e.value)} for {e.var} in {format_expr(e.source)}{where})"
+    raise TypeError(f"not an expression: {k}")
+
+
+def _wrap(e, min_prec: int) -> str:
+    text = format_expr(e)
+    # A Neg operand that is itself a negative literal would read as `--x`.
+    return f"({text})" if _prec(e) < min_prec else text
+
+
+def _broken(prefix: str, e, indent: str) -> str:
+    """``prefix`` + expression, breaking a top-level and/or chain when too long."""
+    one = prefix + format_expr(e)
+    if len(indent + one) <= WIDTH or type(e).__name__ not in ("And", "Or"):
+        return one
+    op = " and" if type(e).__name__ == "And" else " or"
+    p = _PREC["And" if op == " and" else "Or"] + 1
+    parts = [_wrap(i, p) for i in e.items]
+    cont = "\n" + indent + INDENT * 2 + op.strip() + " "
+    return prefix + parts[0] + "".join(cont + x for x in parts[1:])
+
+
+def _template(t) -> str:
+    return _q(t.text)
+
+
+def _cite(c: ast.Citation) -> str:
+    out = f"cite {c.source}"
+    if c.section is not None:
+        out += f" section {_q(c.section)}"
+    if c.page is not None:
+        out += f" page {_q(c.page)}"
+    elif c.page_unverified:
+        out += " page unverified"
+    if c.quote is not None:
+        out += f" quote {_q(c.quote)}"
+    return out
+
+
+def _scope(s) -> str:
+    if isinstance(s, ast.RecordScope):
+        return "for record" + (f" where {format_expr(s.where)}" if s.where is not None else "")
+    return f"for {s.var} in {s.source}" + (f" where {format_expr(s.where)}" if s.where is not None else "")
+
+
+def _json(value, indent: str) -> str:
+    one = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    if len(indent + "facts " + one) <= WIDTH:
+        return one
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    return text.replace("\n", "\n" + indent)
+
+
+# Each declaration kind: the fields in canonical order, as (layout key, printer).
+def _source_fields(d: ast.SourceDecl):
+    yield "title", d.title is not None and f"title {_q(d.title)}"
+    yield "citation", d.citation is not None and f"citation {_q(d.citation)}"
+    yield "document", d.document is not None and f"document {_q(d.document)}"
+    yield "published", d.published is not None and f"published {d.published.isoformat()}"
+    yield "effective", d.effective is not None and f"effective {d.effective.isoformat()}"
+    yield "url", d.url is not None and f"url {_q(d.url)}"
+    yield "kind", d.kind is not None and f"kind {d.kind}"
+    yield "note", d.note is not None and f"note {_q(d.note)}"
+
+
+def _program(p: str) -> str:
+    import re
+
+    return p if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p) else _q(p)
+
+
+def _code_fields(d: ast.CodeDecl):
+    yield "program", d.program is not None and f"program {_program(d.program)}"
+    yield "effective", d.effective is not None and f"effective {d.effective.isoformat()}"
+    yield "until", d.until is not None and f"until {d.until.isoformat()}"
+    yield "replaced_by", bool(d.replaced_by) and "replaced_by " + ", ".join(d.replaced_by)
+    for c in d.citations:
+        yield "citations", _cite(c)
+    yield "note", d.note is not None and f"note {_q(d.note)}"
+
+
+def _rule_fields(d: ast.RuleDecl, indent: str):
+    yield "title", d.title is not None and f"title {_q(d.title)}"
+    yield "summary", d.summary is not None and f"summary {_q(d.summary)}"
+    yield "effective", d.effective is not None and f"effective {d.effective.isoformat()}"
+    yield "until", d.until is not None and f"until {d.until.isoformat()}"
+    yield "supersedes", d.supersedes is not None and f"supersedes {d.supersedes}"
+    for c in d.citations:
+        yield "citations", _cite(c)
+    for dp in d.disputes:
+        yield "disputes", f"dispute {_q(dp.text)}" + (f" per {dp.source}" if dp.source else "")
+    for t in d.tags:
+        yield "tags", f"tag {t}"
+    yield "scope", d.scope is not None and _scope(d.scope)
+    for lt in d.lets:
+        yield "lets", _broken(f"let {lt.name} = ", lt.expr, indent)
+    yield "verdict", d.condition is not None and _broken(f"{d.severity} {d.mode} ", d.condition, indent)
+    yield "message", d.message is not None and f"message {_template(d.message)}"
+    yield "suggest", d.suggest is not None and f"suggest {_template(d.suggest)}"
+
+
+def _retire_fields(d: ast.RetireDecl):
+    yield "from_date", d.from_date is not None and f"from {d.from_date.isoformat()}"
+    for c in d.citations:
+        yield "citations", _cite(c)
+    yield "reason", d.reason is not None and f"reason {_q(d.reason)}"
+
+
+def _suggest_fields(d: ast.SuggestDecl, indent: str):
+    yield "title", d.title is not None and f"title {_q(d.title)}"
+    yield "effective", d.effective is not None and f"effective {d.effective.isoformat()}"
+    yield "until", d.until is not None and f"until {d.until.isoformat()}"
+    yield "scope", d.scope is not None and _scope(d.scope)
+    yield "when", d.when is not None and _broken("when ", d.when, indent)
+    yield "code", d.code is not None and f"code {d.code}"
+    yield "units", d.units is not None and _broken("units ", d.units, indent)
+    yield "reason", d.reason is not None and f"reason {_template(d.reason)}"
+
+
+def _expectation(x: ast.Expectation) -> str:
+    if x.kind == "allow":
+        return f"expect line {x.line} allow"
+    if x.kind in ("deny", "warn"):
+        rules = (" " + ", ".join(x.rules)) if x.rules else ""
+        return f"expect line {x.line} {x.kind}{rules}"
+    if x.kind == "finding":
+        return f"expect finding {x.rules[0]}"
+    if x.kind == "no_finding":
+        return f"expect no finding {x.rules[0]}"
+    if x.kind == "suggestion":
+        return f"expect suggestion {x.code}" + (f" units {x.units}" if x.units is not None else "")
+    return "expect rejected"
+
+
+def _test_fields(d: ast.TestDecl, indent: str):
+    if d.facts_file is not None:
+        yield "facts_file", f"facts file {_q(d.facts_file)}"
+    elif d.facts is not None:
+        yield "facts", "facts " + _json(d.facts, indent)
+    yield "as_of", d.as_of is not None and f"as_of {d.as_of.isoformat()}"
+    for x in d.expectations:
+        yield "expectations", _expectation(x)
+
+
+class _Comments:
+    """Assigns each comment to the declaration or field it belongs to."""
+
+    def __init__(self, module: ast.Module):
+        self.pending = sorted(module.comments, key=lambda c: (c.line, c.column))
+
+    def take_before(self, line: int) -> list:
+        out = [c for c in self.pending if c.own_line and c.line < line]
+        self.pending = [c for c in self.pending if c not in out]
+        return [c.text for c in out]
+
+    def take_trailing(self, first: int, last: int) -> list:
+        out = [c for c in self.pending if not c.own_line and first <= c.line <= last]
+        self.pending = [c for c in self.pending if c not in out]
+        return [c.text for c in out]
+
+    def take_rest(self) -> list:
+        out = [c.text for c in self.pending]
+        self.pending = []
+        return out
+
+
+def _block(head: str, d, fields, comments: _Comments) -> list:
+    """A declaration as lines: head {, fields with their comments, }."""
+    lines = []
+    layout = list(getattr(d, "layout", ()))
+    lines.extend(comments.take_before(d.span.line))
+    head_trailing = comments.take_trailing(d.span.line, d.span.line) if not layout or \
+        all(ln > d.span.line for _, ln, _ in layout) else []
+    lines.append(head + " {" + ("  " + " ".join(head_trailing) if head_trailing else ""))
+    positions: dict = {}
+    for key, ln, end in layout:
+        positions.setdefault(key, []).append((ln, end))
+    used: dict = {}
+    for key, text in fields:
+        if not text:
+            continue
+        idx = used.get(key, 0)
+        used[key] = idx + 1
+        pos = positions.get(key, [])
+        if idx < len(pos):
+            ln, end = pos[idx]
+            for c in comments.take_before(ln):
+                lines.append(INDENT + c)
+            trailing = comments.take_trailing(ln, end)
+        else:
+            trailing = []
+        text_lines = text.split("\n")
+        if trailing:
+            text_lines[-1] += "  " + " ".join(trailing)
+        lines.append(INDENT + text_lines[0])
+        lines.extend(text_lines[1:])
+    end_line = d.span.end_line
+    for c in comments.take_before(end_line + 1):
+        lines.append(INDENT + c)
+    tail = comments.take_trailing(end_line, end_line)
+    lines.append("}" + ("  " + " ".join(tail) if tail else ""))
+    return lines
+
+
+def _decl_lines(d, comments: _Comments) -> list:
+    if isinstance(d, ast.SourceDecl):
+        return _block(f"source {d.name}", d, _source_fields(d), comments)
+    if isinstance(d, ast.CodeDecl):
+        return _block(f"code {d.name} {_q(d.description)}", d, _code_fields(d), comments)
+    if isinstance(d, ast.RuleDecl):
+        head = ("override " if d.override else "") + f"rule {d.id}"
+        return _block(head, d, _rule_fields(d, INDENT), comments)
+    if isinstance(d, ast.RetireDecl):
+        return _block(f"retire {d.rule_id}", d, _retire_fields(d), comments)
+    if isinstance(d, ast.SuggestDecl):
+        return _block(f"suggest {d.id}", d, _suggest_fields(d, INDENT), comments)
+    if isinstance(d, ast.TestDecl):
+        return _block(f"test {_q(d.name)}", d, _test_fields(d, INDENT), comments)
+    lines = comments.take_before(d.span.line)
+    if isinstance(d, ast.SetDecl):
+        members = ", ".join(m.name for m in d.members)
+        text = f"set {d.name} = {{{members}}}"
+        if len(text) > WIDTH:
+            text = f"set {d.name} = {{\n" + "".join(f"{INDENT}{m.name},\n" for m in d.members) + "}"
+        if d.title is not None:
+            text += f" {{ title {_q(d.title)} }}"
+    else:
+        text = _broken(f"let {d.name} = ", d.expr, "")
+    trailing = comments.take_trailing(d.span.line, d.span.end_line)
+    text_lines = text.split("\n")
+    if trailing:
+        text_lines[-1] += "  " + " ".join(trailing)
+    return lines + text_lines
+
+
+def format_module(module: ast.Module) -> str:
+    """The canonical text of a parsed module."""
+    comments = _Comments(module)
+    out: list = []
+    prev = None
+    for d in module.decls:
+        kind = type(d).__name__
+        if out and not (kind == prev and kind in ("SetDecl", "LetDecl")):
+            out.append("")
+        out.extend(_decl_lines(d, comments))
+        prev = kind
+    rest = comments.take_rest()
+    if rest:
+        if out:
+            out.append("")
+        out.extend(rest)
+    return "\n".join(out) + "\n" if out else ""
+
+
+def format_text(text: str, file: str = "<string>") -> tuple:
+    """Parse and format; returns (formatted text or None, diagnostics)."""
+    from .parser import parse
+
+    module, diags = parse(text, file)
+    if module is None or any(d.severity == "error" for d in diags):
+        return None, diags
+    return format_module(module), diags

@@ -1,0 +1,265 @@
+"""The checked pack model: what ``check`` gives and every later stage reads.
+
+Names are resolved (expressions carry ``Ref`` nodes instead of bare names), windows
+are final (after supersede and retire), citations point at their sources, and every
+expression has been typed against the pack's facts schema. Nothing here refers to
+Lark, to raw ``.policy`` text layout, or to any domain: a rule pack for library loans
+and one for Medicare billing give the same kinds of objects.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from attrs import field, frozen
+
+from .ast import NOWHERE, Span
+from .types import Type
+
+
+@frozen
+class Ref:
+    """A resolved name in an expression. ``kind``: fact, let, var, set, special."""
+
+    kind: str
+    name: str
+    type: Type = field(eq=False)
+    span: Span = field(default=NOWHERE, eq=False, repr=False, kw_only=True)
+
+
+@frozen
+class Source:
+    name: str
+    title: str
+    citation: str | None
+    document: str | None
+    published: _dt.date | None
+    effective: _dt.date | None
+    url: str | None
+    kind: str | None
+    note: str | None
+    pack: str
+    span: Span = field(eq=False, repr=False)
+
+
+@frozen
+class Citation:
+    source: Source
+    section: str | None
+    page: str | None
+    quote: str | None
+
+    @property
+    def page_verified(self) -> bool:
+        return self.page is not None
+
+    def to_dict(self) -> dict:
+        s = self.source
+        out = {"source": s.name, "title": s.title, "citation": s.citation}
+        if self.section:
+            out["section"] = self.section
+        out["page"] = self.page if self.page else "unverified"
+        if self.quote:
+            out["quote"] = self.quote
+        if s.url:
+            out["url"] = s.url
+        return out
+
+
+@frozen
+class Window:
+    """Inclusive service-date window; ``None`` means open on that side."""
+
+    start: _dt.date | None = None
+    end: _dt.date | None = None
+
+    def contains(self, d: _dt.date) -> bool:
+        return (self.start is None or self.start <= d) and (self.end is None or d <= self.end)
+
+    def overlaps(self, other: "Window") -> bool:
+        lo = max(self.start or _dt.date.min, other.start or _dt.date.min)
+        hi = min(self.end or _dt.date.max, other.end or _dt.date.max)
+        return lo <= hi
+
+    @property
+    def empty(self) -> bool:
+        return self.start is not None and self.end is not None and self.end < self.start
+
+    def __str__(self) -> str:
+        a = self.start.isoformat() if self.start else "always"
+        b = self.end.isoformat() if self.end else "open"
+        return f"{a}..{b}"
+
+
+@frozen
+class Code:
+    name: str
+    description: str
+    program: str | None
+    window: Window
+    replaced_by: tuple
+    citations: tuple
+    note: str | None
+    pack: str
+    span: Span = field(eq=False, repr=False)
+
+
+@frozen
+class CodeSet:
+    name: str
+    members: tuple  # sorted code names (sets flattened)
+    title: str | None
+    pack: str
+    span: Span = field(eq=False, repr=False)
+
+
+@frozen
+class Derived:
+    name: str
+    expr: object
+    type: Type = field(eq=False)
+    span: Span = field(eq=False, repr=False)
+    deps: tuple = ()  # names of other derived values it reads
+
+
+@frozen
+class Dispute:
+    text: str
+    source: Source | None
+
+
+@frozen
+class Rule:
+    """One version of a rule, with its final window."""
+
+    id: str
+    version: int  # 1-based among the versions of this id, in window order
+    title: str
+    summary: str | None
+    severity: str  # deny | warn | info
+    window: Window  # after supersede / retire
+    declared_window: Window  # as written
+    supersedes: str | None
+    superseded_by: str | None
+    retired: object  # Retirement | None
+    citations: tuple
+    disputes: tuple
+    scope: str  # "line" | "record"
+    var: str | None
+    where: object
+    lets: tuple  # Derived, rule-local
+    mode: str  # when | unless
+    condition: object
+    message: object  # Template with resolved parts
+    suggest: object
+    tags: tuple
+    codes: tuple | None  # codes the rule can apply to (from its where clause), None = any
+    pack: str
+    file: str
+    source_text: str
+    span: Span = field(eq=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+@frozen
+class Retirement:
+    rule_id: str
+    from_date: _dt.date
+    citations: tuple
+    reason: str | None
+    span: Span = field(eq=False, repr=False)
+
+
+@frozen
+class Suggestion:
+    id: str
+    title: str | None
+    window: Window
+    scope: str
+    var: str | None
+    where: object
+    when: object
+    code: str
+    units: object
+    reason: object
+    codes: tuple | None
+    pack: str
+    span: Span = field(eq=False, repr=False)
+
+
+@frozen
+class PackTest:
+    name: str
+    records: tuple  # JSON records; the expectations apply to the last
+    as_of: _dt.date | None
+    expectations: tuple  # ast.Expectation
+    pack: str
+    file: str
+    span: Span = field(eq=False, repr=False)
+
+
+@frozen
+class RecordShape:
+    id: str = "patient_id"
+    period: str = "month"
+    lines: str = "claims"
+    line_id: str = "line"
+    line_code: str = "code"
+    line_date: str = "date"
+
+
+@frozen
+class Pack:
+    name: str
+    version: str
+    title: str
+    language: str
+    extends: tuple  # names of the packs this one extends, nearest first
+    coverage: Window
+    shape: RecordShape
+    unknown_codes: str
+    schema: dict = field(eq=False, repr=False)
+    record_type: Type = field(eq=False, repr=False)
+    sources: tuple = ()
+    codes: tuple = ()
+    sets: tuple = ()
+    derived: tuple = ()  # top-level lets, in dependency order
+    rules: tuple = ()  # every version, sorted by (id, version)
+    retirements: tuple = ()
+    suggestions: tuple = ()
+    tests: tuple = ()
+    lock: str = ""
+    root: str = ""
+    files: tuple = field(default=(), eq=False, repr=False)  # ((relative path, text), ...)
+    warnings: tuple = field(default=(), eq=False, repr=False)
+
+    def code(self, name: str) -> Code | None:
+        return _index(self.codes).get(name)
+
+    def source(self, name: str) -> Source | None:
+        return _index(self.sources).get(name)
+
+    def set(self, name: str) -> CodeSet | None:
+        return _index(self.sets).get(name)
+
+    def rule_versions(self, rule_id: str) -> list:
+        return [r for r in self.rules if r.id == rule_id]
+
+    @property
+    def rule_ids(self) -> list:
+        return sorted({r.id for r in self.rules})
+
+
+_INDEX_CACHE: dict = {}
+
+
+def _index(items: tuple) -> dict:
+    key = id(items)
+    hit = _INDEX_CACHE.get(key)
+    if hit is None or hit[0] is not items:
+        hit = (items, {x.name: x for x in items})
+        _INDEX_CACHE[key] = hit
+    return hit[1]

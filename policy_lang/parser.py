@@ -1,0 +1,733 @@
+"""Parse ``.policy`` text into an AST ``Module``.
+
+Takes source text and a file name; gives ``(Module | None, [Diagnostic])``.
+This is the only module that knows Lark: the grammar (``policy.lark``), its rule
+names, trees and tokens stay here. One Transformer builds the frozen AST nodes of
+``ast.py``; syntax errors become friendly diagnostics, labelled by matching them
+against a catalogue of known mistakes (``MISTAKES``, which doubles as tests).
+
+When a file has a syntax error, the parser re-parses it one top-level declaration
+at a time so that it can report every broken declaration at once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import threading
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast
+from .errors import Diagnostic
+
+_GRAMMAR = resources.files(__package__).joinpath("policy.lark").read_text(encoding="utf-8")
+_LOCK = threading.Lock()
+_comments: list = []
+
+
+def _collect_comment(tok: Token) -> Token:
+    _comments.append(tok)
+    return tok
+
+
+_LARK = Lark(
+    _GRAMMAR,
+    parser="lalr",
+    lexer="contextual",
+    propagate_positions=True,
+    maybe_placeholders=True,
+    start=["start", "expr"],
+    lexer_callbacks={"COMMENT": _collect_comment},
+)
+
+# Terminal names as users should read them in "expected ..." lists.
+_TOKEN_NAMES = {
+    "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`",
+    "COMMA": "`,`", "DOT": "`.`", "EQUAL": "`=`", "COLON": "`:`", "NAME": "a name", "RULE_ID": "a rule id",
+    "STRING": "a string", "INT": "a whole number", "DECIMAL": "a decimal number", "DATE": "a date (YYYY-MM-DD)",
+    "MONTH": "a month (YYYY-MM)", "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*` or `/`",
+    "SEVERITY": "`deny`, `warn` or `info`", "WHEN_UNLESS": "`when` or `unless`", "CODE_NAME": "a code",
+    "NEG_NUMBER": "a number", "MINUS": "`-`", "$END": "end of file",
+}
+
+# A catalogue of known mistakes: label -> snippets that make the parser fail in the
+# same state. ``match_examples`` picks the label for a real error; tests parse each
+# snippet and check that it gets its label.
+MISTAKES: dict[str, list[str]] = {
+    "a comparison uses `==`, not `=`": [
+        "let x = a = 1",
+        "rule r { deny when a.b = 1 }",
+    ],
+    "a rule's verdict needs `when` or `unless` after deny/warn/info": [
+        "rule r { deny a < 1 }",
+        "rule r { warn x }",
+    ],
+    "dates are written without quotes, e.g. `effective 2026-01-01`": [
+        'rule r { effective "2026-01-01" }',
+        'code X "d" { until "2025-12-31" }',
+        'source S { published "2025-11-05" }',
+    ],
+    "a declaration's body must start with `{`": [
+        'rule r title "x" }',
+        'source S title "x" }',
+    ],
+    "set members are separated by commas": [
+        "set S = {A B}",
+        "set S = {A, B C}",
+    ],
+    "`expect line` needs the claim line number, e.g. `expect line 2 deny`": [
+        'test "t" { expect line allow }',
+        'test "t" { expect line deny }',
+    ],
+    "this field belongs inside a declaration's braces": [
+        'title "x"',
+        "effective 2026-01-01",
+        'message "x"',
+    ],
+    "comparisons cannot be chained; join them with `and`": [
+        "let x = 1 < a < 3",
+        "let x = a == b == c",
+    ],
+    "an operator is missing its right-hand side": [
+        "let x = a and",
+        "let x = a +",
+    ],
+    "a test's facts are JSON: keys need double quotes": [
+        'test "t" { facts { patient_id: "1" } }',
+    ],
+}
+
+
+class _Build(Transformer):
+    """The one Transformer: Lark tree -> frozen AST nodes. Collects soft errors."""
+
+    def __init__(self, file: str, text: str):
+        super().__init__(visit_tokens=True)
+        self.file = file
+        self.text = text
+        self.errors: list[Diagnostic] = []
+
+    # ---- helpers
+    def _span(self, meta) -> ast.Span:
+        if getattr(meta, "empty", False) or not hasattr(meta, "line"):
+            return ast.Span(self.file, 0, 0, 0, 0)
+        return ast.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tspan(self, tok: Token) -> ast.Span:
+        return ast.Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def _err(self, code, msg, span, hints=()):
+        self.errors.append(Diagnostic(code, msg, span, tuple(hints)))
+
+    def _date(self, tok: Token) -> _dt.date:
+        try:
+            return _dt.date.fromisoformat(str(tok))
+        except ValueError:
+            self._err("E105", f"`{tok}` is not a calendar date", self._tspan(tok),
+                      ["dates are YYYY-MM-DD with a real month and day"])
+            return _dt.date(1, 1, 1)
+
+    def _fields(self, kind, name, items, span, repeatable=()):
+        out: dict = {}
+        out["layout"] = tuple((key, fspan.line, fspan.end_line) for key, _, fspan in items if key)
+        for key, value, fspan in items:
+            if key == "layout":
+                continue
+            if key in repeatable:
+                out.setdefault(key, []).append(value)
+            elif key in out:
+                self._err("E107", f"{kind} `{name}` gives `{key}` twice", fspan, [f"keep one `{key}`"])
+            else:
+                out[key] = value
+        return out
+
+    # ---- tokens
+    def STRING(self, tok):
+        try:
+            value = json.loads(str(tok))
+        except ValueError:
+            self._err("E104", "string has an escape sequence that is not allowed", self._tspan(tok),
+                      ['allowed escapes: \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX'])
+            value = str(tok)[1:-1]
+        return Token("STRING_VALUE", value, tok.start_pos, tok.line, tok.column, tok.end_line,
+                     tok.end_column, tok.end_pos)
+
+    @v_args(meta=True)
+    def string(self, meta, toks):
+        tok = toks[0]
+        return Token("STR", "".join(str(t) for t in toks), tok.start_pos, tok.line, tok.column,
+                     toks[-1].end_line, toks[-1].end_column, toks[-1].end_pos)
+
+    # ---- expressions
+    @v_args(meta=True)
+    def name(self, meta, c):
+        return ast.Name(str(c[0]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def field(self, meta, c):
+        return ast.Field(c[0], str(c[1]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def int_lit(self, meta, c):
+        return ast.Literal("int", int(str(c[0])), span=self._span(meta))
+
+    @v_args(meta=True)
+    def dec_lit(self, meta, c):
+        return ast.Literal("decimal", str(c[0]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def str_lit(self, meta, c):
+        return ast.Literal("string", str(c[0]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def date_lit(self, meta, c):
+        d = self._date(c[0])
+        return ast.Literal("date", d.isoformat(), span=self._span(meta))
+
+    @v_args(meta=True)
+    def month_lit(self, meta, c):
+        text = str(c[0])
+        if not 1 <= int(text[5:7]) <= 12:
+            self._err("E105", f"`{text}` is not a month", self._tspan(c[0]), ["months are YYYY-MM, 01 to 12"])
+        return ast.Literal("month", text, span=self._span(meta))
+
+    @v_args(meta=True)
+    def true_lit(self, meta, c):
+        return ast.Literal("bool", True, span=self._span(meta))
+
+    @v_args(meta=True)
+    def false_lit(self, meta, c):
+        return ast.Literal("bool", False, span=self._span(meta))
+
+    @v_args(meta=True)
+    def list_lit(self, meta, c):
+        return ast.ListLit(tuple(x for x in c if x is not None), span=self._span(meta))
+
+    @v_args(meta=True)
+    def not_(self, meta, c):
+        return ast.Not(c[0], span=self._span(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta, c):
+        return ast.Neg(c[0], span=self._span(meta))
+
+    @v_args(meta=True)
+    def arith(self, meta, c):
+        return ast.BinOp(str(c[1]), c[0], c[2], span=self._span(meta))
+
+    @v_args(meta=True)
+    def compare(self, meta, c):
+        return ast.Compare(str(c[1]), c[0], c[2], span=self._span(meta))
+
+    @v_args(meta=True)
+    def in_(self, meta, c):
+        return ast.In(c[0], c[1], False, span=self._span(meta))
+
+    @v_args(meta=True)
+    def not_in(self, meta, c):
+        return ast.In(c[0], c[1], True, span=self._span(meta))
+
+    @v_args(meta=True)
+    def and_(self, meta, c):
+        items = (c[0].items if isinstance(c[0], ast.And) else (c[0],)) + (c[1],)
+        return ast.And(items, span=self._span(meta))
+
+    @v_args(meta=True)
+    def or_(self, meta, c):
+        items = (c[0].items if isinstance(c[0], ast.Or) else (c[0],)) + (c[1],)
+        return ast.Or(items, span=self._span(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, c):
+        return ast.Call(str(c[0]), tuple(x for x in c[1:] if x is not None), span=self._span(meta))
+
+    @v_args(meta=True)
+    def quant(self, meta, c):
+        return ast.Quant(str(c[0]), str(c[1]), c[2], c[3], span=self._span(meta))
+
+    @v_args(meta=True)
+    def fold(self, meta, c):
+        return ast.Fold(str(c[0]), c[1], str(c[2]), c[3], c[4], span=self._span(meta))
+
+    # ---- templates
+    def _template(self, tok) -> ast.Template:
+        text = str(tok)
+        span = self._tspan(tok)
+        parts: list = []
+        buf = []
+        i = 0
+        while i < len(text):
+            ch = text[i]
+            if ch == "{" and text.startswith("{{", i):
+                buf.append("{")
+                i += 2
+            elif ch == "}" and text.startswith("}}", i):
+                buf.append("}")
+                i += 2
+            elif ch == "{":
+                j = text.find("}", i)
+                if j < 0:
+                    self._err("E106", "a `{` in the message has no closing `}`", span,
+                              ["write `{{` for a literal brace"])
+                    buf.append(text[i:])
+                    break
+                if buf:
+                    parts.append("".join(buf))
+                    buf = []
+                parts.append(self._placeholder(text[i + 1:j], span))
+                i = j + 1
+            elif ch == "}":
+                self._err("E106", "a `}` in the message has no opening `{`", span,
+                          ["write `}}` for a literal brace"])
+                buf.append("}")
+                i += 1
+            else:
+                buf.append(ch)
+                i += 1
+        if buf:
+            parts.append("".join(buf))
+        return ast.Template(text, tuple(parts), span=span)
+
+    def _placeholder(self, source: str, span: ast.Span):
+        try:
+            tree = _LARK.parse(source, start="expr")
+            sub = _Build(self.file, source)
+            expr = sub.transform(tree)
+        except (UnexpectedInput, VisitError):
+            self._err("E106", f"`{{{source}}}` is not an expression", span,
+                      ["placeholders hold an expression such as `{line.code}`; write `{{` for a literal brace"])
+            return ast.Literal("string", "{" + source + "}", span=span)
+        # Re-anchor every node of the placeholder on the message's span.
+        return _respan(expr, span)
+
+    # ---- declarations: generic field collectors
+    def _kv(self, key, idx=0, conv=None):
+        def method(self, meta, c):
+            value = c[idx] if c else None
+            if conv:
+                value = conv(self, value)
+            elif isinstance(value, Token):
+                value = str(value)
+            return (key, value, self._span(meta))
+        return v_args(meta=True)(method)
+
+    src_title = _kv(None, "title")
+    src_citation = _kv(None, "citation")
+    src_document = _kv(None, "document")
+    src_url = _kv(None, "url")
+    src_kind = _kv(None, "kind")
+    src_note = _kv(None, "note")
+    src_published = _kv(None, "published", conv=lambda s, v: s._date(v))
+    src_effective = _kv(None, "effective", conv=lambda s, v: s._date(v))
+
+    @v_args(meta=True)
+    def source_decl(self, meta, c):
+        name = str(c[0])
+        f = self._fields("source", name, c[1:], self._span(meta))
+        return ast.SourceDecl(name, **f, span=self._span(meta))
+
+    code_program = _kv(None, "program")
+    code_effective = _kv(None, "effective", conv=lambda s, v: s._date(v))
+    code_until = _kv(None, "until", conv=lambda s, v: s._date(v))
+    code_note = _kv(None, "note")
+
+    @v_args(meta=True)
+    def code_replaced_by(self, meta, c):
+        return ("replaced_by", tuple(str(x) for x in c), self._span(meta))
+
+    @v_args(meta=True)
+    def code_cite(self, meta, c):
+        return ("citations", c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def code_decl(self, meta, c):
+        name = str(c[0])
+        f = self._fields("code", name, c[2:], self._span(meta), repeatable=("citations",))
+        f["citations"] = tuple(f.get("citations", ()))
+        return ast.CodeDecl(name, str(c[1]), **f, span=self._span(meta))
+
+    set_title = _kv(None, "title")
+
+    @v_args(meta=True)
+    def set_decl(self, meta, c):
+        name = str(c[0])
+        members, fields = [], []
+        for x in c[1:]:
+            if isinstance(x, Token):
+                members.append(ast.SetMember(str(x), span=self._tspan(x)))
+            elif isinstance(x, tuple):
+                fields.append(x)
+        f = self._fields("set", name, fields, self._span(meta))
+        return ast.SetDecl(name, tuple(members), **f, span=self._span(meta))
+
+    @v_args(meta=True)
+    def let_decl(self, meta, c):
+        sp = self._span(meta)
+        return ast.LetDecl(str(c[0]), c[1], layout=(("expr", sp.line, sp.end_line),), span=sp)
+
+    # ---- citations
+    cite_section = _kv(None, "section")
+    cite_page = _kv(None, "page")
+    cite_quote = _kv(None, "quote")
+
+    @v_args(meta=True)
+    def cite_page_unverified(self, meta, c):
+        return ("page_unverified", True, self._span(meta))
+
+    @v_args(meta=True)
+    def citation(self, meta, c):
+        src = str(c[0])
+        f = self._fields("citation of", src, c[1:], self._span(meta))
+        f.pop("layout", None)
+        return ast.Citation(src, **f, span=self._span(meta))
+
+    # ---- rules
+    def rule_id(self, c):
+        return c[0]
+
+    rule_title = _kv(None, "title")
+    rule_summary = _kv(None, "summary")
+    rule_effective = _kv(None, "effective", conv=lambda s, v: s._date(v))
+    rule_until = _kv(None, "until", conv=lambda s, v: s._date(v))
+    rule_supersedes = _kv(None, "supersedes")
+    rule_tag = _kv(None, "tags")
+
+    @v_args(meta=True)
+    def rule_cite(self, meta, c):
+        return ("citations", c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def rule_dispute(self, meta, c):
+        return ("disputes", ast.Dispute(str(c[0]), str(c[1]) if c[1] is not None else None,
+                                        span=self._span(meta)), self._span(meta))
+
+    @v_args(meta=True)
+    def rule_for_lines(self, meta, c):
+        return ("scope", ast.LineScope(str(c[0]), str(c[1]), c[2], span=self._span(meta)), self._span(meta))
+
+    @v_args(meta=True)
+    def rule_for_record(self, meta, c):
+        return ("scope", ast.RecordScope(c[0], span=self._span(meta)), self._span(meta))
+
+    @v_args(meta=True)
+    def rule_let(self, meta, c):
+        return ("lets", ast.LetDecl(str(c[0]), c[1], span=self._span(meta)), self._span(meta))
+
+    @v_args(meta=True)
+    def rule_verdict(self, meta, c):
+        return ("verdict", (str(c[0]), str(c[1]), c[2]), self._span(meta))
+
+    @v_args(meta=True)
+    def rule_message(self, meta, c):
+        return ("message", self._template(c[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def rule_suggest(self, meta, c):
+        return ("suggest", self._template(c[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def rule_decl(self, meta, c):
+        override = c[0] is not None
+        rid = str(c[1])
+        f = self._fields("rule", rid, c[2:], self._span(meta),
+                         repeatable=("citations", "disputes", "lets", "tags"))
+        for k in ("citations", "disputes", "lets", "tags"):
+            f[k] = tuple(f.get(k, ()))
+        verdict = f.pop("verdict", None)
+        if verdict:
+            f["severity"], f["mode"], f["condition"] = verdict
+        return ast.RuleDecl(rid, override, **f, span=self._span(meta))
+
+    retire_from = _kv(None, "from_date", conv=lambda s, v: s._date(v))
+    retire_reason = _kv(None, "reason")
+
+    @v_args(meta=True)
+    def retire_cite(self, meta, c):
+        return ("citations", c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def retire_decl(self, meta, c):
+        rid = str(c[0])
+        f = self._fields("retire", rid, c[1:], self._span(meta), repeatable=("citations",))
+        f["citations"] = tuple(f.get("citations", ()))
+        return ast.RetireDecl(rid, **f, span=self._span(meta))
+
+    # ---- suggestions
+    sug_title = _kv(None, "title")
+    sug_effective = _kv(None, "effective", conv=lambda s, v: s._date(v))
+    sug_until = _kv(None, "until", conv=lambda s, v: s._date(v))
+    sug_code = _kv(None, "code")
+    sug_when = _kv(None, "when")
+    sug_units = _kv(None, "units")
+
+    @v_args(meta=True)
+    def sug_for_lines(self, meta, c):
+        return ("scope", ast.LineScope(str(c[0]), str(c[1]), c[2], span=self._span(meta)), self._span(meta))
+
+    @v_args(meta=True)
+    def sug_for_record(self, meta, c):
+        return ("scope", ast.RecordScope(c[0], span=self._span(meta)), self._span(meta))
+
+    @v_args(meta=True)
+    def sug_reason(self, meta, c):
+        return ("reason", self._template(c[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def suggest_decl(self, meta, c):
+        sid = str(c[0])
+        f = self._fields("suggest", sid, c[1:], self._span(meta))
+        return ast.SuggestDecl(sid, **f, span=self._span(meta))
+
+    # ---- tests
+    @v_args(meta=True)
+    def test_facts(self, meta, c):
+        return ("facts", c[0], self._span(meta))
+
+    test_facts_file = _kv(None, "facts_file")
+    test_as_of = _kv(None, "as_of", conv=lambda s, v: s._date(v))
+
+    @v_args(meta=True)
+    def test_expect(self, meta, c):
+        return ("expectations", c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def exp_allow(self, meta, c):
+        return ast.Expectation("allow", int(c[0]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def exp_deny(self, meta, c):
+        return ast.Expectation("deny", int(c[0]), tuple(str(x) for x in c[1:] if x is not None),
+                               span=self._span(meta))
+
+    @v_args(meta=True)
+    def exp_warn(self, meta, c):
+        return ast.Expectation("warn", int(c[0]), tuple(str(x) for x in c[1:]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def exp_finding(self, meta, c):
+        return ast.Expectation("finding", None, (str(c[0]),), span=self._span(meta))
+
+    @v_args(meta=True)
+    def exp_no_finding(self, meta, c):
+        return ast.Expectation("no_finding", None, (str(c[0]),), span=self._span(meta))
+
+    @v_args(meta=True)
+    def exp_suggestion(self, meta, c):
+        return ast.Expectation("suggestion", None, (), str(c[0]), int(c[1]) if c[1] is not None else None,
+                               span=self._span(meta))
+
+    @v_args(meta=True)
+    def exp_rejected(self, meta, c):
+        return ast.Expectation("rejected", span=self._span(meta))
+
+    @v_args(meta=True)
+    def test_decl(self, meta, c):
+        name = str(c[0])
+        f = self._fields("test", name, c[1:], self._span(meta), repeatable=("expectations",))
+        f["expectations"] = tuple(f.get("expectations", ()))
+        return ast.TestDecl(name, **f, span=self._span(meta))
+
+    # ---- JSON (test facts)
+    def json_object(self, c):
+        out = {}
+        for pair in c:
+            if pair is not None:
+                out[pair[0]] = pair[1]
+        return _JSONObject(out)
+
+    def json_pair(self, c):
+        return (str(c[0]), c[1])
+
+    def json_array(self, c):
+        return _JSONArray(c)
+
+    def json_string(self, c):
+        return str(c[0])
+
+    def json_number(self, c):
+        text = str(c[0])
+        return json.loads(text)
+
+    def json_true(self, c):
+        return True
+
+    def json_false(self, c):
+        return False
+
+    def json_null(self, c):
+        return None
+
+    def start(self, c):
+        return [x for x in c]
+
+
+class _JSONObject(dict):
+    """A JSON object from test facts (a plain dict subclass, so equality is by value)."""
+
+
+class _JSONArray(list):
+    """A JSON array from test facts."""
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _respan(node, span):
+    import attrs
+
+    if not attrs.has(type(node)):
+        return node
+    changes = {}
+    for a in attrs.fields(type(node)):
+        v = getattr(node, a.name)
+        if a.name == "span":
+            changes["span"] = span
+        elif isinstance(v, tuple):
+            changes[a.name] = tuple(_respan(x, span) for x in v)
+        elif attrs.has(type(v)):
+            changes[a.name] = _respan(v, span)
+    return attrs.evolve(node, **changes)
+
+
+# ---------------------------------------------------------------- errors
+
+_DECL_START = re.compile(r"^(source|code|set|let|rule|override|retire|suggest|test)\b", re.M)
+
+
+def _expected_text(expected) -> str:
+    names = sorted({_TOKEN_NAMES.get(e, f"`{e.lower()}`" if e.isupper() and e.isalpha() else e) for e in expected})
+    if len(names) > 8:
+        names = names[:8] + ["..."]
+    return ", ".join(names)
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str) -> Diagnostic:
+    line = getattr(exc, "line", 0) or 0
+    column = getattr(exc, "column", 0) or 0
+    label = None
+    try:
+        label = exc.match_examples(lambda s: _LARK.parse(s, start=start), MISTAKES, use_accepts=True)
+    except Exception:  # noqa: BLE001 - the catalogue must never hide the real error
+        label = None
+    hints: list[str] = []
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        if ch == '"':
+            return Diagnostic("E101", "this string has no closing quote", ast.Span(file, line, column, line, column + 1),
+                              ("strings end on the line they start; join long text as \"a\" \"b\"",), label=label)
+        if ch in "&|":
+            hints.append("write `and` / `or`")
+        elif ch == "'":
+            hints.append('strings use double quotes: "text"')
+        elif ch == "!":
+            hints.append("write `not` for negation, `!=` for inequality")
+        shown = repr(ch) if ch and not ch.isprintable() else f"`{ch}`"
+        expected = _expected_text(exc.allowed or ())
+        msg = f"unexpected character {shown}" + (f"; expected {expected}" if expected else "")
+        return Diagnostic("E102", msg, ast.Span(file, line, column, line, column + 1), tuple(hints), label=label)
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        expected = _expected_text(getattr(exc, "expected", ()) or ())
+        last = text.rstrip().splitlines()
+        line = len(last) or 1
+        column = (len(last[-1]) + 1) if last else 1
+        code = "E103" if "`}`" in expected else "E100"
+        return Diagnostic(code, f"the file ends too early; expected {expected}",
+                          ast.Span(file, line, column, line, column + 1),
+                          ("every `{` needs a matching `}`",) if code == "E103" else (), label=label)
+    assert isinstance(exc, UnexpectedToken)
+    tok = exc.token
+    expected = _expected_text(exc.accepts or exc.expected)
+    shown = str(tok).replace("\n", "\\n")
+    if len(shown) > 30:
+        shown = shown[:27] + "..."
+    if tok.type == "COMP_OP" and label and "chained" in label:
+        code = "E109"
+    elif tok.type in {"SEVERITY", "WHEN_UNLESS"} or (tok.type.isupper() and tok.type.isalpha() and str(tok).isalpha()
+                                                     and "a name" in expected):
+        code = "E110" if "a name" in expected else "E100"
+    else:
+        code = "E100"
+    span = ast.Span(file, tok.line or line, tok.column or column, tok.end_line or line,
+                    tok.end_column or (column + 1))
+    return Diagnostic(code, f"unexpected `{shown}`; expected {expected}", span, tuple(hints), label=label)
+
+
+def parse(text: str, file: str = "<string>") -> tuple["ast.Module | None", list]:
+    """Parse one ``.policy`` file. Returns the module (None when the syntax is
+    broken) and every diagnostic found."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    with _LOCK:
+        _comments.clear()
+        try:
+            tree = _LARK.parse(text, start="start")
+            comment_toks = list(_comments)
+        except UnexpectedInput:
+            return None, _all_syntax_errors(text, file)
+    build = _Build(file, text)
+    try:
+        decls = build.transform(tree)
+    except VisitError as e:  # a bug in the transformer, never the user's fault
+        raise e.orig_exc from None
+    lines = text.splitlines()
+    comments = []
+    for t in comment_toks:
+        prefix = lines[t.line - 1][: t.column - 1] if t.line - 1 < len(lines) else ""
+        comments.append(ast.Comment(str(t), t.line, t.column, own_line=not prefix.strip()))
+    decls = [_finish(d) for d in decls]
+    nlines = max(1, len(lines))
+    module = ast.Module(file, tuple(decls), tuple(comments), span=ast.Span(file, 1, 1, nlines, 1))
+    return module, build.errors
+
+
+def parse_expr(text: str, file: str = "<expr>"):
+    """Parse one expression (used by placeholders, the REPL-like ``explain`` and tests)."""
+    try:
+        tree = _LARK.parse(text, start="expr")
+    except UnexpectedInput as e:
+        return None, [_syntax_diagnostic(e, file, text, "expr")]
+    build = _Build(file, text)
+    return build.transform(tree), build.errors
+
+
+def _finish(decl):
+    if isinstance(decl, ast.TestDecl) and decl.facts is not None:
+        import attrs
+
+        return attrs.evolve(decl, facts=_plain(decl.facts))
+    return decl
+
+
+def _all_syntax_errors(text: str, file: str) -> list:
+    """Report one syntax error per broken top-level declaration."""
+    starts = [m.start() for m in _DECL_START.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts = [0] + starts
+    starts.append(len(text))
+    diags = []
+    for a, b in zip(starts, starts[1:]):
+        chunk = text[a:b]
+        if not chunk.strip():
+            continue
+        offset_lines = text.count("\n", 0, a)
+        padded = "\n" * offset_lines + chunk
+        try:
+            _LARK.parse(padded, start="start")
+        except UnexpectedInput as e:
+            d = _syntax_diagnostic(e, file, padded, "start")
+            diags.append(d)
+    if not diags:  # the split hid the error (e.g. an unclosed brace swallowing the rest)
+        try:
+            _LARK.parse(text, start="start")
+        except UnexpectedInput as e:
+            diags.append(_syntax_diagnostic(e, file, text, "start"))
+    return diags
