@@ -1,0 +1,110 @@
+"""The public API vendors embed: ``load_pack``, ``evaluate``, ``explain``.
+
+Load a pack once, evaluate many records. Everything here is thread-safe: a loaded
+pack is immutable, compiled variants (one per publication clock ``as_of``) are
+created under a lock and cached, and evaluation reads no files, no clock and no
+environment.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+from typing import Iterable, Iterator
+
+from rulecite.policy_lang import PackError, load as _load_model
+from rulecite.policy_lang.checker import DEFAULT_MAX_DEPTH
+from rulecite.policy_lang.model import Pack
+
+from .compiler import CompiledPack
+from .engine import DEFAULT_LIMITS, Evaluator, Limits
+from .results import Rejection, Result
+
+
+class RulePack:
+    """A checked and compiled pack. Create it with :func:`load_pack`."""
+
+    def __init__(self, model: Pack, warnings=()):
+        self.model = model
+        self.warnings = tuple(warnings)
+        self._variants: dict = {}
+        self._lock = threading.Lock()
+        self.compiled(None)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    @property
+    def lock(self) -> str:
+        """sha256 of the pack's normalized content; every result carries it."""
+        return self.model.lock
+
+    def compiled(self, as_of: _dt.date | None) -> CompiledPack:
+        """The pack compiled for one publication clock (cached)."""
+        cp = self._variants.get(as_of)
+        if cp is None:
+            with self._lock:
+                cp = self._variants.get(as_of)
+                if cp is None:
+                    cp = CompiledPack(self.model, as_of)
+                    self._variants[as_of] = cp
+        return cp
+
+    def __repr__(self) -> str:
+        return f"<RulePack {self.name} {self.version} {self.lock[:12]}>"
+
+
+def load_pack(path_or_name, *, max_quantifier_depth: int = DEFAULT_MAX_DEPTH) -> RulePack:
+    """Parse, check and compile a pack once.
+
+    ``path_or_name`` is a pack folder (holding ``pack.toml``) or the name of a bundled
+    pack such as ``"cms-care-management"``. Raises :class:`PackError` with every
+    diagnostic when the pack has errors.
+    """
+    loaded = _load_model(path_or_name, max_depth=max_quantifier_depth)
+    if not loaded.ok:
+        err = PackError([d for d in loaded.diagnostics])
+        err.texts = loaded.texts
+        raise err
+    return RulePack(loaded.pack, [d for d in loaded.diagnostics if d.severity == "warning"])
+
+
+def _as_date(as_of) -> _dt.date | None:
+    if as_of is None or isinstance(as_of, _dt.date):
+        return as_of
+    return _dt.date.fromisoformat(str(as_of))
+
+
+def evaluate(pack: RulePack, records: Iterable, *, as_of=None, limits: Limits = DEFAULT_LIMITS) -> Iterator:
+    """Evaluate records lazily; yield one :class:`Result` or :class:`Rejection` per record, in input order.
+
+    ``records`` may hold dicts or JSON text lines (``str`` or ``bytes``). ``as_of``
+    (a date or ``YYYY-MM-DD``) evaluates with only the sources published on or before
+    that day; by default every source counts. Rules are always picked by each line's
+    date of service, never by today's date. No exception escapes for bad input: a
+    record that is not JSON, not an object, or fails the pack's facts schema becomes
+    a :class:`Rejection` with its input line number, JSON path and reason.
+    """
+    cp = pack.compiled(_as_date(as_of))
+    return Evaluator(cp, limits).run(records)
+
+
+def explain(pack: RulePack, record, line=None, *, as_of=None, history=()) -> dict:
+    """The trace of one record: every rule considered, why it applied or not, the
+    value of each condition and sub-expression, the outcome, and for each denial the
+    smallest change to the facts that would make it pass.
+
+    ``line`` restricts the trace to the claim line with that id. ``history`` holds
+    earlier records of the same subject.
+    """
+    from .explain import explain_record
+
+    return explain_record(pack.compiled(_as_date(as_of)), record, line, list(history))
+
+
+__all__ = ["RulePack", "load_pack", "evaluate", "explain", "Result", "Rejection", "PackError", "Limits"]

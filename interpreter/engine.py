@@ -1,0 +1,356 @@
+"""Evaluate records against a compiled pack: read, validate, group, decide, report.
+
+Takes a ``CompiledPack`` and an iterable of records (dicts, or JSON text lines);
+gives, lazily and in input order, one ``Result`` or ``Rejection`` per record.
+
+Reading: a text line that is not JSON, holds duplicate keys, non-finite numbers, is
+too large or nested too deep, or is not an object becomes a ``Rejection`` with its
+input line number. Validation against the pack's facts schema comes next, then the
+pack's coverage (a service date the pack does not cover is rejected, not guessed).
+
+History: records of the same subject (the pack's ``[record] id``) that are next to
+each other in the input form a group; each record sees the group's records of
+earlier periods as ``history``. Input grouped by subject (e.g. sorted by id, then
+month) keeps memory bounded by the largest group. A subject that shows up again
+after other subjects starts a new group: its results carry a note saying that
+history saw only that group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import attrs
+
+from .compiler import CompiledPack, fmt_value
+from .results import Evidence, Finding, LineVerdict, PackRef, Rejection, Result, SuggestionOut
+from .validate import RecordValidator
+
+
+@attrs.frozen
+class Limits:
+    """Bounds on one input record; hitting one gives a rejection, never a crash."""
+
+    max_record_bytes: int = 1_000_000
+    max_depth: int = 32
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _pairs(pairs):
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise _Duplicate(f"duplicate key {k!r}")
+            seen.add(k)
+    return d
+
+
+def _finite(text):
+    v = float(text)
+    if math.isinf(v):
+        raise ValueError(f"number {text[:40]} is too large")
+    return v
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_float=_finite, parse_constant=_no_constant)
+
+
+def _depth_ok(text: str, limit: int) -> bool:
+    if text.count("{") + text.count("[") <= limit:
+        return True
+    depth = 0
+    in_str = esc = False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "{[":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "}]":
+            depth -= 1
+    return True
+
+
+def _value_depth_ok(value, limit: int, depth: int = 1) -> bool:
+    if depth > limit:
+        return False
+    if isinstance(value, dict):
+        return all(_value_depth_ok(v, limit, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_value_depth_ok(v, limit, depth + 1) for v in value)
+    return True
+
+
+def decode_line(raw, n: int, limits: Limits):
+    """One input line -> a record dict, or a Rejection."""
+    if isinstance(raw, (bytes, bytearray)):
+        if len(raw) > limits.max_record_bytes:
+            return Rejection(n, "$", f"record is {len(raw)} bytes; the limit is {limits.max_record_bytes}")
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as e:
+            return Rejection(n, "$", f"not UTF-8 text (byte {e.start}: {e.reason})")
+    text = raw
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    text = text.rstrip("\r\n")
+    if len(text) > limits.max_record_bytes:
+        return Rejection(n, "$", f"record is {len(text)} characters; the limit is {limits.max_record_bytes}")
+    if not text.strip():
+        return Rejection(n, "$", "empty line: expected one JSON object per line")
+    if not _depth_ok(text, limits.max_depth):
+        return Rejection(n, "$", f"JSON nested deeper than {limits.max_depth} levels")
+    try:
+        value = _DECODER.decode(text)
+    except _Duplicate as e:
+        return Rejection(n, "$", f"not valid for evaluation: {e} (a later value would silently replace an earlier one)")
+    except (ValueError, RecursionError) as e:
+        msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        return Rejection(n, "$", f"not JSON: {msg[:200]}")
+    return value
+
+
+class Evaluator:
+    """Evaluates a stream of records with one compiled pack."""
+
+    def __init__(self, cp: CompiledPack, limits: Limits = DEFAULT_LIMITS):
+        self.cp = cp
+        self.pack = cp.pack
+        self.limits = limits
+        self.validator = _validator(cp.pack)
+        self.shape = cp.pack.shape
+        self.packref = PackRef(cp.pack.name, cp.pack.version, cp.pack.lock)
+        self.as_of = cp.as_of.isoformat() if cp.as_of else None
+        cov = cp.pack.coverage
+        self.cov_lo = cov.start.isoformat() if cov.start else "0000-00-00"
+        self.cov_hi = cov.end.isoformat() if cov.end else "9999-99-99"
+
+    # ------------------------------------------------------------ one record
+    def prepare(self, item, n: int):
+        """Decode, bound, validate and cover-check one input item: a dict or a Rejection."""
+        if isinstance(item, (str, bytes, bytearray)):
+            item = decode_line(item, n, self.limits)
+            if isinstance(item, Rejection):
+                return item
+        elif isinstance(item, dict) and not _value_depth_ok(item, self.limits.max_depth):
+            return Rejection(n, "$", f"record nested deeper than {self.limits.max_depth} levels")
+        if not isinstance(item, dict):
+            return Rejection(n, "$", f"expected a JSON object, got {_json_type(item)}")
+        problem = self.validator.check(item)
+        if problem is not None:
+            return Rejection(n, problem.path, problem.reason, problem.others, *self._ids(item))
+        return self._coverage(item, n)
+
+    def _ids(self, rec):
+        rid = rec.get(self.shape.id)
+        per = rec.get(self.shape.period)
+        return (rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
+                per if isinstance(per, str) else None)
+
+    def _coverage(self, rec, n):
+        period = rec.get(self.shape.period)
+        if not isinstance(period, str) or len(period) < 7:
+            return Rejection(n, f"$.{self.shape.period}", "missing period (YYYY-MM)", 0, *self._ids(rec))
+        first = period[:7] + "-01"
+        last = period[:7] + "-31"
+        if first > self.cov_hi or last < self.cov_lo:
+            return Rejection(n, f"$.{self.shape.period}",
+                             f"{period} is outside the service dates this pack covers ({self.pack.coverage}); "
+                             "the pack cannot judge it", 0, *self._ids(rec))
+        lines = rec.get(self.shape.lines) or ()
+        if not isinstance(lines, list):
+            return rec
+        for i, ln in enumerate(lines):
+            d = ln.get(self.shape.line_date) if isinstance(ln, dict) else None
+            if isinstance(d, str) and not (self.cov_lo <= d <= self.cov_hi):
+                return Rejection(n, f"$.{self.shape.lines}[{i}].{self.shape.line_date}",
+                                 f"service date {d} is outside the dates this pack covers ({self.pack.coverage})",
+                                 0, *self._ids(rec))
+        return rec
+
+    def result(self, rec: dict, hist: list, n: int, notes=()) -> Result:
+        cp = self.cp
+        shape = self.shape
+        rfired, outs, sugs = cp.decide(rec, hist)
+        lines = rec.get(shape.lines) or ()
+        d0 = rec[shape.period] + "-01"
+        findings = []
+        record_deny = []
+        for k in rfired:
+            info = cp.infos[k]
+            findings.append(self._finding(info, rec, hist, None, d0, None))
+            if info.rule.severity == "deny":
+                record_deny.append(info.rule.id)
+        verdicts = []
+        suggestions = []
+        for i, (ln, (fired, state)) in enumerate(zip(lines, outs)):
+            deny = list(record_deny)
+            warn = []
+            sd = ln.get(shape.line_date) or d0
+            lid = ln.get(shape.line_id)
+            code = ln.get(shape.line_code)
+            for k in fired:
+                info = cp.infos[k]
+                findings.append(self._finding(info, rec, hist, ln, sd, i))
+                (deny if info.rule.severity == "deny" else warn).append(info.rule.id)
+            if state == 2:
+                f, sug = self._window_finding(code, lid, sd, ln, i)
+                findings.append(f)
+                suggestions.extend(sug)
+                deny.append("catalog.window")
+            elif state == 0 and self.pack.unknown_codes != "ignore":
+                findings.append(self._unknown_finding(code, lid, i))
+                (deny if self.pack.unknown_codes == "deny" else warn).append("catalog.unknown-code")
+            deny = sorted(set(deny))
+            verdicts.append(LineVerdict(lid, code, "deny" if deny else "allow", tuple(deny),
+                                        tuple(sorted(set(warn)))))
+        for k, ln, (units, reason) in sugs:
+            s = cp.sugg_infos[k].suggestion
+            suggestions.append(SuggestionOut(s.code, _plain_number(units), reason, s.id,
+                                             ln.get(shape.line_id) if ln is not None else None))
+        return Result(shape.id, shape.period, rec.get(shape.id), rec[shape.period], self.packref, self.as_of,
+                      tuple(verdicts), tuple(findings), tuple(suggestions), n, tuple(notes), rec)
+
+    def _finding(self, info, rec, hist, ln, sd, i) -> Finding:
+        cp = self.cp
+        k = info.index
+        r = info.rule
+        try:
+            message = cp.msg_fns[k](rec, hist, ln, sd)
+        except Exception as e:  # noqa: BLE001 - a message must never lose the verdict
+            message = f"{r.title} (message could not be rendered: {e.__class__.__name__})"
+        values = cp.ev_fns[k](rec, hist, ln, sd)
+        evidence = tuple(
+            Evidence(text, _jsonable(v), path.replace("{i}", str(i)) if path and i is not None else path)
+            for (text, path), v in zip(info.evidence_paths, values))
+        fix = cp.fix_fns[k](rec, hist, ln, sd) if cp.fix_fns[k] else None
+        line_id = ln.get(self.shape.line_id) if ln is not None else None
+        return Finding(r.id, r.version, r.severity, line_id, message, info.citations, evidence, fix, r.title)
+
+    def _window_finding(self, code, lid, sd, ln, i):
+        c = self.cp.codes[code]
+        w = c.window
+        if w.start is not None and sd < w.start.isoformat():
+            why = f"{code} is valid for services from {w.start.isoformat()}; this line's service date is {sd}"
+        else:
+            why = f"{code} ended {w.end.isoformat()}; this line's service date is {sd}"
+        if c.replaced_by:
+            why += "; bill " + ", ".join(c.replaced_by) + " instead"
+        path = f"$.{self.shape.lines}[{i}].{self.shape.line_code}"
+        ev = (Evidence(f"{self.shape.lines}[{i}].{self.shape.line_code}", code, path),
+              Evidence("service_date", sd, None))
+        finding = Finding("catalog.window", 1, "deny", lid, why, tuple(ct.to_dict() for ct in c.citations), ev,
+                          None, f"{code} is billed outside its effective window")
+        sugs = [SuggestionOut(r, None, f"{code} is not valid on {sd}; {r} replaces it", "catalog.window", lid)
+                for r in c.replaced_by]
+        return finding, sugs
+
+    def _unknown_finding(self, code, lid, i) -> Finding:
+        path = f"$.{self.shape.lines}[{i}].{self.shape.line_code}"
+        sev = "deny" if self.pack.unknown_codes == "deny" else "warn"
+        return Finding("catalog.unknown-code", 1, sev, lid,
+                       f"code {fmt_value(code)} is not in this pack's code catalog; no rule could judge it", (),
+                       (Evidence(f"{self.shape.lines}[{i}].{self.shape.line_code}", code, path),), None,
+                       "Code not in the catalog")
+
+    # ------------------------------------------------------------ the stream
+    def run(self, records):
+        shape = self.shape
+        group: list = []  # (n, record or Rejection)
+        gid = _NOGROUP
+        seen: set = set()
+        n = 0
+        for item in records:
+            n += 1
+            prepared = self.prepare(item, n)
+            if isinstance(prepared, Rejection):
+                group.append((n, prepared))
+                continue
+            pid = prepared.get(shape.id)
+            if pid != gid and group:
+                yield from self._flush(group, gid, seen)
+                group = []
+            gid = pid
+            group.append((n, prepared))
+        if group:
+            yield from self._flush(group, gid, seen)
+
+    def _flush(self, group, gid, seen):
+        notes = ()
+        if gid is not _NOGROUP:
+            key = hashlib.blake2b(repr(gid).encode(), digest_size=8).digest()
+            if key in seen:
+                notes = (f"{self.shape.id} {gid} also appears earlier in the input, apart from this group: "
+                         "history sees only this group (sort the input by id, then period)",)
+            seen.add(key)
+        valid = [rec for _, rec in group if not isinstance(rec, Rejection)]
+        period = self.shape.period
+        for n, rec in group:
+            if isinstance(rec, Rejection):
+                yield rec
+                continue
+            if len(valid) == 1:
+                hist = []
+            else:
+                hist = sorted((r for r in valid if r[period] < rec[period]), key=lambda r: r[period])
+            try:
+                yield self.result(rec, hist, n, notes)
+            except RecursionError:
+                yield Rejection(n, "$", "record too deeply nested to evaluate", 0, *self._ids(rec))
+
+
+_NOGROUP = object()
+
+
+def _json_type(v) -> str:
+    if v is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array"}.get(
+        type(v), type(v).__name__)
+
+
+def _jsonable(v):
+    if isinstance(v, tuple):
+        return list(v)
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    return v
+
+
+def _plain_number(v):
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+_VALIDATORS: dict = {}
+
+
+def _validator(pack) -> RecordValidator:
+    v = _VALIDATORS.get(pack.lock)
+    if v is None:
+        v = RecordValidator(pack.schema)
+        _VALIDATORS[pack.lock] = v
+    return v

@@ -1,0 +1,184 @@
+"""Run the tests written inside a pack, and measure how well they cover its rules.
+
+Takes a ``RulePack``; gives a ``TestReport``: one ``CaseResult`` per ``test`` block
+(what differed, if anything) and a ``Coverage`` listing the rules that lack a deny
+case, an allow case, or a case on each side of each of their effective dates.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import attrs
+
+from .api import RulePack, evaluate
+from .results import Rejection
+
+
+@attrs.frozen
+class CaseResult:
+    name: str
+    file: str
+    line: int
+    failures: tuple  # readable differences
+    result: object = attrs.field(eq=False, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@attrs.frozen
+class Coverage:
+    without_deny: tuple
+    without_allow: tuple
+    without_boundary: tuple  # (rule id, date) pairs: no case on one side of that date
+
+    @property
+    def complete(self) -> bool:
+        return not (self.without_deny or self.without_allow or self.without_boundary)
+
+
+@attrs.frozen
+class TestReport:
+    cases: tuple
+    coverage: Coverage
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for c in self.cases if c.passed)
+
+    @property
+    def failed(self) -> int:
+        return len(self.cases) - self.passed
+
+
+def _service_dates(pack, record) -> list:
+    shape = pack.model.shape
+    d0 = str(record.get(shape.period, ""))[:7] + "-01"
+    lines = record.get(shape.lines) or []
+    return [(ln.get(shape.line_date) or d0) if isinstance(ln, dict) else d0 for ln in lines] or [d0]
+
+
+def run_case(pack: RulePack, t) -> CaseResult:
+    results = list(evaluate(pack, [dict(r) for r in t.records], as_of=t.as_of))
+    last = results[-1] if results else None
+    fails = []
+    shape = pack.model.shape
+    for x in t.expectations:
+        if x.kind == "rejected":
+            if not isinstance(last, Rejection):
+                fails.append("expected the record to be rejected; it was evaluated")
+            continue
+        if isinstance(last, Rejection):
+            fails.append(f"record rejected at {last.path}: {last.reason}")
+            break
+        by_line = {v.line: v for v in last.lines}
+        if x.kind in ("allow", "deny", "warn"):
+            v = by_line.get(x.line)
+            if v is None:
+                fails.append(f"line {x.line}: no such line in the result")
+                continue
+            if x.kind == "allow" and v.verdict != "allow":
+                fails.append(f"line {x.line} ({v.code}): expected allow, got deny by {', '.join(v.rules)}")
+            elif x.kind == "deny":
+                if v.verdict != "deny":
+                    fails.append(f"line {x.line} ({v.code}): expected deny"
+                                 f"{' by ' + ', '.join(x.rules) if x.rules else ''}, got allow")
+                missing = [r for r in x.rules if r not in v.rules]
+                if v.verdict == "deny" and missing:
+                    fails.append(f"line {x.line} ({v.code}): expected deny by {', '.join(missing)}; "
+                                 f"denied by {', '.join(v.rules)}")
+            elif x.kind == "warn":
+                missing = [r for r in x.rules if r not in v.warnings]
+                if missing:
+                    fails.append(f"line {x.line} ({v.code}): expected warning {', '.join(missing)}; "
+                                 f"warnings: {', '.join(v.warnings) or 'none'}")
+        elif x.kind == "finding":
+            if not any(f.rule == x.rules[0] for f in last.findings):
+                fails.append(f"expected a finding of {x.rules[0]}; findings: "
+                             f"{', '.join(sorted({f.rule for f in last.findings})) or 'none'}")
+        elif x.kind == "no_finding":
+            if any(f.rule == x.rules[0] for f in last.findings):
+                fails.append(f"expected no finding of {x.rules[0]}, got one")
+        elif x.kind == "suggestion":
+            ok = [s for s in last.suggestions if s.code == x.code and (x.units is None or s.units == x.units)]
+            if not ok:
+                got = ", ".join(f"{s.code}" + (f" x{s.units}" if s.units is not None else "")
+                                for s in last.suggestions) or "none"
+                fails.append(f"expected suggestion {x.code}" + (f" units {x.units}" if x.units is not None else "")
+                             + f"; suggestions: {got}")
+    return CaseResult(t.name, t.file, t.span.line, tuple(fails), last)
+
+
+def coverage(pack: RulePack, cases, own_only: bool = True) -> Coverage:
+    """Which rules lack a deny case, an allow case, or cases on both sides of their dates.
+
+    A rule counts as *denied* by a test when the test's last record has a line denied
+    (or warned, for warn/info rules) by it; as *allowed* when the rule was in force
+    for a line it applies to and did not fire. Boundary dates are each version's
+    ``effective`` and the day after its ``until``; a case is on a side when one of its
+    service dates is before or on/after that date and the rule (any version) applies.
+    """
+    model = pack.model
+    shape = model.shape
+    fired: dict = {}
+    allowed: dict = {}
+    dates: dict = {}
+    cp = pack.compiled(None)
+    for c in cases:
+        res = c.result
+        if res is None or isinstance(res, Rejection):
+            continue
+        rec = res.record
+        for v in res.lines:
+            for rid in v.rules + v.warnings:
+                fired.setdefault(rid, True)
+        rec_fired = {f.rule for f in res.findings}
+        for rid in rec_fired:
+            fired.setdefault(rid, True)
+        lines = rec.get(shape.lines) or []
+        d0 = rec[shape.period] + "-01"
+        for info in cp.infos:
+            r = info.rule
+            for ln in (lines if r.scope == "line" else [None]):
+                code = ln.get(shape.line_code) if ln else None
+                if r.codes is not None and code not in r.codes:
+                    continue
+                sd = (ln.get(shape.line_date) if ln else None) or d0
+                dates.setdefault(r.id, set()).add(sd)
+                if info.lo <= sd <= info.hi:
+                    lid = ln.get(shape.line_id) if ln else None
+                    hit = any(f.rule == r.id and (f.line == lid or r.scope == "record") for f in res.findings)
+                    if not hit:
+                        allowed.setdefault(r.id, True)
+    rules = [r for r in model.rules if r.pack == model.name or not own_only]
+    ids = sorted({r.id for r in rules})
+    boundaries = []
+    for r in rules:
+        marks = []
+        if r.declared_window.start:
+            marks.append(r.declared_window.start)
+        if r.window.end:
+            marks.append(r.window.end + _dt.timedelta(days=1))
+        seen = dates.get(r.id, set())
+        for m in marks:
+            iso = m.isoformat()
+            cov = model.coverage
+            if (cov.start and m <= cov.start) or (cov.end and m > cov.end):
+                continue  # the other side lies outside what the pack can judge
+            before = any(d < iso for d in seen)
+            after = any(d >= iso for d in seen)
+            if not (before and after):
+                boundaries.append((r.id, iso))
+    return Coverage(
+        tuple(i for i in ids if i not in fired),
+        tuple(i for i in ids if i not in allowed),
+        tuple(sorted(set(boundaries))),
+    )
+
+
+def run_tests(pack: RulePack, include_inherited: bool = False) -> TestReport:
+    tests = [t for t in pack.model.tests if include_inherited or t.pack == pack.model.name]
+    cases = tuple(run_case(pack, t) for t in tests)
+    return TestReport(cases, coverage(pack, cases, own_only=not include_inherited))

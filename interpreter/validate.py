@@ -1,0 +1,101 @@
+"""Validate one record against the pack's facts schema, and explain a failure.
+
+Takes a decoded JSON value; gives ``None`` (valid) or a ``Problem`` (JSON path,
+reason, count of other errors). The detailed reason always comes from
+``jsonschema`` (``best_match``); the yes/no fast path is a validator compiled once
+per pack (``fastcheck``), which falls back to jsonschema when a schema uses
+keywords it does not compile.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+
+import attrs
+import jsonschema
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import best_match
+
+_MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+FORMATS = FormatChecker(formats=())
+
+
+@FORMATS.checks("date", raises=ValueError)
+def _is_date(value) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _DATE.match(value):
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
+    _dt.date.fromisoformat(value)
+    return True
+
+
+@FORMATS.checks("month", raises=ValueError)
+def _is_month(value) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _MONTH.match(value):
+        raise ValueError(f"{value!r} is not a month (YYYY-MM)")
+    return True
+
+
+@attrs.frozen
+class Problem:
+    path: str
+    reason: str
+    others: int = 0
+
+
+def json_path(parts) -> str:
+    out = "$"
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(p)):
+            out += "." + str(p)
+        else:
+            out += "[" + repr(str(p)).replace("'", '"') + "]"
+    return out
+
+
+def _reason(err: jsonschema.ValidationError) -> str:
+    msg = err.message
+    if len(msg) > 300:
+        msg = msg[:297] + "..."
+    if err.validator == "format":
+        return msg
+    return msg
+
+
+class RecordValidator:
+    """Validates records for one pack. Thread-safe; compiled once."""
+
+    def __init__(self, schema: dict):
+        self.schema = schema
+        self.validator = Draft202012Validator(schema, format_checker=FORMATS)
+        from .fastcheck import compile_check
+
+        self.fast = compile_check(schema)  # None when the schema needs the general validator
+
+    def is_valid(self, record) -> bool:
+        if self.fast is not None:
+            return self.fast(record)
+        return self.validator.is_valid(record)
+
+    def problem(self, record) -> Problem | None:
+        errors = list(self.validator.iter_errors(record))
+        if not errors:
+            return None
+        best = best_match(errors)
+        return Problem(json_path(best.absolute_path), _reason(best), len(errors) - 1)
+
+    def check(self, record) -> Problem | None:
+        if self.is_valid(record):
+            return None
+        problem = self.problem(record)
+        if problem is None:  # the fast path and jsonschema disagree: trust jsonschema
+            return None
+        return problem
