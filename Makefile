@@ -30,7 +30,6 @@ test: $(STAMP) chromium
 
 ## docs: build the documentation site into site/
 docs: $(STAMP)
-	$(BIN)/python -m rulecite.cli.main docs-site --out docs/reference/generated
 	$(BIN)/mkdocs build --strict
 
 ## bench: regenerate benchmarks/RESULTS.md
