@@ -27,6 +27,7 @@ BUILTIN_RULES = ("catalog.window", "catalog.unknown-code")
 QUANTIFIERS = {"any", "all", "count"}
 FOLDS = {"sum", "min", "max", "count_distinct", "collect"}
 DEFAULT_MAX_DEPTH = 4
+RESERVED = frozenset({"and", "or", "not", "in", "true", "false", "where", "for"})
 
 
 def _fn_table():
@@ -299,6 +300,10 @@ class Checker:
         return _Scope(names)
 
     def _check_shadow(self, name, span, top=False):
+        if name in RESERVED:
+            self.err("E110", f"`{name}` is a word of the expression syntax and cannot name a value", span,
+                     ["choose another name"])
+            return
         taken = set(self.record_type.field_names) | set(self.sets) | {"history", "service_date"}
         if not top:
             taken |= set(self.derived)
@@ -477,7 +482,10 @@ class Checker:
         src, st = self.expr(source, scope)
         if st.kind not in {"list", "any"}:
             self.err("E302", f"`{_text(source)}` is {_a(st)}, not a list", source.span)
-        if var in scope.names and scope.names[var].kind != "fact":
+        if var in RESERVED:
+            self.err("E110", f"`{var}` is a word of the expression syntax and cannot name a variable", span,
+                     ["choose another variable name"])
+        elif var in scope.names and scope.names[var].kind != "fact":
             self.err("E211", f"`{var}` hides a name that is already in scope", span,
                      ["choose another variable name"])
         elif var in scope.names:
@@ -759,6 +767,8 @@ class Checker:
             facts = d.facts
             if d.facts_file is not None:
                 facts = self._read_facts_file(d)
+                if facts is None:
+                    continue
             if facts is None:
                 self.err("E602", f"test \"{d.name}\" has no `facts`", d.span)
                 continue

@@ -28,7 +28,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E107": ("duplicate-field", "A declaration gives the same field twice."),
     "E108": ("missing-field", "A declaration lacks a field it must have."),
     "E109": ("chained-comparison", "Comparisons cannot be chained; join them with `and`."),
-    "E110": ("reserved-word", "A keyword was used where a name is expected."),
+    "E110": ("reserved-word", "A word of the expression syntax (and, or, not, in, true, false, where, for) used as a name."),
     # names
     "E200": ("unknown-name", "A name that is not a fact field, derived value, set or variable."),
     "E201": ("unknown-field", "A field that the facts schema does not define."),
@@ -71,9 +71,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E602": ("test-bad-facts", "A test's facts are missing or not a record (or list of records)."),
     "E603": ("test-facts-file", "A test's facts file cannot be read or is outside the pack."),
     # warnings
-    "W700": ("rule-without-citation-page", "A citation without page, marked unverified implicitly."),
     "W701": ("unused-declaration", "A set or derived value that nothing uses."),
-    "W702": ("rule-without-tests", "A rule that no test in the pack exercises."),
 }
 
 

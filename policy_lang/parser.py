@@ -603,21 +603,46 @@ def _respan(node, span):
 _DECL_START = re.compile(r"^(source|code|set|let|rule|override|retire|suggest|test)\b", re.M)
 
 
+_WORDS_READ_AS_NAMES = {"deny", "warn", "info", "message", "title", "cite", "let", "for", "suggest", "tag",
+                        "effective", "until", "summary", "dispute", "expect", "facts", "when", "units", "reason",
+                        "code"}
+_DECL_KEYWORDS = {"SOURCE", "CODE", "SET", "LET", "RULE", "OVERRIDE", "RETIRE", "SUGGEST", "TEST"}
+_FIELD_KEYWORDS = {"TITLE", "SUMMARY", "EFFECTIVE", "UNTIL", "SUPERSEDES", "CITE", "DISPUTE", "FOR", "MESSAGE",
+                   "SUGGEST", "TAG", "SEVERITY", "CITATION", "DOCUMENT", "PUBLISHED", "URL", "KIND", "NOTE",
+                   "PROGRAM", "REPLACED_BY", "FACTS", "AS_OF", "EXPECT", "WHEN", "UNITS", "REASON", "FROM"}
+
+
 def _expected_text(expected) -> str:
-    names = sorted({_TOKEN_NAMES.get(e, f"`{e.lower()}`" if e.isupper() and e.isalpha() else e) for e in expected})
+    """The expected tokens as a short readable list: declaration and field keywords
+    that could also start the next line are folded into one phrase each."""
+    expected = set(expected)
+    extra = []
+    if len(expected - _DECL_KEYWORDS) and expected & _DECL_KEYWORDS:
+        expected -= _DECL_KEYWORDS
+        extra.append("a new declaration")
+    fields = expected & _FIELD_KEYWORDS
+    if len(fields) > 2 and len(expected - _FIELD_KEYWORDS):
+        expected -= _FIELD_KEYWORDS
+        extra.append("the next field")
+    elif len(fields) > 2:
+        expected -= _FIELD_KEYWORDS
+        extra.append("a field (" + ", ".join(sorted(f"`{f.lower()}`" for f in fields)) + ")")
+    names = sorted({_TOKEN_NAMES.get(e, f"`{e.lower()}`" if e.replace("_", "").isalpha() and e.isupper() else e)
+                    for e in expected})
     if len(names) > 8:
         names = names[:8] + ["..."]
-    return ", ".join(names)
+    return ", ".join(names + extra)
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str) -> Diagnostic:
     line = getattr(exc, "line", 0) or 0
     column = getattr(exc, "column", 0) or 0
     label = None
-    try:
-        label = exc.match_examples(lambda s: _LARK.parse(s, start=start), MISTAKES, use_accepts=True)
-    except Exception:  # noqa: BLE001 - the catalogue must never hide the real error
-        label = None
+    if not isinstance(exc, UnexpectedCharacters):
+        try:
+            label = exc.match_examples(lambda s: _LARK.parse(s, start=start), MISTAKES, use_accepts=True)
+        except Exception:  # noqa: BLE001 - the catalogue must never hide the real error
+            label = None
     hints: list[str] = []
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
@@ -658,6 +683,10 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str) -
         code = "E100"
     span = ast.Span(file, tok.line or line, tok.column or column, tok.end_line or line,
                     tok.end_column or (column + 1))
+    before = re.search(r"([A-Za-z_]+)\s*$", text[: tok.start_pos or 0])
+    if before and before.group(1) in _WORDS_READ_AS_NAMES and \
+            text[: before.start()].rstrip(" \t").endswith("\n"):
+        hints.append(f"`{before.group(1)}` was read as a name: the expression on the line above is incomplete")
     return Diagnostic(code, f"unexpected `{shown}`; expected {expected}", span, tuple(hints), label=label)
 
 
