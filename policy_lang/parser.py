@@ -233,12 +233,13 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def and_(self, meta, c):
-        items = (c[0].items if isinstance(c[0], ast.And) else (c[0],)) + (c[1],)
+        # `and` is associative: the AST keeps one flat list however the text groups it.
+        items = tuple(x for i in c for x in (i.items if isinstance(i, ast.And) else (i,)))
         return ast.And(items, span=self._span(meta))
 
     @v_args(meta=True)
     def or_(self, meta, c):
-        items = (c[0].items if isinstance(c[0], ast.Or) else (c[0],)) + (c[1],)
+        items = tuple(x for i in c for x in (i.items if isinstance(i, ast.Or) else (i,)))
         return ast.Or(items, span=self._span(meta))
 
     @v_args(meta=True)

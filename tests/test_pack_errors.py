@@ -1,0 +1,130 @@
+"""Diagnostics about pack folders: pack.toml, the facts schema, extends, overrides."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from rulecite.policy_lang import load, render_text
+
+from .conftest import BRANCH, LIBRARY
+
+
+def codes(path) -> list:
+    return [d.code for d in load(path).diagnostics if d.severity == "error"]
+
+
+def branch_copy(tmp_path):
+    shutil.copytree(LIBRARY, tmp_path / "library")
+    shutil.copytree(BRANCH, tmp_path / "library-branch")
+    return tmp_path / "library-branch"
+
+
+def test_e500_missing_toml_keys(library_copy):
+    (library_copy / "pack.toml").write_text('[pack]\ntitle = "x"\n')
+    loaded = load(library_copy)
+    assert not loaded.ok
+    msgs = [d.message for d in loaded.diagnostics if d.code == "E500"]
+    assert any("name" in m for m in msgs) and any("version" in m for m in msgs)
+
+
+def test_e500_unknown_table_did_you_mean(library_copy):
+    text = (library_copy / "pack.toml").read_text().replace("[coverage]", "[coverge]")
+    (library_copy / "pack.toml").write_text(text)
+    d = [d for d in load(library_copy).diagnostics if d.code == "E500"]
+    assert d and "did you mean `coverage`?" in d[0].hints
+
+
+def test_e500_no_pack_here(tmp_path):
+    loaded = load(tmp_path / "nothing")
+    assert [d.code for d in loaded.diagnostics] == ["E500"]
+
+
+def test_e500_bundled_name_did_you_mean():
+    loaded = load("cms-care-managment")
+    assert loaded.diagnostics[0].code == "E500"
+
+
+def test_e501_schema_not_json(library_copy):
+    (library_copy / "facts.schema.json").write_text("{not json")
+    assert codes(library_copy) == ["E501"]
+
+
+def test_e501_schema_invalid(library_copy):
+    (library_copy / "facts.schema.json").write_text('{"type": "object", "properties": {"a": {"type": 5}}}')
+    assert codes(library_copy) == ["E501"]
+
+
+def test_e502_extends_missing(library_copy):
+    p = library_copy / "pack.toml"
+    p.write_text(p.read_text().replace('language = "1"', 'language = "1"\nextends = "no-such-pack"'))
+    assert "E502" in codes(library_copy)
+
+
+def test_e503_circular_extends(tmp_path):
+    for a, b in (("a", "b"), ("b", "a")):
+        d = tmp_path / a
+        d.mkdir()
+        (d / "pack.toml").write_text(f'[pack]\nname = "{a}"\nversion = "2026.1.0"\nextends = "../{b}"\n')
+        shutil.copy(LIBRARY / "facts.schema.json", d / "facts.schema.json")
+    loaded = load(tmp_path / "a")
+    assert "E503" in [d.code for d in loaded.diagnostics]
+    assert any("circle" in d.message for d in loaded.diagnostics)
+
+
+def test_e504_bad_version(library_copy):
+    p = library_copy / "pack.toml"
+    p.write_text(p.read_text().replace('"2026.1.0"', '"v1"'))
+    d = [d for d in load(library_copy).diagnostics if d.code == "E504"]
+    assert d and "2026.1.0" in d[0].hints[0]
+
+
+def test_e505_not_utf8(library_copy):
+    (library_copy / "broken.policy").write_bytes(b"let x = \xff\xfe 1\n")
+    assert "E505" in codes(library_copy)
+
+
+def test_e506_language_version(library_copy):
+    p = library_copy / "pack.toml"
+    p.write_text(p.read_text().replace('language = "1"', 'language = "9"'))
+    assert "E506" in codes(library_copy)
+
+
+def test_e208_redefining_inherited_rule_needs_override(tmp_path):
+    branch = branch_copy(tmp_path)
+    text = (branch / "branch.policy").read_text().replace("override rule media.age", "rule media.age")
+    (branch / "branch.policy").write_text(text)
+    loaded = load(branch)
+    d = [d for d in loaded.diagnostics if d.code == "E208"]
+    assert d and "override rule media.age" in d[0].hints[0]
+
+
+def test_e209_override_of_nothing(tmp_path):
+    branch = branch_copy(tmp_path)
+    text = (branch / "branch.policy").read_text().replace("override rule media.age", "override rule media.ages")
+    (branch / "branch.policy").write_text(text)
+    d = [d for d in load(branch).diagnostics if d.code == "E209"]
+    assert d and "`media.age`" in d[0].hints[0] and d[0].hints[0].startswith("did you mean")
+
+
+def test_all_errors_at_once_across_files(library_copy):
+    (library_copy / "a.policy").write_text('let x = 1 +\n')
+    (library_copy / "b.policy").write_text('rule r { title "unterminated }\n')
+    loaded = load(library_copy)
+    files = {d.span.file.rsplit("/", 1)[-1] for d in loaded.diagnostics}
+    assert {"a.policy", "b.policy"} <= files
+
+
+def test_render_json_has_every_field(library_copy):
+    (library_copy / "a.policy").write_text('let x = totl_units\n')
+    d = [d for d in load(library_copy).diagnostics if d.code == "E200"][0].to_dict()
+    assert set(d) >= {"code", "name", "severity", "message", "file", "line", "column", "hints"}
+    assert d["line"] == 1 and d["column"] == 9
+
+
+@pytest.mark.parametrize("pack", [LIBRARY, BRANCH])
+def test_example_packs_are_clean(pack):
+    loaded = load(pack)
+    assert loaded.ok, render_text(loaded.diagnostics, loaded.texts)
+    assert not [d for d in loaded.diagnostics if d.severity == "error"]
