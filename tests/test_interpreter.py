@@ -1,0 +1,401 @@
+"""Interpreter semantics, on the library example pack and small packs built here."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import shutil
+import threading
+
+import pytest
+
+from rulecite.interpreter import PackError, Rejection, Result, evaluate, explain, load_pack
+
+from .conftest import BRANCH, LIBRARY
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return load_pack(LIBRARY)
+
+
+def one(pack, record, **kw):
+    (out,) = list(evaluate(pack, [record], **kw))
+    return out
+
+
+def verdicts(result):
+    return {v.line: (v.verdict, v.rules) for v in result.lines}
+
+
+def make_pack(tmp_path, policy: str):
+    """A pack with the library's schema and sources plus ``policy``."""
+    d = tmp_path / "p"
+    d.mkdir()
+    for name in ("pack.toml", "facts.schema.json", "sources.policy", "catalog.policy"):
+        shutil.copy(LIBRARY / name, d / name)
+    (d / "rules.policy").write_text(policy)
+    return load_pack(d)
+
+
+def loan(line=1, item="BOOK", **kw):
+    return {"line": line, "item": item, **kw}
+
+
+def rec(month, *loans, member=None, **kw):
+    out = {"member_id": kw.pop("member_id", "M1"), "month": month, "loans": list(loans), **kw}
+    if member is not None:
+        out["member"] = member
+    return out
+
+
+# ---------------------------------------------------------------- date of service
+
+
+def test_boundary_picks_the_rules_in_force(lib):
+    dec = one(lib, rec("2025-12", loan(units=11, date="2025-12-31")))
+    jan = one(lib, rec("2026-01", loan(units=11, date="2026-01-01")))
+    assert verdicts(dec) == {1: ("deny", ("loans.limit",))}
+    assert verdicts(jan) == {1: ("allow", ())}
+    assert dec.findings[0].message == "11 items this month; the limit is 10"
+    assert dec.findings[0].version == 1
+
+
+def test_line_date_wins_over_record_month(lib):
+    # A line dated 2025-12-31 inside a record for 2026-01 is judged by the 2025 rules.
+    r = one(lib, rec("2026-01", loan(units=11, date="2025-12-31")))
+    assert verdicts(r)[1] == ("deny", ("loans.limit",))
+
+
+def test_superseded_rule_drops_out_on_its_date(lib):
+    agr = [{"program": "MEDIA", "date": "2025-01-01"}]
+    old = one(lib, rec("2025-12", loan(item="DVD", date="2025-12-31", days=10), member={"age": 30}, agreements=agr))
+    new = one(lib, rec("2026-01", loan(item="STREAM", date="2026-01-01", days=10), member={"age": 30},
+                       agreements=agr))
+    assert "dvd.days" in verdicts(old)[1][1]
+    assert verdicts(new)[1] == ("allow", ())
+    assert not any(f.rule == "dvd.days" for f in new.findings)
+
+
+def test_retired_rule_drops_out(lib):
+    mags = [loan(1, "MAGAZINE"), loan(2, "MAGAZINE")]
+    assert verdicts(one(lib, rec("2025-12", *mags)))[2] == ("deny", ("magazine.same-month",))
+    assert verdicts(one(lib, rec("2026-01", *mags)))[2] == ("allow", ())
+
+
+def test_code_outside_its_window_is_denied_with_its_citation(lib):
+    r = one(lib, rec("2026-02", loan(item="DVD", date="2026-02-03", days=2), member={"age": 30},
+                     agreements=[{"program": "MEDIA", "date": "2025-01-01"}]))
+    assert verdicts(r)[1] == ("deny", ("catalog.window",))
+    f = [f for f in r.findings if f.rule == "catalog.window"][0]
+    assert f.citations[1]["source"] == "BYLAWS2026" and f.citations[1]["page"] == "12"
+    assert "ended 2025-12-31" in f.message and "STREAM" in f.message
+    assert [s.code for s in r.suggestions if s.source == "catalog.window"] == ["STREAM"]
+
+
+def test_code_not_yet_started_is_denied(lib):
+    r = one(lib, rec("2025-12", loan(item="STREAM", date="2025-12-15", days=2), member={"age": 30},
+                     agreements=[{"program": "MEDIA", "date": "2025-01-01"}]))
+    f = [f for f in r.findings if f.rule == "catalog.window"][0]
+    assert "valid for services from 2026-01-01" in f.message
+
+
+def test_unknown_code_warns_and_allows(lib):
+    r = one(lib, rec("2026-03", loan(item="VINYL")))
+    assert r.lines[0].verdict == "allow" and r.lines[0].warnings == ("catalog.unknown-code",)
+
+
+# ---------------------------------------------------------------- two clocks
+
+
+def test_as_of_leaves_out_rules_published_later(lib):
+    r = rec("2026-01", loan(units=11, date="2026-01-02"))
+    now = one(lib, r)
+    then = one(lib, r, as_of="2025-06-01")
+    # Under the 2025 clock the 2026 bylaws are unknown: the raised limit is not yet known,
+    # and no other rule applies to a 2026 service date.
+    assert verdicts(now) == {1: ("allow", ())}
+    assert verdicts(then) == {1: ("allow", ())}
+    assert now.as_of is None and then.as_of == "2025-06-01"
+    big = rec("2026-01", loan(units=13, date="2026-01-02"))
+    assert verdicts(one(lib, big))[1] == ("deny", ("loans.limit",))
+    assert verdicts(one(lib, big, as_of="2025-06-01"))[1] == ("allow", ())
+
+
+def test_as_of_changes_outcomes_only_through_publication_dates(lib):
+    records = [rec("2025-03", loan(units=12, date="2025-03-01")),
+               rec("2025-05", loan(item="DVD", date="2025-05-03", days=9), member={"age": 9})]
+    # Every rule judging 2025 services cites sources published by 2024-11-15.
+    for as_of in ("2024-11-15", "2025-01-01", "2030-01-01", None):
+        got = [r.to_dict()["lines"] for r in evaluate(lib, records, as_of=as_of)]
+        assert got == [r.to_dict()["lines"] for r in evaluate(lib, records)]
+    before = [r.to_dict()["lines"] for r in evaluate(lib, records, as_of="2024-11-14")]
+    assert before != [r.to_dict()["lines"] for r in evaluate(lib, records)]
+
+
+# ---------------------------------------------------------------- history
+
+
+def test_history_sees_earlier_months_of_the_same_subject(lib):
+    jan = rec("2026-01", loan(item="EBOOK"), member_id="H1")
+    feb = rec("2026-02", loan(item="EBOOK"), member_id="H1")
+    a, b = list(evaluate(lib, [jan, feb]))
+    assert any(f.rule == "ebook.first-month" for f in a.findings)
+    assert not any(f.rule == "ebook.first-month" for f in b.findings)
+    # Input order does not matter inside a group: history is by month.
+    b2, a2 = list(evaluate(lib, [feb, jan]))
+    assert not any(f.rule == "ebook.first-month" for f in b2.findings)
+    assert any(f.rule == "ebook.first-month" for f in a2.findings)
+
+
+def test_history_is_per_subject(lib):
+    a = rec("2026-01", loan(item="EBOOK"), member_id="A")
+    b = rec("2026-02", loan(item="EBOOK"), member_id="B")
+    out = list(evaluate(lib, [a, b]))
+    assert all(any(f.rule == "ebook.first-month" for f in r.findings) for r in out)
+
+
+def test_ungrouped_input_is_noted(lib):
+    a1 = rec("2026-01", loan(item="EBOOK"), member_id="A")
+    b = rec("2026-01", loan(item="BOOK"), member_id="B")
+    a2 = rec("2026-02", loan(item="EBOOK"), member_id="A")
+    out = list(evaluate(lib, [a1, b, a2]))
+    assert out[2].notes and "appears earlier" in out[2].notes[0]
+    assert not out[0].notes and not out[1].notes
+
+
+# ---------------------------------------------------------------- findings, suggestions, explain
+
+
+def test_findings_carry_citations_evidence_and_paths(lib):
+    r = one(lib, rec("2025-05", loan(item="DVD", date="2025-05-03", days=9), member={"age": 9},
+                     agreements=[{"program": "MEDIA", "date": "2025-01-01"}]))
+    f = {f.rule: f for f in r.findings}
+    age = f["media.age"].to_dict()
+    assert age["message"] == "DVD lent to a member aged 9"
+    assert age["evidence"] == {"member.age": 9}
+    assert age["evidence_paths"] == {"member.age": "$.member.age"}
+    assert age["citations"][0]["quote"] == "Discs are lent to members aged thirteen and over."
+    assert age["citations"][0]["page"] == "unverified"
+    assert age["suggestion"] == "lend a BOOK instead"
+    days = f["dvd.days"].to_dict()
+    assert days["evidence_paths"] == {"l.days": "$.loans[0].days"}
+
+
+def test_record_level_deny_denies_every_line(lib):
+    r = one(lib, rec("2025-07", loan(1, "BOOK"), loan(2, "EBOOK"), member={"fines": 50}))
+    assert all(v.verdict == "deny" and "fines.block" in v.rules for v in r.lines)
+    assert [f.line for f in r.findings if f.rule == "fines.block"] == [None]
+
+
+def test_warnings_do_not_deny(lib):
+    r = one(lib, rec("2025-06", loan(), member={"fines": 7.5}))
+    assert r.lines[0].verdict == "allow"
+    assert any(f.rule == "fines.warning" and f.severity == "warn" for f in r.findings)
+    assert "member owes $7.5" in [f.message for f in r.findings][0]
+
+
+def test_suggestions_come_back(lib):
+    r = one(lib, rec("2026-02", loan(item="DVD", units=2, date="2026-02-03", days=2), member={"age": 30},
+                     agreements=[{"program": "MEDIA", "date": "2025-01-01"}]))
+    s = [s for s in r.suggestions if s.source == "loans.stream-instead"]
+    assert s and s[0].code == "STREAM" and s[0].units == 2
+    assert s[0].reason == "DVD ended 2025-12-31; lend 2 STREAM pass(es) instead"
+
+
+def test_explain_names_the_smallest_fix(lib):
+    r = rec("2025-12", loan(units=11, date="2025-12-31"))
+    ex = explain(lib, r, line=1)
+    trace = [t for t in ex["rules"] if t["rule"] == "loans.limit" and t["in_window"]][0]
+    assert trace["fires"] and trace["fix"] == ["needs total_units <= 10; has 11"]
+    assert trace["condition"]["children"][0] == {"expr": "total_units", "value": 11}
+    later = [t for t in ex["rules"] if t["rule"] == "loans.limit" and not t["in_window"]][0]
+    assert later["outcome"] == "not in force"
+    na = [t for t in ex["rules"] if t["rule"] == "media.age"][0]
+    assert na["outcome"] == "not applicable" and "DVD" in na["why"]
+
+
+def test_explain_fix_for_membership_and_quantifier(lib):
+    r = rec("2026-02", loan(item="STREAM", date="2026-02-03", days=3), member={"age": 30})
+    ex = explain(lib, r, line=1)
+    t = [t for t in ex["rules"] if t["rule"] == "media.agreement"][0]
+    assert t["fix"][0].startswith("needs some a in agreements where a.program == \"MEDIA\"")
+
+
+def test_explain_agrees_with_evaluate(lib):
+    records = [rec("2025-05", loan(1, "DVD", date="2025-05-03", days=9), loan(2, "BOOK", units=12),
+                   member={"age": 9}),
+               rec("2026-02", loan(1, "MAGAZINE"), loan(2, "STREAM", date="2026-02-01", days=20))]
+    for r in records:
+        res = one(lib, r)
+        ex = explain(lib, r)
+        fired = {(t["rule"], t["line"]) for t in ex["rules"] if t.get("fires") and t["severity"] == "deny"}
+        from_eval = {(f.rule, f.line) for f in res.findings if f.severity == "deny"
+                     and not f.rule.startswith("catalog.")}
+        assert fired == from_eval
+
+
+# ---------------------------------------------------------------- absent values
+
+
+ABSENT = '''
+rule a.eq {
+  title "eq" cite BYLAWS2025
+  for l in loans
+  deny when member.age == 5
+  message "m"
+}
+rule a.ne {
+  title "ne" cite BYLAWS2025
+  for l in loans
+  deny when member.age != 5
+  message "m"
+}
+rule a.list {
+  title "absent list is empty" cite BYLAWS2025
+  for l in loans
+  deny when count(a in agreements) != 0
+  message "m"
+}
+rule a.default {
+  title "absent units default to 1" cite BYLAWS2025
+  for l in loans
+  deny when l.units != 1
+  message "m"
+}
+rule a.bool {
+  title "absent boolean is false" cite BYLAWS2025
+  for l in loans
+  deny when member.verified
+  message "m"
+}
+rule a.arith {
+  title "arithmetic with absent is absent; comparison false" cite BYLAWS2025
+  for l in loans
+  deny when l.days + 1 > 0 or l.days + 1 <= 0
+  message "m {l.days}"
+}
+rule a.present {
+  title "present" cite BYLAWS2025
+  for l in loans
+  info unless present(l.days)
+  message "no days: {l.days}"
+}
+'''
+
+
+def test_absent_values_have_one_meaning(tmp_path):
+    pack = make_pack(tmp_path, ABSENT)
+    r = one(pack, rec("2025-03", loan()))
+    assert r.lines[0].verdict == "allow", r.to_dict()
+    assert [f.rule for f in r.findings] == ["a.present"]
+    assert r.findings[0].message == "no days: (none)"
+    present = one(pack, rec("2025-03", loan(units=2, days=3), member={"age": 7, "verified": True}))
+    assert set(present.lines[0].rules) == {"a.ne", "a.default", "a.bool", "a.arith"}
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_bad_records_become_rejections_with_line_path_and_reason(lib):
+    items = ['{"member_id": "A", "month": "2025-01", "loans": []}', "not json", "[1, 2]",
+             '{"member_id": "A", "month": "2025-01", "loans": [{"line": "one", "item": "BOOK"}]}',
+             '{"member_id": "A", "month": "2025-02", "loans": [], "loans": []}', "", 42, None]
+    out = list(evaluate(lib, items))
+    assert len(out) == len(items)
+    assert isinstance(out[0], Result)
+    rej = [o for o in out if isinstance(o, Rejection)]
+    assert [r.input_line for r in rej] == [2, 3, 4, 5, 6, 7, 8]
+    by_line = {r.input_line: r for r in rej}
+    assert by_line[2].reason.startswith("not JSON")
+    assert by_line[3].reason == "expected a JSON object, got an array"
+    assert by_line[4].path == "$.loans[0].line" and "'one' is not of type 'integer'" in by_line[4].reason
+    assert "duplicate key" in by_line[5].reason
+    assert by_line[6].reason.startswith("empty line")
+
+
+def test_rejection_counts_other_errors(lib):
+    r = one(lib, {"member_id": 5, "month": "2025-13", "loans": "x"})
+    assert isinstance(r, Rejection) and r.other_errors >= 2
+
+
+def test_outside_coverage_is_rejected_not_guessed(lib):
+    r = one(lib, rec("2024-12", loan()))
+    assert isinstance(r, Rejection) and r.path == "$.month" and "outside" in r.reason
+    r = one(lib, rec("2025-01", loan(date="2027-01-01")))
+    assert isinstance(r, Rejection) and r.path == "$.loans[0].date"
+
+
+# ---------------------------------------------------------------- API guarantees
+
+
+def test_load_pack_raises_every_error_at_once(library_copy):
+    (library_copy / "bad.policy").write_text("let zz_one = nope\nlet zz_two = nada\n")
+    with pytest.raises(PackError) as e:
+        load_pack(library_copy)
+    assert [d.code for d in e.value.diagnostics if d.severity == "error"] == ["E200", "E200"]
+
+
+def test_bundled_pack_by_name_not_found_is_a_pack_error():
+    with pytest.raises(PackError):
+        load_pack("no-such-bundled-pack")
+
+
+def test_evaluation_does_no_io(lib, monkeypatch):
+    records = [rec("2025-05", loan(1, "DVD", date="2025-05-03", days=9), member={"age": 9})]
+    expected = [r.to_json() for r in evaluate(lib, records)]
+
+    def no_io(*a, **k):
+        raise AssertionError("evaluation opened a file")
+
+    monkeypatch.setattr(builtins, "open", no_io)
+    assert [r.to_json() for r in evaluate(lib, records)] == expected
+
+
+def test_thread_safe(lib):
+    records = [rec(f"2025-{m:02d}", loan(units=m), member_id=f"T{m}") for m in range(1, 13)]
+    expected = [r.to_json() for r in evaluate(lib, records)]
+    got = []
+
+    def work():
+        got.append([r.to_json() for r in evaluate(lib, records, as_of="2030-01-01")])
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8
+    for g in got:
+        assert [json.loads(x)["lines"] for x in g] == [json.loads(x)["lines"] for x in expected]
+
+
+def test_evaluate_is_lazy(lib):
+    def gen():
+        yield rec("2025-01", loan(), member_id="A")
+        yield rec("2025-01", loan(), member_id="B")
+        raise AssertionError("read too far")
+
+    it = evaluate(lib, gen())
+    first = next(it)
+    assert first.id == "A"
+
+
+def test_extending_pack_evaluates_override_and_new_rule():
+    branch = load_pack(BRANCH)
+    r = one(branch, rec("2026-02", loan(item="STREAM", date="2026-02-01", days=3), member={"age": 9},
+                        agreements=[{"program": "MEDIA", "date": "2026-01-01"}]))
+    assert r.lines[0].verdict == "allow"
+    r = one(branch, rec("2026-02", loan(item="EBOOK", units=4)))
+    assert r.lines[0].rules == ("branch.ebook-cap",)
+    assert r.pack.name == "library-branch"
+
+
+def test_generated_code_maps_back_to_policy_spans(lib):
+    cp = lib.compiled(None)
+    assert cp.filename.startswith("<rulecite library-loans@")
+    import linecache
+
+    assert linecache.getline(cp.filename, 1)
+    spans = set(cp.source_map.values())
+    assert any(s.file.endswith("rules.policy") for s in spans)
