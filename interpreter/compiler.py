@@ -34,7 +34,7 @@ from . import runtime
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 LO, HI = "0000-00-00", "9999-99-99"
-_SAFE_BUILTINS = {"frozenset": frozenset, "any": any, "all": all, "sum": sum, "len": len, "min": min, "max": max, "bool": bool,
+_SAFE_BUILTINS = {"frozenset": frozenset, "dict": dict, "any": any, "all": all, "sum": sum, "len": len, "min": min, "max": max, "bool": bool,
                   "enumerate": enumerate, "tuple": tuple, "list": list, "None": None}
 
 
@@ -223,6 +223,10 @@ class _Emitter:
         args = [self.x(a, env) for a in e.args]
         if e.func == "present":
             return f"({args[0]} is not None)"
+        if e.func == "program_of":
+            table = {c.name: c.program for c in self.pack.codes if c.program is not None}
+            const = self.const("{" + "".join(f"{k!r}: {v!r}, " for k, v in sorted(table.items())) + "}")
+            return f"{const}.get({args[0]})"
         if e.func == "default":
             t = self.fresh()
             return f"({t} if ({t} := {args[0]}) is not None else {args[1]})"

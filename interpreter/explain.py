@@ -133,6 +133,9 @@ class Tracer:
             return args[0] is not None
         if e.func == "default":
             return args[0] if args[0] is not None else args[1]
+        if e.func == "program_of":
+            code = self.pack.code(args[0]) if isinstance(args[0], str) else None
+            return code.program if code else None
         return runtime.FUNCTIONS[e.func](*args)
 
     def _items(self, e, env):

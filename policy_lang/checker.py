@@ -85,6 +85,7 @@ def _fn_table():
         "first_day": (1, 1, kinds({"month", "date"}, result=T.DATE)),
         "last_day": (1, 1, kinds({"month", "date"}, result=T.DATE)),
         "starts_with": (2, 2, kinds({"string"}, {"string"}, result=T.BOOL)),
+        "program_of": (1, 1, lambda args, ck, span: T.Type("string") if args[0].kind in {"string", "any"} else None),
         "lower": (1, 1, kinds({"string"}, result=T.STRING)),
         "upper": (1, 1, kinds({"string"}, result=T.STRING)),
     }

@@ -399,3 +399,19 @@ def test_generated_code_maps_back_to_policy_spans(lib):
     assert linecache.getline(cp.filename, 1)
     spans = set(cp.source_map.values())
     assert any(s.file.endswith("rules.policy") for s in spans)
+
+
+def test_program_of_reads_the_catalog(tmp_path):
+    pack = make_pack(tmp_path, '''
+rule p.media {
+  title "media lines need a media agreement for the item's program" cite BYLAWS2025
+  for l in loans where program_of(l.item) == "MEDIA"
+  deny unless any(a in agreements where a.program == program_of(l.item))
+  message "{l.item} is {program_of(l.item)}"
+}
+''')
+    r = one(pack, rec("2025-03", loan(1, "DVD", date="2025-03-01", days=1), loan(2, "BOOK")))
+    assert verdicts(r) == {1: ("deny", ("p.media",)), 2: ("allow", ())}
+    assert r.findings[0].message == "DVD is MEDIA"
+    ex = explain(pack, rec("2025-03", loan(1, "DVD", date="2025-03-01", days=1)))
+    assert [t["fires"] for t in ex["rules"] if t["rule"] == "p.media"] == [True]
