@@ -465,7 +465,10 @@ class CompiledPack:
         em.emit("}")
         em.emit("_SRECORD = " + sentries(sug_record))
         em.emit("def _decide(rec, hist):")
-        em.emit(f"    d0 = rec[{shape.period!r}] + '-01'")
+        if shape.default_day == "last":
+            em.emit(f"    d0 = _rt.last_day(rec[{shape.period!r}])")
+        else:
+            em.emit(f"    d0 = rec[{shape.period!r}] + '-01'")
         em.emit("    rfired = []")
         for x in record_rules:
             em.emit(f"    if {x.lo!r} <= d0 <= {x.hi!r} and _rule{x.index}(rec, hist, None, d0):")
@@ -491,6 +494,12 @@ class CompiledPack:
         em.emit("            if s is not None:")
         em.emit("                sugs.append((k, None, s))")
         em.emit("    return rfired, out, sugs")
+
+
+def default_service_date(shape, rec) -> str:
+    """The service date of a line without a date: the first or last day of the record's period."""
+    period = rec[shape.period]
+    return runtime.last_day(period) if shape.default_day == "last" else period[:7] + "-01"
 
 
 def fmt_value(v) -> str:

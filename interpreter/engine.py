@@ -24,7 +24,7 @@ import math
 
 import attrs
 
-from .compiler import CompiledPack, fmt_value
+from .compiler import CompiledPack, default_service_date, fmt_value
 from .results import Evidence, Finding, LineVerdict, PackRef, Rejection, Result, SuggestionOut
 from .validate import RecordValidator
 
@@ -195,7 +195,7 @@ class Evaluator:
         shape = self.shape
         rfired, outs, sugs = cp.decide(rec, hist)
         lines = rec.get(shape.lines) or ()
-        d0 = rec[shape.period] + "-01"
+        d0 = default_service_date(shape, rec)
         findings = []
         record_deny = []
         for k in rfired:

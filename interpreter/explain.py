@@ -17,7 +17,7 @@ from rulecite.policy_lang.formatter import format_expr
 from rulecite.policy_lang.model import Ref
 
 from . import runtime
-from .compiler import LO, HI, fmt_value
+from .compiler import LO, HI, default_service_date, fmt_value
 
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
@@ -267,7 +267,7 @@ def explain_record(cp, record, line=None, history=None) -> dict:
     rec = prepared
     result = ev.result(rec, sorted(history, key=lambda r: r.get(shape.period, "")), 1)
     tr = Tracer(cp, rec, sorted(history, key=lambda r: r.get(shape.period, "")))
-    d0 = rec[shape.period] + "-01"
+    d0 = default_service_date(shape, rec)
     out_rules = []
     lines = rec.get(shape.lines) or []
     for info in cp.infos:

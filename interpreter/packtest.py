@@ -12,6 +12,7 @@ import datetime as _dt
 import attrs
 
 from .api import RulePack, evaluate
+from .compiler import default_service_date
 from .results import Rejection
 
 
@@ -55,7 +56,7 @@ class TestReport:
 
 def _service_dates(pack, record) -> list:
     shape = pack.model.shape
-    d0 = str(record.get(shape.period, ""))[:7] + "-01"
+    d0 = default_service_date(shape, record)
     lines = record.get(shape.lines) or []
     return [(ln.get(shape.line_date) or d0) if isinstance(ln, dict) else d0 for ln in lines] or [d0]
 
@@ -138,7 +139,7 @@ def coverage(pack: RulePack, cases, own_only: bool = True) -> Coverage:
         for rid in rec_fired:
             fired.setdefault(rid, True)
         lines = rec.get(shape.lines) or []
-        d0 = rec[shape.period] + "-01"
+        d0 = default_service_date(shape, rec)
         for info in cp.infos:
             r = info.rule
             for ln in (lines if r.scope == "line" else [None]):

@@ -209,6 +209,7 @@ class RecordShape:
     line_id: str = "line"
     line_code: str = "code"
     line_date: str = "date"
+    default_day: str = "first"  # service date of an undated line: "first" or "last" day of the period
 
 
 @frozen

@@ -203,6 +203,9 @@ def _read_toml(path: Path, root: Path, diags: list, texts: dict):
             diags.append(Diagnostic("E500", f"`[record] {k}` is not a record setting", span,
                                     did_you_mean(k, fields)))
     shape = RecordShape(**{k: str(v) for k, v in shape_data.items() if k in fields})
+    if shape.default_day not in ("first", "last"):
+        diags.append(Diagnostic("E500", "`[record] default_day` is \"first\" or \"last\"", span))
+        shape = attrs.evolve(shape, default_day="first")
     unknown = data.get("catalog", {}).get("unknown_codes", "warn")
     if unknown not in ("warn", "deny", "ignore"):
         diags.append(Diagnostic("E500", "`[catalog] unknown_codes` is warn, deny or ignore", span))

@@ -415,3 +415,15 @@ rule p.media {
     assert r.findings[0].message == "DVD is MEDIA"
     ex = explain(pack, rec("2025-03", loan(1, "DVD", date="2025-03-01", days=1)))
     assert [t["fires"] for t in ex["rules"] if t["rule"] == "p.media"] == [True]
+
+
+def test_default_day_last_dates_undated_lines_at_month_end(library_copy):
+    toml = library_copy / "pack.toml"
+    agr = [{"program": "MEDIA", "date": "2025-03-15"}]
+    r = rec("2025-03", loan(1, "DVD", days=1), member={"age": 30}, agreements=agr)
+    first = one(load_pack(library_copy), r)
+    toml.write_text(toml.read_text().replace('line_date = "date"', 'line_date = "date"\ndefault_day = "last"'))
+    last = one(load_pack(library_copy), r)
+    # media.agreement needs the agreement on or before the service date.
+    assert "media.agreement" in verdicts(first)[1][1]
+    assert verdicts(last)[1] == ("allow", ())
