@@ -340,9 +340,6 @@ class _Build(Transformer):
     def code_replaced_by(self, meta, c):
         return ("replaced_by", tuple(str(x) for x in c), self._span(meta))
 
-    @v_args(meta=True)
-    def code_cite(self, meta, c):
-        return ("citations", c[0], self._span(meta))
 
     @v_args(meta=True)
     def code_decl(self, meta, c):
@@ -401,6 +398,8 @@ class _Build(Transformer):
     def rule_cite(self, meta, c):
         return ("citations", c[0], self._span(meta))
 
+    code_cite = rule_cite
+
     @v_args(meta=True)
     def rule_dispute(self, meta, c):
         return ("disputes", ast.Dispute(str(c[0]), str(c[1]) if c[1] is not None else None,
@@ -446,9 +445,7 @@ class _Build(Transformer):
     retire_from = _kv(None, "from_date", conv=lambda s, v: s._date(v))
     retire_reason = _kv(None, "reason")
 
-    @v_args(meta=True)
-    def retire_cite(self, meta, c):
-        return ("citations", c[0], self._span(meta))
+    retire_cite = rule_cite
 
     @v_args(meta=True)
     def retire_decl(self, meta, c):
@@ -465,13 +462,8 @@ class _Build(Transformer):
     sug_when = _kv(None, "when")
     sug_units = _kv(None, "units")
 
-    @v_args(meta=True)
-    def sug_for_lines(self, meta, c):
-        return ("scope", ast.LineScope(str(c[0]), str(c[1]), c[2], span=self._span(meta)), self._span(meta))
-
-    @v_args(meta=True)
-    def sug_for_record(self, meta, c):
-        return ("scope", ast.RecordScope(c[0], span=self._span(meta)), self._span(meta))
+    sug_for_lines = rule_for_lines
+    sug_for_record = rule_for_record
 
     @v_args(meta=True)
     def sug_reason(self, meta, c):
