@@ -1,0 +1,237 @@
+"""mkdocs hooks: regenerate every generated page whenever the site is built.
+
+``mkdocs build --strict`` alone is enough: ``on_config`` writes the reference of every
+bundled pack (``docs/reference/generated/<pack>/``, git-ignored) with
+``rulecite.policy_lang.docgen`` and adds it to the navigation; it also lays out the
+source tree mkdocstrings reads for the Python API page. ``on_page_markdown`` fills the
+CLI reference (from the click app) and the error-code catalogue (from ``CODES``).
+
+``RULECITE_DOCS_PACKS`` (pack folders or bundled names, separated by ``os.pathsep``)
+replaces the bundled packs; the tests use it to build the site for an example pack.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+import click
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+
+from rulecite.policy_lang import CODES, bundled_names, load, render_text
+from rulecite.policy_lang.docgen import md_text, reference_nav, write_pack_reference
+
+log = logging.getLogger("mkdocs.hooks.rulecite")
+
+GENERATED = "reference/generated"
+PACKS_ENV = "RULECITE_DOCS_PACKS"
+CLI_MARK = "<!-- rulecite:cli-reference -->"
+CODES_MARK = "<!-- rulecite:error-codes -->"
+
+
+# ---------------------------------------------------------------- pack reference
+
+
+def _pack_names() -> list:
+    chosen = os.environ.get(PACKS_ENV)
+    if chosen:
+        return [p for p in chosen.split(os.pathsep) if p]
+    return bundled_names()
+
+
+def _exercised(model) -> dict:
+    """rule id -> names of the pack tests in which the rule fired (runs the pack tests)."""
+    from rulecite.interpreter.api import RulePack
+    from rulecite.interpreter.packtest import run_tests
+    from rulecite.interpreter.results import Result
+
+    fired: dict = {}
+    for case in run_tests(RulePack(model)).cases:
+        if isinstance(case.result, Result):
+            rules = {f.rule for f in case.result.findings}
+            for v in case.result.lines:
+                rules.update(v.rules)
+            for rid in rules:
+                fired.setdefault(rid, set()).add(case.name)
+    return fired
+
+
+def _changes(model) -> str | None:
+    """The pack diff of the last two years, when the diff module provides one."""
+    try:
+        from rulecite.policy_lang import diff as pack_diff
+    except ImportError:
+        return None
+    from rulecite.policy_lang.docgen import change_dates
+
+    dates = change_dates(model)
+    render = getattr(pack_diff, "render_markdown", None) or getattr(pack_diff, "to_markdown", None)
+    if dates is None or not hasattr(pack_diff, "diff_dates") or render is None:
+        return None
+    return render(pack_diff.diff_dates(model, *dates))
+
+
+def generate_reference(docs_dir: Path) -> list:
+    """Write the reference of every pack; return mkdocs nav entries for them."""
+    root = docs_dir / GENERATED
+    keep: set = set()
+    nav = []
+    packs_index = ["# Rule packs", "",
+                   "The reference of each pack is generated from the pack itself at every build, "
+                   "so it shows exactly the rules that run.", "",
+                   "| Pack | Title | Version | Rules |", "|---|---|---|---|"]
+    for name in _pack_names():
+        loaded = load(name)
+        if not loaded.ok:
+            raise PluginError(f"pack `{name}` has errors; the reference cannot be generated:\n"
+                              + render_text([d for d in loaded.diagnostics if d.severity == "error"],
+                                            loaded.texts))
+        model = loaded.pack
+        try:
+            exercised = _exercised(model)
+        except Exception as e:  # the docs still build when the pack tests cannot run
+            log.warning("pack `%s`: running its tests for the reference failed: %s", model.name, e)
+            exercised = {}
+        out = root / model.name
+        keep.update(write_pack_reference(model, out, exercised=exercised, changes=_changes(model)))
+        prefix = f"{GENERATED}/{model.name}"
+        nav.append({model.title: reference_nav(model, prefix)})
+        packs_index.append(f"| [{md_text(model.name)}]({model.name}/index.md) | {md_text(model.title)} | "
+                           f"{md_text(model.version)} | {len(model.rule_ids)} |")
+    if len(packs_index) == 6:
+        packs_index[-2:] = ["No pack is bundled yet."]
+    index = root / "index.md"
+    root.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(packs_index) + "\n"
+    if not index.is_file() or index.read_text(encoding="utf-8") != text:
+        index.write_text(text, encoding="utf-8")
+    keep.add(index)
+    for stale in sorted(root.rglob("*"), reverse=True):
+        if stale.is_file() and stale not in keep:
+            stale.unlink()
+        elif stale.is_dir() and not any(stale.iterdir()):
+            stale.rmdir()
+    return [{"All packs": f"{GENERATED}/index.md"}] + nav
+
+
+# ---------------------------------------------------------------- Python API sources
+
+
+def _api_tree(config_dir: Path) -> None:
+    """Lay out ``build/apidoc/rulecite`` as the import name sees it (the distribution maps
+    top-level folders into ``rulecite``; griffe reads folders), for mkdocstrings."""
+    import rulecite
+    import rulecite.interpreter
+    import rulecite.policy_lang
+
+    tree = config_dir / "build" / "apidoc" / "rulecite"
+    if tree.exists():
+        shutil.rmtree(tree)
+    tree.mkdir(parents=True)
+    (tree / "__init__.py").symlink_to(Path(rulecite.__file__).resolve())
+    for mod in (rulecite.interpreter, rulecite.policy_lang):
+        (tree / mod.__name__.rsplit(".", 1)[1]).symlink_to(Path(mod.__file__).resolve().parent,
+                                                           target_is_directory=True)
+
+
+# ---------------------------------------------------------------- CLI and error codes
+
+
+def cli_reference() -> str:
+    """Markdown for every command of the ``rulecite`` click group."""
+    try:
+        from rulecite.cli.main import cli
+    except ImportError as e:  # a broken CLI must not silently drop its reference: --strict fails
+        log.warning("the CLI reference cannot be generated: rulecite.cli.main does not import (%s)", e)
+        return '!!! failure "The command-line app could not be loaded when this site was built."\n'
+    out: list = []
+
+    def walk(cmd, path, ctx_parent):
+        ctx = click.Context(cmd, info_name=path[-1], parent=ctx_parent)
+        level = "#" * min(len(path) + 1, 4)
+        name = " ".join(path)
+        out.extend([f"{level} `{name}` {{#{'-'.join(path)}}}", ""])
+        help_text = (cmd.help or "").strip()
+        if help_text:
+            out.extend([md_text(click.unstyle(help_text).split("\n\n")[0]), ""])
+        out.extend(["```text", click.unstyle(cmd.get_help(ctx)).rstrip(), "```", ""])
+        if isinstance(cmd, click.Group):
+            for sub in sorted(cmd.list_commands(ctx)):
+                sub_cmd = cmd.get_command(ctx, sub)
+                if sub_cmd is not None and not getattr(sub_cmd, "hidden", False):
+                    walk(sub_cmd, path + [sub], ctx)
+
+    walk(cli, ["rulecite"], None)
+    return "\n".join(out)
+
+
+def error_code_reference() -> str:
+    out = []
+    groups = {"E1": "Syntax", "E2": "Names", "E3": "Types", "E4": "Windows and dates", "E5": "Packs",
+              "E6": "Pack tests", "W7": "Warnings"}
+    current = None
+    for code in sorted(CODES):
+        group = groups.get(code[:2], "Other")
+        if group != current:
+            current = group
+            out += ["", f"## {group}", "", "| Code | Name | Meaning |", "|---|---|---|"]
+        name, meaning = CODES[code]
+        out.append(f"| <span id=\"{code}\"></span>`{code}` | `{name}` | {meaning} |")
+    return "\n".join(out).strip() + "\n"
+
+
+# ---------------------------------------------------------------- mkdocs events
+
+
+def _insert_nav(nav: list, before: str, entry: dict) -> None:
+    for i, item in enumerate(nav):
+        if isinstance(item, dict) and before in item:
+            nav.insert(i, entry)
+            return
+    nav.append(entry)
+
+
+def _add_audit_guide(nav: list, docs_dir: Path) -> None:
+    """The audit guide belongs to the CLI; list it once it exists."""
+    if not (docs_dir / "guides" / "audit.md").is_file():
+        return
+    for item in nav:
+        if isinstance(item, dict) and "Guides" in item:
+            guides = item["Guides"]
+            if not any("guides/audit.md" in d.values() for d in guides if isinstance(d, dict)):
+                guides.insert(2, {"Audit and evidence": "guides/audit.md"})
+
+
+@event_priority(100)  # before mkdocstrings reads its search paths
+def on_config(config, **kwargs):
+    docs_dir = Path(config["docs_dir"])
+    config_dir = Path(config["config_file_path"]).parent
+    _api_tree(config_dir)
+    packs_nav = generate_reference(docs_dir)
+    nav = config.get("nav")
+    if nav is not None:
+        nav = [dict(item) if isinstance(item, dict) else item for item in nav]
+        _add_audit_guide(nav, docs_dir)
+        _insert_nav(nav, "Reference", {"Rule packs": packs_nav})
+        config["nav"] = nav
+    return config
+
+
+def on_page_markdown(markdown, page, config, files, **kwargs):
+    if CLI_MARK in markdown:
+        markdown = markdown.replace(CLI_MARK, cli_reference())
+    if CODES_MARK in markdown:
+        markdown = markdown.replace(CODES_MARK, error_code_reference())
+    return markdown
+
+
+_ROLE = re.compile(r":(?:class|func|meth|mod|attr|exc|data|obj):(<code>)")
+
+
+def on_page_content(html, page, config, files, **kwargs):
+    # Sphinx roles in docstrings (``:class:`X```) render as plain code on the API page.
+    return _ROLE.sub(r"\1", html)
