@@ -341,12 +341,13 @@ class CompiledPack:
             em.source_map[fn] = dv.span
             em.emit(f"def {fn}(rec, hist):")
             em.emit(f"    return {em.x(dv.expr, {})}")
+        self.line_blocks: dict = {}  # rule index -> statements that append it to `fired`
         for i, r in enumerate(self.rules):
             env = {r.var: "ln"} if r.var else {}
             lets = []
             for lt in r.lets:
                 py = _ident("l_", lt.name)
-                lets.append(f"    {py} = {em.x(lt.expr, dict(env))}")
+                lets.append(f"{py} = {em.x(lt.expr, dict(env))}")
                 env[lt.name] = py
             where = em.x(r.where, env) if r.where is not None else "True"
             cond = em.x(r.condition, env)
@@ -356,27 +357,26 @@ class CompiledPack:
             em.emit(f"    if not ({where}):")
             em.emit("        return False")
             for line in lets:
-                em.emit(line)
+                em.emit("    " + line)
             em.emit(f"    return {fires}")
-            # message
-            em.emit(f"def _msg{i}(rec, hist, ln, sd):")
+            if r.scope == "line":
+                self.line_blocks[i] = self._line_block(i, r, lets, where, cond)
+            # what a finding shows: the message (or the error that stopped it), evidence, fix
+            em.source_map[f"_find{i}"] = r.span
+            em.emit(f"def _find{i}(rec, hist, ln, sd):")
             for line in lets:
-                em.emit(line)
-            parts = []
-            for p in r.message.parts:
-                parts.append(_lit(p) if isinstance(p, str) else f"_fmt({em.x(p, env)})")
-            em.emit("    return ''.join((" + "".join(p + ", " for p in parts) + "))")
+                em.emit("    " + line)
+            parts = [_lit(p) if isinstance(p, str) else f"_fmt({em.x(p, env)})" for p in r.message.parts]
+            em.emit("    try:")
+            em.emit("        m = ''.join((" + "".join(p + ", " for p in parts) + "))")
+            em.emit("    except _Exception as e:  # a message must never lose the verdict")
+            em.emit("        m = e")
+            fix = "None"
             if r.suggest is not None:
-                em.emit(f"def _fix{i}(rec, hist, ln, sd):")
-                for line in lets:
-                    em.emit(line)
                 parts = [_lit(p) if isinstance(p, str) else f"_fmt({em.x(p, env)})" for p in r.suggest.parts]
-                em.emit("    return ''.join((" + "".join(p + ", " for p in parts) + "))")
+                fix = "''.join((" + "".join(p + ", " for p in parts) + "))"
             items = _evidence_items(r.condition)
-            em.emit(f"def _ev{i}(rec, hist, ln, sd):")
-            for line in lets:
-                em.emit(line)
-            em.emit("    return (" + "".join(f"{em.x(it, env)}, " for it in items) + ")")
+            em.emit("    return m, (" + "".join(f"{em.x(it, env)}, " for it in items) + f"), {fix}")
             self.infos.append(RuleInfo(
                 index=i, rule=r, lo=_day(r.window.start, LO), hi=_day(r.window.end, HI),
                 citations=tuple(c.to_dict() for c in r.citations),
@@ -403,19 +403,35 @@ class CompiledPack:
         self.filename = f"<rulecite {pack.name}@{pack.version} {pack.lock[:12]} as_of={self.as_of}>"
         linecache.cache[self.filename] = (len(src), None, src.splitlines(True), self.filename)
         self.source_map = em.source_map
-        ns = {"__builtins__": dict(_SAFE_BUILTINS), "_rt": runtime, "_E": runtime.EMPTY, "_fmt": fmt_value}
+        ns = {"__builtins__": dict(_SAFE_BUILTINS), "_rt": runtime, "_E": runtime.EMPTY, "_fmt": fmt_value,
+              "_Exception": Exception}
         exec(compile(src, self.filename, "exec"), ns)  # noqa: S102 - text built from escaped constants only
         self._ns = ns
         self.decide = ns["_decide"]
         self.rule_fns = [ns[f"_rule{i}"] for i in range(len(self.rules))]
-        self.msg_fns = [ns[f"_msg{i}"] for i in range(len(self.rules))]
-        self.ev_fns = [ns[f"_ev{i}"] for i in range(len(self.rules))]
-        self.fix_fns = [ns.get(f"_fix{i}") for i in range(len(self.rules))]
+        self.find_fns = [ns[f"_find{i}"] for i in range(len(self.rules))]
         self.sugg_fns = [ns[f"_sug{j}"] for j in range(len(self.suggestions))]
         self.let_fns = {dv.name: ns[_ident("_let_", dv.name)] for dv in self.pack.derived}
 
+    def _line_block(self, i: int, r: Rule, lets: list, where: str, cond: str) -> list:
+        """Statements that append rule ``i`` to ``fired`` when it fires on line ``ln``.
+
+        The `where` test is left out when it only says which codes the rule is for: the
+        dispatch by code already guarantees it."""
+        info_lo, info_hi = _day(r.window.start, LO), _day(r.window.end, HI)
+        out = [f"if {info_lo!r} <= sd <= {info_hi!r}:"]
+        ind = "    "
+        if not (r.codes is not None and _codes_only(r.where, r.var, self.pack.shape.line_code)):
+            out.append(f"{ind}if {where}:")
+            ind += "    "
+        out += [ind + line for line in lets]
+        test = f"({cond})" if r.mode == "when" else f"not ({cond})"
+        out += [f"{ind}if {test}:", f"{ind}    fired.append({i})"]
+        return out
+
     def _emit_decide(self, em: _Emitter):
-        """``_decide(rec, hist)`` -> (record-level fired, [(line fired, code state)], suggestions)."""
+        """``_decide(rec, hist)`` -> (record-level fired, [(line fired, code state, service date)],
+        suggestions); code state: 0 not in the catalog, 1 in its window, 2 outside it."""
         shape = self.pack.shape
         by_code: dict = {}
         generic, record_rules = [], []
@@ -430,14 +446,26 @@ class CompiledPack:
                     by_code.setdefault(c, []).append(info)
         all_codes = sorted(set(by_code) | set(self.codes))
 
-        def entries(infos):
-            infos = sorted(infos, key=lambda x: x.index)
-            return "(" + "".join(f"({x.index}, {x.lo!r}, {x.hi!r}, _rule{x.index}), " for x in infos) + ")"
-
-        em.emit("_GENERIC = " + entries(generic))
-        em.emit("_DISPATCH = {")
+        # One function per distinct list of line rules: the rules a line with that code can
+        # meet, inlined in index order, each behind its service-date window.
+        groups: dict = {}
+        line_fn = {}
         for c in all_codes:
-            em.emit(f"    {c!r}: {entries(by_code.get(c, []) + generic)},")
+            key = tuple(sorted({x.index for x in by_code.get(c, []) + generic}))
+            line_fn[c] = groups.setdefault(key, f"_line{len(groups)}")
+        generic_key = tuple(sorted(x.index for x in generic))
+        generic_fn = groups.setdefault(generic_key, f"_line{len(groups)}")
+        for key, fn in sorted(groups.items(), key=lambda kv: kv[1]):
+            em.emit(f"def {fn}(rec, hist, ln, sd):")
+            em.emit("    fired = []")
+            for k in key:
+                for line in self.line_blocks[k]:
+                    em.emit("    " + line)
+            em.emit("    return fired")
+        em.emit(f"_LINE_GENERIC = {generic_fn}")
+        em.emit("_LINE = {")
+        for c in all_codes:
+            em.emit(f"    {c!r}: {line_fn[c]},")
         em.emit("}")
         em.emit("_WINDOWS = {")
         for name in sorted(self.codes):
@@ -478,22 +506,38 @@ class CompiledPack:
         em.emit(f"    for ln in (rec.get({shape.lines!r}) or ()):")
         em.emit(f"        code = ln.get({shape.line_code!r})")
         em.emit(f"        sd = ln.get({shape.line_date!r}) or d0")
-        em.emit("        fired = [k for k, lo, hi, fn in _DISPATCH.get(code, _GENERIC) if lo <= sd <= hi "
-                "and fn(rec, hist, ln, sd)]")
+        em.emit("        fired = _LINE.get(code, _LINE_GENERIC)(rec, hist, ln, sd)")
         em.emit("        w = _WINDOWS.get(code)")
-        em.emit("        state = 0 if w is None else (1 if w[0] <= sd <= w[1] else 2)")
-        em.emit("        out.append((fired, state))")
-        em.emit("        for k, lo, hi, fn in _SDISPATCH.get(code, _SGENERIC):")
-        em.emit("            if lo <= sd <= hi:")
-        em.emit("                s = fn(rec, hist, ln, sd)")
-        em.emit("                if s is not None:")
-        em.emit("                    sugs.append((k, ln, s))")
-        em.emit("    for k, lo, hi, fn in _SRECORD:")
-        em.emit("        if lo <= d0 <= hi:")
-        em.emit("            s = fn(rec, hist, None, d0)")
-        em.emit("            if s is not None:")
-        em.emit("                sugs.append((k, None, s))")
+        em.emit("        out.append((fired, 0 if w is None else (1 if w[0] <= sd <= w[1] else 2), sd))")
+        if self.sugg_infos:
+            em.emit("        for k, lo, hi, fn in _SDISPATCH.get(code, _SGENERIC):")
+            em.emit("            if lo <= sd <= hi:")
+            em.emit("                s = fn(rec, hist, ln, sd)")
+            em.emit("                if s is not None:")
+            em.emit("                    sugs.append((k, ln, s))")
+            em.emit("    for k, lo, hi, fn in _SRECORD:")
+            em.emit("        if lo <= d0 <= hi:")
+            em.emit("            s = fn(rec, hist, None, d0)")
+            em.emit("            if s is not None:")
+            em.emit("                sugs.append((k, None, s))")
         em.emit("    return rfired, out, sugs")
+
+
+def _codes_only(where, var, code_field) -> bool:
+    """Whether ``where`` tests nothing but the line's code against codes or sets."""
+    def is_code(x):
+        return isinstance(x, ast.Field) and x.name == code_field and isinstance(x.obj, Ref) and x.obj.name == var
+
+    if isinstance(where, ast.Or):
+        return all(_codes_only(i, var, code_field) for i in where.items)
+    if isinstance(where, ast.In) and not where.negated and is_code(where.left):
+        return (isinstance(where.right, Ref) and where.right.kind == "set") or (
+            isinstance(where.right, ast.ListLit)
+            and all(isinstance(i, ast.Literal) and i.kind == "string" for i in where.right.items))
+    if isinstance(where, ast.Compare) and where.op == "==":
+        return any(is_code(a) and isinstance(b, ast.Literal) and b.kind == "string"
+                   for a, b in ((where.left, where.right), (where.right, where.left)))
+    return False
 
 
 def default_service_date(shape, rec) -> str:

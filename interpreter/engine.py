@@ -25,7 +25,8 @@ import math
 import attrs
 
 from .compiler import CompiledPack, default_service_date, fmt_value
-from .results import Evidence, Finding, LineVerdict, PackRef, Rejection, Result, SuggestionOut
+from .fastcheck import compile_scan
+from .results import PackRef, Rejection, Result
 from .validate import RecordValidator
 
 
@@ -146,10 +147,29 @@ class Evaluator:
         cov = cp.pack.coverage
         self.cov_lo = cov.start.isoformat() if cov.start else "0000-00-00"
         self.cov_hi = cov.end.isoformat() if cov.end else "9999-99-99"
+        self.scan = _scanner(cp.pack, limits.max_depth)
+        infos = cp.infos
+        self._rule_ids = [i.rule.id for i in infos]
+        self._denies = [i.rule.severity == "deny" for i in infos]
+        self._paths: dict = {}  # (rule index, line index) -> evidence paths
+
 
     # ------------------------------------------------------------ one record
     def prepare(self, item, n: int):
         """Decode, bound, validate and cover-check one input item: a dict or a Rejection."""
+        # Fast path: a record the compiled schema scan accepts (and, for text, that a fast
+        # decoder read without dropping a repeated key) goes straight to the coverage check.
+        # Anything else takes the full path below, which gives the verdict and the reason.
+        scan = self.scan
+        if scan is not None:
+            t = type(item)
+            if t is dict:
+                if scan(item) >= 0:
+                    return self._coverage(item, n)
+            elif (t is bytes or t is str) and len(item) <= self.limits.max_record_bytes:
+                value = _fast_loads(item)
+                if type(value) is dict and scan(value) == item.count(_COLON[t]):
+                    return self._coverage(value, n)
         if isinstance(item, (str, bytes, bytearray)):
             item = decode_line(item, n, self.limits)
             if isinstance(item, Rejection):
@@ -195,26 +215,31 @@ class Evaluator:
         shape = self.shape
         rfired, outs, sugs = cp.decide(rec, hist)
         lines = rec.get(shape.lines) or ()
-        d0 = default_service_date(shape, rec)
         findings = []
         record_deny = []
-        for k in rfired:
-            info = cp.infos[k]
-            findings.append(self._finding(info, rec, hist, None, d0, None))
-            if info.rule.severity == "deny":
-                record_deny.append(info.rule.id)
+        record_warn = []
+        if rfired:
+            d0 = default_service_date(shape, rec)
+            for k in rfired:
+                findings.append(self._finding(k, rec, hist, None, d0, None))
+                (record_deny if self._denies[k] else record_warn).append(self._rule_ids[k])
         verdicts = []
         suggestions = []
-        for i, (ln, (fired, state)) in enumerate(zip(lines, outs)):
+        line_id, line_code = shape.line_id, shape.line_code
+        rule_ids, denies = self._rule_ids, self._denies
+        i = -1
+        for ln, (fired, state, sd) in zip(lines, outs):
+            i += 1
+            lid = ln.get(line_id)
+            code = ln.get(line_code)
+            if state == 1 and not fired and not record_deny:
+                verdicts.append((lid, code, "allow", (), ()))
+                continue
             deny = list(record_deny)
             warn = []
-            sd = ln.get(shape.line_date) or d0
-            lid = ln.get(shape.line_id)
-            code = ln.get(shape.line_code)
             for k in fired:
-                info = cp.infos[k]
-                findings.append(self._finding(info, rec, hist, ln, sd, i))
-                (deny if info.rule.severity == "deny" else warn).append(info.rule.id)
+                findings.append(self._finding(k, rec, hist, ln, sd, i))
+                (deny if denies[k] else warn).append(rule_ids[k])
             if state == 2:
                 f, sug = self._window_finding(code, lid, sd, ln, i)
                 findings.append(f)
@@ -223,31 +248,34 @@ class Evaluator:
             elif state == 0 and self.pack.unknown_codes != "ignore":
                 findings.append(self._unknown_finding(code, lid, i))
                 (deny if self.pack.unknown_codes == "deny" else warn).append("catalog.unknown-code")
-            deny = sorted(set(deny))
-            verdicts.append(LineVerdict(lid, code, "deny" if deny else "allow", tuple(deny),
-                                        tuple(sorted(set(warn)))))
+            if len(deny) > 1:
+                deny = sorted(set(deny))
+            if len(warn) > 1:
+                warn = sorted(set(warn))
+            verdicts.append((lid, code, "deny" if deny else "allow", tuple(deny), tuple(warn)))
         for k, ln, (units, reason) in sugs:
             s = cp.sugg_infos[k].suggestion
-            suggestions.append(SuggestionOut(s.code, _plain_number(units), reason, s.id,
-                                             ln.get(shape.line_id) if ln is not None else None))
-        return Result(shape.id, shape.period, rec.get(shape.id), rec[shape.period], self.packref, self.as_of,
-                      tuple(verdicts), tuple(findings), tuple(suggestions), n, tuple(notes), rec)
+            suggestions.append((s.code, _plain_number(units), reason, s.id,
+                                ln.get(shape.line_id) if ln is not None else None))
+        return Result.from_parts(shape.id, shape.period, rec.get(shape.id), rec[shape.period], self.packref,
+                                 self.as_of, tuple(verdicts), tuple(findings), tuple(suggestions), n, tuple(notes),
+                                 rec)
 
-    def _finding(self, info, rec, hist, ln, sd, i) -> Finding:
-        cp = self.cp
-        k = info.index
+    def _finding(self, k, rec, hist, ln, sd, i) -> tuple:
+        """A finding as a part (see ``Result.from_parts``)."""
+        info = self.cp.infos[k]
         r = info.rule
-        try:
-            message = cp.msg_fns[k](rec, hist, ln, sd)
-        except Exception as e:  # noqa: BLE001 - a message must never lose the verdict
-            message = f"{r.title} (message could not be rendered: {e.__class__.__name__})"
-        values = cp.ev_fns[k](rec, hist, ln, sd)
-        evidence = tuple(
-            Evidence(text, _jsonable(v), path.replace("{i}", str(i)) if path and i is not None else path)
-            for (text, path), v in zip(info.evidence_paths, values))
-        fix = cp.fix_fns[k](rec, hist, ln, sd) if cp.fix_fns[k] else None
+        message, values, fix = self.cp.find_fns[k](rec, hist, ln, sd)
+        if isinstance(message, Exception):
+            message = f"{r.title} (message could not be rendered: {message.__class__.__name__})"
+        paths = self._paths.get((k, i))
+        if paths is None:
+            paths = tuple((text, path.replace("{i}", str(i)) if path and i is not None else path)
+                          for text, path in info.evidence_paths)
+            self._paths[(k, i)] = paths
+        evidence = tuple((text, _jsonable(v), path) for (text, path), v in zip(paths, values))
         line_id = ln.get(self.shape.line_id) if ln is not None else None
-        return Finding(r.id, r.version, r.severity, line_id, message, info.citations, evidence, fix, r.title)
+        return (r.id, r.version, r.severity, line_id, message, info.citations, evidence, fix, r.title)
 
     def _window_finding(self, code, lid, sd, ln, i):
         c = self.cp.codes[code]
@@ -259,21 +287,20 @@ class Evaluator:
         if c.replaced_by:
             why += "; bill " + ", ".join(c.replaced_by) + " instead"
         path = f"$.{self.shape.lines}[{i}].{self.shape.line_code}"
-        ev = (Evidence(f"{self.shape.lines}[{i}].{self.shape.line_code}", code, path),
-              Evidence("service_date", sd, None))
-        finding = Finding("catalog.window", 1, "deny", lid, why, tuple(ct.to_dict() for ct in c.citations), ev,
-                          None, f"{code} is billed outside its effective window")
-        sugs = [SuggestionOut(r, None, f"{code} is not valid on {sd}; {r} replaces it", "catalog.window", lid)
+        ev = ((f"{self.shape.lines}[{i}].{self.shape.line_code}", code, path), ("service_date", sd, None))
+        finding = ("catalog.window", 1, "deny", lid, why, tuple(ct.to_dict() for ct in c.citations), ev,
+                   None, f"{code} is billed outside its effective window")
+        sugs = [(r, None, f"{code} is not valid on {sd}; {r} replaces it", "catalog.window", lid)
                 for r in c.replaced_by]
         return finding, sugs
 
-    def _unknown_finding(self, code, lid, i) -> Finding:
+    def _unknown_finding(self, code, lid, i) -> tuple:
         path = f"$.{self.shape.lines}[{i}].{self.shape.line_code}"
         sev = "deny" if self.pack.unknown_codes == "deny" else "warn"
-        return Finding("catalog.unknown-code", 1, sev, lid,
-                       f"code {fmt_value(code)} is not in this pack's code catalog; no rule could judge it", (),
-                       (Evidence(f"{self.shape.lines}[{i}].{self.shape.line_code}", code, path),), None,
-                       "Code not in the catalog")
+        return ("catalog.unknown-code", 1, sev, lid,
+                f"code {fmt_value(code)} is not in this pack's code catalog; no rule could judge it", (),
+                ((f"{self.shape.lines}[{i}].{self.shape.line_code}", code, path),), None,
+                "Code not in the catalog")
 
     # ------------------------------------------------------------ the stream
     def run(self, records):
@@ -346,6 +373,43 @@ def _plain_number(v):
 
 
 _VALIDATORS: dict = {}
+_SCANNERS: dict = {}
+
+
+def _scanner(pack, max_depth: int):
+    """The compiled schema scan for a pack and depth limit (see ``fastcheck``), or None."""
+    key = (pack.lock, max_depth)
+    if key not in _SCANNERS:
+        _SCANNERS[key] = compile_scan(pack.schema, max_depth)
+    return _SCANNERS[key]
+
+
+def _fast_loads_stdlib(raw):
+    # Without orjson: the standard decoder, minus the per-object hook (repeated keys are
+    # caught by the key count); text with \u escapes takes the full path, which checks
+    # for halves of surrogate pairs.
+    try:
+        text = raw.decode("utf-8") if type(raw) is bytes else raw
+        if "\\u" in text:
+            return None
+        return _PLAIN_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+_PLAIN_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+_COLON = {str: ":", bytes: b":"}
+
+try:
+    import orjson as _orjson
+
+    def _fast_loads(raw):
+        try:
+            return _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            return None
+except ImportError:  # the `fast` extra is not installed
+    _fast_loads = _fast_loads_stdlib
 
 
 def _validator(pack) -> RecordValidator:

@@ -4,6 +4,13 @@
 be) are frozen attrs classes with ``to_dict()`` matching ``results.schema.json``.
 Key order in ``to_dict()`` is fixed, so ``json.dumps`` of a result is the same bytes
 on every run and machine.
+
+Evaluation builds millions of these, so the engine makes a ``Result`` with
+``Result.from_parts``: every value (verdicts, messages, evidence values, suggestions)
+is computed then, and only the wrapping of lines, findings and suggestions into
+``LineVerdict``, ``Finding`` and ``SuggestionOut`` objects waits until a caller reads
+them; ``to_dict`` builds the same dicts from the parts without the objects. Fields,
+equality, ``repr`` and ``to_dict`` are those of a result built with all its objects.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ class PackRef:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
 
-@frozen
+@frozen(slots=False)
 class LineVerdict:
     line: object
     code: object
@@ -32,22 +39,26 @@ class LineVerdict:
     warnings: tuple = ()  # ids of warn/info rules
 
     def to_dict(self) -> dict:
-        out = {"line": self.line, "code": self.code, "verdict": self.verdict}
-        if self.rules:
-            out["rules"] = list(self.rules)
-        if self.warnings:
-            out["warnings"] = list(self.warnings)
-        return out
+        return _line_dict(self.line, self.code, self.verdict, self.rules, self.warnings)
 
 
-@frozen
+def _line_dict(line, code, verdict, rules, warnings) -> dict:
+    out = {"line": line, "code": code, "verdict": verdict}
+    if rules:
+        out["rules"] = list(rules)
+    if warnings:
+        out["warnings"] = list(warnings)
+    return out
+
+
+@frozen(slots=False)
 class Evidence:
     expr: str
     value: object
     path: str | None
 
 
-@frozen
+@frozen(slots=False)
 class Finding:
     rule: str
     version: int
@@ -60,16 +71,28 @@ class Finding:
     title: str = ""
 
     def to_dict(self) -> dict:
-        out = {"rule": self.rule, "severity": self.severity, "line": self.line, "message": self.message,
-               "citations": [dict(c) for c in self.citations],
-               "evidence": {e.expr: e.value for e in self.evidence},
-               "evidence_paths": {e.expr: e.path for e in self.evidence if e.path is not None}}
-        if self.suggestion:
-            out["suggestion"] = self.suggestion
-        return out
+        return _finding_dict(self.rule, self.severity, self.line, self.message, self.citations,
+                             [(e.expr, e.value, e.path) for e in self.evidence], self.suggestion)
+
+    @classmethod
+    def from_part(cls, part: tuple) -> "Finding":
+        """A finding from its part: the field values, evidence as (expr, value, path) triples."""
+        rule, version, severity, line, message, citations, evidence, suggestion, title = part
+        return cls(rule, version, severity, line, message, citations,
+                   tuple(Evidence(e, v, p) for e, v, p in evidence), suggestion, title)
 
 
-@frozen
+def _finding_dict(rule, severity, line, message, citations, evidence, suggestion) -> dict:
+    out = {"rule": rule, "severity": severity, "line": line, "message": message,
+           "citations": [dict(c) for c in citations],
+           "evidence": {e: v for e, v, _ in evidence},
+           "evidence_paths": {e: p for e, _, p in evidence if p is not None}}
+    if suggestion:
+        out["suggestion"] = suggestion
+    return out
+
+
+@frozen(slots=False)
 class SuggestionOut:
     code: str
     units: object
@@ -78,17 +101,25 @@ class SuggestionOut:
     line: object = None
 
     def to_dict(self) -> dict:
-        out = {"code": self.code}
-        if self.units is not None:
-            out["units"] = self.units
-        out["reason"] = self.reason
-        out["from"] = self.source
-        if self.line is not None:
-            out["line"] = self.line
-        return out
+        return _suggestion_dict(self.code, self.units, self.reason, self.source, self.line)
 
 
-@frozen
+def _suggestion_dict(code, units, reason, source, line) -> dict:
+    out = {"code": code}
+    if units is not None:
+        out["units"] = units
+    out["reason"] = reason
+    out["from"] = source
+    if line is not None:
+        out["line"] = line
+    return out
+
+
+_new = object.__new__
+_PARTS = {"lines": 0, "findings": 1, "suggestions": 2}
+
+
+@frozen(slots=False)
 class Result:
     """The verdicts for one record (one patient-month in the CMS pack)."""
 
@@ -111,12 +142,50 @@ class Result:
     def denied(self) -> bool:
         return any(v.verdict == "deny" for v in self.lines)
 
+    @classmethod
+    def from_parts(cls, id_field, period_field, id, period, pack, as_of, lines, findings, suggestions,
+                   input_line, notes=(), record=None) -> "Result":
+        """A result whose lines, findings and suggestions are given as parts (tuples of
+        field values; a finding's evidence as (expr, value, path) triples) and wrapped
+        into objects when first read."""
+        r = _new(cls)
+        r.__dict__.update(id_field=id_field, period_field=period_field, id=id, period=period, pack=pack,
+                          as_of=as_of, input_line=input_line, notes=notes, record=record,
+                          _parts=(lines, findings, suggestions))
+        return r
+
+    def __getattr__(self, name):
+        # Only called for a missing attribute: a part not wrapped yet.
+        parts = self.__dict__.get("_parts")
+        if parts is None or name not in _PARTS:
+            raise AttributeError(name)
+        raw = parts[_PARTS[name]]
+        if name == "lines":
+            value = tuple(LineVerdict(*x) for x in raw)
+        elif name == "findings":
+            value = tuple(Finding.from_part(x) for x in raw)
+        else:
+            value = tuple(SuggestionOut(*x) for x in raw)
+        self.__dict__[name] = value
+        return value
+
     def to_dict(self) -> dict:
+        d = self.__dict__
+        parts = d.get("_parts")
+        if parts is None or "lines" in d:
+            lines = [v.to_dict() for v in self.lines]
+        else:
+            lines = [_line_dict(*x) for x in parts[0]]
+        if parts is None or "findings" in d:
+            findings = [f.to_dict() for f in self.findings]
+        else:
+            findings = [_finding_dict(x[0], x[2], x[3], x[4], x[5], x[6], x[7]) for x in parts[1]]
+        if parts is None or "suggestions" in d:
+            suggestions = [s.to_dict() for s in self.suggestions]
+        else:
+            suggestions = [_suggestion_dict(*x) for x in parts[2]]
         out = {self.id_field: self.id, self.period_field: self.period, "pack": self.pack.to_dict(),
-               "as_of": self.as_of,
-               "lines": [v.to_dict() for v in self.lines],
-               "findings": [f.to_dict() for f in self.findings],
-               "suggestions": [s.to_dict() for s in self.suggestions],
+               "as_of": self.as_of, "lines": lines, "findings": findings, "suggestions": suggestions,
                "input_line": self.input_line}
         if self.notes:
             out["notes"] = list(self.notes)
