@@ -60,21 +60,6 @@ def _exercised(model) -> dict:
     return fired
 
 
-def _changes(model) -> str | None:
-    """The pack diff of the last two years, when the diff module provides one."""
-    try:
-        from rulecite.policy_lang import diff as pack_diff
-    except ImportError:
-        return None
-    from rulecite.policy_lang.docgen import change_dates
-
-    dates = change_dates(model)
-    render = getattr(pack_diff, "render_markdown", None) or getattr(pack_diff, "to_markdown", None)
-    if dates is None or not hasattr(pack_diff, "diff_dates") or render is None:
-        return None
-    return render(pack_diff.diff_dates(model, *dates))
-
-
 def generate_reference(docs_dir: Path) -> list:
     """Write the reference of every pack; return mkdocs nav entries for them."""
     root = docs_dir / GENERATED
@@ -97,7 +82,7 @@ def generate_reference(docs_dir: Path) -> list:
             log.warning("pack `%s`: running its tests for the reference failed: %s", model.name, e)
             exercised = {}
         out = root / model.name
-        keep.update(write_pack_reference(model, out, exercised=exercised, changes=_changes(model)))
+        keep.update(write_pack_reference(model, out, exercised=exercised))
         prefix = f"{GENERATED}/{model.name}"
         nav.append({model.title: reference_nav(model, prefix)})
         packs_index.append(f"| [{md_text(model.name)}]({model.name}/index.md) | {md_text(model.title)} | "

@@ -231,35 +231,31 @@ def _citations(cites: Iterable[Citation], up: str) -> list:
 # ---------------------------------------------------------------- the pages
 
 
-def render_pack_reference(pack: Pack, *, exercised: Mapping | None = None,
-                          changes: str | None = None) -> dict:
+def render_pack_reference(pack: Pack, *, exercised: Mapping | None = None) -> dict:
     """Every page of the pack's reference as ``{relative path: Markdown}``.
 
     ``exercised`` optionally maps a rule id to the names of the pack tests in which it
     fired (the interpreter knows; the model alone only knows which tests name a rule).
-    ``changes`` optionally replaces the what-changed comparison with Markdown rendered
-    elsewhere (the pack diff).
     """
     pages = {
         "index.md": _index_page(pack),
         "codes.md": _codes_page(pack),
         "sources.md": _sources_page(pack),
         "schema.md": _schema_page(pack),
-        "changes.md": _changes_page(pack, changes),
+        "changes.md": _changes_page(pack),
     }
     for rule_id in pack.rule_ids:
         pages[rule_page(rule_id)] = _rule_page(pack, rule_id, exercised or {})
     return dict(sorted(pages.items()))
 
 
-def write_pack_reference(pack: Pack, out_dir: Path, *, exercised: Mapping | None = None,
-                         changes: str | None = None) -> list:
+def write_pack_reference(pack: Pack, out_dir: Path, *, exercised: Mapping | None = None) -> list:
     """Write the pack's reference pages under ``out_dir``; return the paths written,
     sorted. Files are rewritten only when their content changed (so a live-reloading
     docs server does not loop)."""
     out_dir = Path(out_dir)
     written = []
-    for rel, text in render_pack_reference(pack, exercised=exercised, changes=changes).items():
+    for rel, text in render_pack_reference(pack, exercised=exercised).items():
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
@@ -738,33 +734,55 @@ def change_dates(pack: Pack) -> tuple:
     return _dt.date(years[-2], 12, 31), _dt.date(years[-1], 1, 1)
 
 
-def _in_force(pack: Pack, day: _dt.date) -> dict:
-    return {r.id: r for r in pack.rules if r.window.contains(day)}
+_DIFF_TITLES = {"rules": "Rules", "codes": "Codes", "sets": "Code sets", "derived": "Derived values",
+                "sources": "Sources"}
+
+
+def _diff_link(pack: Pack, section: str, name: str) -> str:
+    if section == "rules" and name in pack.rule_ids:
+        return f"[{md_text(name)}]({rule_page(name)})"
+    if section == "codes" and pack.code(name) is not None:
+        return f"[{md_text(name)}](codes.md#{_anchor('code', name)})"
+    if section == "sources" and pack.source(name) is not None:
+        return f"[{md_text(name)}](sources.md#{_anchor('source', name)})"
+    return md_code(name)
+
+
+def render_diff(pack: Pack, d) -> list:
+    """A ``PackDiff`` (``rulecite diff``) as Markdown lines for the site, every string escaped
+    and every rule, code and source linked to its page."""
+    out = []
+    if d.empty:
+        return ["No differences."]
+    for section in d.SECTIONS:
+        items = getattr(d, section)
+        if not items:
+            continue
+        counts: dict = {}
+        for i in items:
+            counts[i.kind] = counts.get(i.kind, 0) + 1
+        out += [f"### {_DIFF_TITLES.get(section, md_text(section))}", "",
+                ", ".join(f"{n} {md_text(k)}" for k, n in sorted(counts.items())) + ".", ""]
+        for i in items:
+            title = f": {md_text(i.title)}" if i.title else ""
+            note = f" ({md_text(i.note)})" if i.note else ""
+            out.append(f"- **{md_text(i.kind)}** {_diff_link(pack, section, i.name)}{title}{note}")
+            for c in i.changes:
+                before = md_text(c.before) if c.before is not None else "*none*"
+                after = md_text(c.after) if c.after is not None else "*none*"
+                out.append(f"    - {md_text(c.field)}: {before} → {after}")
+        out.append("")
+    return out
 
 
 def _comparison(pack: Pack, a: _dt.date, b: _dt.date) -> list:
-    ra, rb = _in_force(pack, a), _in_force(pack, b)
-    ca = {c.name for c in pack.codes if c.window.contains(a)}
-    cb = {c.name for c in pack.codes if c.window.contains(b)}
-    out = [f"## Service dates {_d(a)} versus {_d(b)}", ""]
-    rows = []
-    for rid in sorted(set(ra) | set(rb)):
-        x, y = ra.get(rid), rb.get(rid)
-        if x is None:
-            rows.append(f"| [{md_text(rid)}]({rule_page(rid)}) | added | {md_text(y.title)} |")
-        elif y is None:
-            rows.append(f"| [{md_text(rid)}]({rule_page(rid)}) | no longer in force ({_ending(x)}) | "
-                        f"{md_text(x.title)} |")
-        elif x.version != y.version:
-            rows.append(f"| [{md_text(rid)}]({rule_page(rid)}) | changed: version {x.version} to {y.version} | "
-                        f"{md_text(y.title)} |")
-    out += ["### Rules", ""]
-    out += (["| Rule | Change | Title |", "|---|---|---|"] + rows) if rows else ["No rule changes."]
-    out += ["", "### Codes", ""]
-    rows = [f"| [{md_text(c)}](codes.md#{_anchor('code', c)}) | valid from {_d(b)} |" for c in sorted(cb - ca)]
-    rows += [f"| [{md_text(c)}](codes.md#{_anchor('code', c)}) | not valid on {_d(b)} |" for c in sorted(ca - cb)]
-    out += (["| Code | Change |", "|---|---|"] + sorted(rows)) if rows else ["No code changes."]
-    return out + [""]
+    from .diff import diff_dates
+
+    out = [f"## Service dates {_d(a)} versus {_d(b)}", "",
+           f"Which rules, codes and sources a claim meets on {_d(a)} and on {_d(b)} (rules are picked by "
+           f"date of service): the output of `rulecite diff {md_text(pack.name)} --date-a {_d(a)} "
+           f"--date-b {_d(b)}`.", ""]
+    return out + render_diff(pack, diff_dates(pack, a, b))
 
 
 def dated_changes(pack: Pack) -> list:
@@ -787,17 +805,12 @@ def dated_changes(pack: Pack) -> list:
     return sorted(events, key=lambda e: (e[0], e[1], e[2], e[3]))
 
 
-def _changes_page(pack: Pack, changes: str | None) -> str:
+def _changes_page(pack: Pack) -> str:
     out = _front("What changed")
     out += [_generated_note(pack), ""]
-    if changes is not None:
-        out += [changes.strip(), ""]
-    else:
-        dates = change_dates(pack)
-        if dates:
-            out += [f"Which rules and codes a claim meets on {_d(dates[0])} and on {_d(dates[1])} "
-                    "(rules are picked by date of service).", ""]
-            out += _comparison(pack, *dates)
+    dates = change_dates(pack)
+    if dates:
+        out += _comparison(pack, *dates)
     events = dated_changes(pack)
     out += ["## Every dated change", "",
             "Each date on which a rule or a code starts or stops applying (the first service date of the change).",
@@ -810,5 +823,5 @@ def _changes_page(pack: Pack, changes: str | None) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-__all__ = ["change_dates", "dated_changes", "fence", "md_text", "reference_nav", "render_pack_reference",
-           "rule_page", "safe_url", "schema_fields", "source_href", "write_pack_reference"]
+__all__ = ["change_dates", "dated_changes", "fence", "md_text", "reference_nav", "render_diff",
+           "render_pack_reference", "rule_page", "safe_url", "schema_fields", "source_href", "write_pack_reference"]

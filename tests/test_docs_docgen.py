@@ -113,7 +113,7 @@ def test_schema_page_lists_every_field(library, pages):
 def test_changes_page_compares_the_last_two_years(pages):
     html = to_html(pages["changes.md"])
     assert "2025-12-31 versus 2026-01-01" in html
-    assert "changed: version 1 to 2" in html  # loans.limit
+    assert "version 1 -&gt; 2 from 2026-01-01" in html  # loans.limit, from the pack diff
     assert 'href="rules/stream.days.md"' in html and 'href="codes.md#code-STREAM"' in html
 
 
@@ -145,6 +145,8 @@ def _hostile_pack(tmp_path) -> Path:
     rules = rules.replace('message "{l.item} lent to a member aged {member.age}"',
                           'message "<iframe src=//evil> {{ {l.item}"')
     rules = rules.replace('title "DVDs go out for 7 days at most"', 'title "```\\n<script>x</script>\\n```"')
+    # a changed title ends the what-changed list item: an attribute list there must stay text
+    rules = rules.replace('title "At most 12 items a month"', 'title "twelve {: onclick=\\"alert(7)\\" }"')
     (root / "rules.policy").write_text(rules)
     catalog = (root / "catalog.policy").read_text()
     (root / "catalog.policy").write_text(catalog.replace('"Printed book"', '"<b onmouseover=alert(6)>book</b>"'))
