@@ -31,6 +31,7 @@ GENERATED = "reference/generated"
 PACKS_ENV = "RULECITE_DOCS_PACKS"
 CLI_MARK = "<!-- rulecite:cli-reference -->"
 CODES_MARK = "<!-- rulecite:error-codes -->"
+REQUIRES_MARK = re.compile(r"<!-- rulecite:requires ([A-Za-z0-9_.]+) -->")
 
 
 # ---------------------------------------------------------------- pack reference
@@ -206,7 +207,24 @@ def on_config(config, **kwargs):
     return config
 
 
+def _requires(match) -> str:
+    """``<!-- rulecite:requires MODULE -->``: nothing when MODULE is in this build, else a
+    visible note, so a guide never presents a missing feature as working."""
+    import importlib.util
+
+    module = match.group(1)
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        found = False
+    if found:
+        return ""
+    return (f'!!! warning "Not in this build"\n\n    This page describes `{module}`, which this build '
+            "of Rulecite does not include yet.\n")
+
+
 def on_page_markdown(markdown, page, config, files, **kwargs):
+    markdown = REQUIRES_MARK.sub(_requires, markdown)
     if CLI_MARK in markdown:
         markdown = markdown.replace(CLI_MARK, cli_reference())
     if CODES_MARK in markdown:

@@ -203,12 +203,20 @@ def source_href(source: Source) -> str | None:
     return None
 
 
+def _source_label(s: Source) -> str:
+    """What a link to the source says: its citation, document number, or the site's name."""
+    if s.citation or s.document:
+        return s.citation or s.document
+    host = urllib.parse.urlsplit(s.url or "").netloc if safe_url(s.url) else ""
+    return host.removeprefix("www.") or "source document"
+
+
 def citation_line(c: Citation, up: str) -> str:
     """One citation: source title, the Federal Register citation linked to the document,
     section, page (or a visible "page not verified"). ``up`` leads back to the pack's
     reference folder from the page being written."""
     s = c.source
-    label = s.citation or s.document or "source document"
+    label = _source_label(s)
     href = source_href(s)
     parts = [f"**{md_text(s.title)}**",
              link(href, label) if href else f"{md_text(label)} (no link in the pack)"]
@@ -407,7 +415,8 @@ def _rule_page(pack: Pack, rule_id: str, exercised: Mapping) -> str:
     versions = pack.rule_versions(rule_id)
     latest = versions[-1]
     out = _front(rule_id)
-    out += [f'<p class="rc-lead">{md_text(latest.title)}</p>', ""]
+    # a raw HTML block: Markdown does not run inside it, so escape for HTML only
+    out += [f'<p class="rc-lead">{html.escape(" ".join(latest.title.split()))}</p>', ""]
     if latest.summary:
         out += [md_text(latest.summary), ""]
     out += [*_KV_OPEN,
@@ -610,7 +619,7 @@ def _source_section(pack: Pack, s: Source, cited: dict) -> list:
     href = source_href(s)
     out = [f"## {md_text(s.name)} {{#{_anchor('source', s.name)}}}", "", f"**{md_text(s.title)}**", "",
            *_KV_OPEN]
-    label = s.citation or s.document or s.url or "source"
+    label = _source_label(s)
     out.append(f"| Citation | {link(href, label) if href else md_text(label) + ' (no link in the pack)'} |")
     if s.document:
         out.append(f"| Document | {md_text(s.document)} |")

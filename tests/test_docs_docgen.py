@@ -180,6 +180,8 @@ def test_hostile_pack_text_cannot_inject_html(tmp_path):
         assert not [a for a in parsed.attrs if a[1].startswith("on")], name
         assert not [a for a in parsed.attrs if a[1] in ("href", "src") and not
                     re.match(r"^(https?://|#|[a-z0-9_./-]+\.md(#|$)|\.\./)", a[2])], name
+    lead = re.search(r'<p class="rc-lead">(.*?)</p>', to_html(pages["rules/dvd.days.md"])).group(1)
+    assert lead == "``` &lt;script&gt;x&lt;/script&gt; ```"  # a raw HTML block: escaped for HTML only
     media = to_html(pages["rules/media.age.md"])
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in media  # shown, as text
     assert "[x](javascript:alert(2))" in media
@@ -266,3 +268,30 @@ def test_every_cms_rule_has_a_page_with_a_link_to_its_source():
         if not re.search(r'<a class="rc-source-link" href="https?://[^"]+"', html):
             missing.append(rid)
     assert not missing, f"rule pages without a link to a source: {missing}"
+
+
+def test_textmate_grammar_is_valid_and_covers_the_library_pack():
+    import json
+
+    from .conftest import ROOT
+
+    grammar = json.loads((ROOT / "editors" / "policy.tmLanguage.json").read_text())
+    assert grammar["scopeName"] == "source.rulecite-policy" and grammar["fileTypes"] == ["policy"]
+    patterns = []
+
+    def collect(node):
+        if isinstance(node, dict):
+            for key in ("match", "begin", "end"):
+                if key in node:
+                    patterns.append(node[key])
+            for v in node.values():
+                collect(v)
+        elif isinstance(node, list):
+            for v in node:
+                collect(v)
+
+    collect(grammar)
+    compiled = [re.compile(p) for p in patterns]  # Oniguruma reads these simple patterns the same way
+    text = (LIBRARY / "rules.policy").read_text()
+    assert any(c.search("rule loans.limit {") for c in compiled)
+    assert sum(1 for c in compiled if c.search(text)) >= 10

@@ -1,0 +1,143 @@
+"""The documentation site: a strict mkdocs build, its search index, and a rule page in a
+real browser (Debian's headless Chromium), with a screenshot to look at.
+
+The site is built once per test session in a temporary copy of ``docs/`` (so the
+developer's ``docs/reference/generated`` is left alone), for the bundled packs plus the
+library example packs. ``make test`` installs Chromium first; without it the browser test
+skips locally and fails in CI.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from rulecite.policy_lang import bundled_names, load
+from rulecite.policy_lang.docgen import rule_page
+
+from .conftest import BRANCH, LIBRARY, ROOT
+
+PACKS = [str(LIBRARY), str(BRANCH), *bundled_names()]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("docs-site")
+    shutil.copy(ROOT / "mkdocs.yml", work / "mkdocs.yml")
+    shutil.copytree(ROOT / "docs", work / "docs",
+                    ignore=shutil.ignore_patterns("generated", "__pycache__"))
+    env = dict(os.environ, RULECITE_DOCS_PACKS=os.pathsep.join(PACKS), NO_MKDOCS_2_WARNING="1")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f", str(work / "mkdocs.yml"),
+                           "-d", str(work / "site")], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
+    assert "WARNING" not in proc.stderr, proc.stderr
+    return work / "site"
+
+
+def _models():
+    out = []
+    for p in PACKS:
+        loaded = load(p)
+        assert loaded.ok, p
+        out.append(loaded.pack)
+    return out
+
+
+def _url(model, rule_id: str) -> str:
+    return f"reference/generated/{model.name}/{rule_page(rule_id)[:-3]}/"
+
+
+def test_strict_build_has_a_page_per_rule_and_the_generated_references(site):
+    for model in _models():
+        for rid in model.rule_ids:
+            assert (site / _url(model, rid) / "index.html").is_file(), rid
+        for page in ("codes", "sources", "changes", "schema"):
+            assert (site / f"reference/generated/{model.name}/{page}/index.html").is_file()
+    cli = (site / "reference/cli/index.html").read_text()
+    assert "rulecite eval" in cli and "--fail-on" in cli
+    codes = (site / "reference/error-codes/index.html").read_text()
+    from rulecite.policy_lang import CODES
+
+    assert all(f"<code>{c}</code>" in codes for c in CODES)
+    api = (site / "reference/api/index.html").read_text()
+    assert "load_pack" in api and "Parse, check and compile a pack once." in api
+    language = (site / "language/index.html").read_text()
+    assert '<span class="kd">rule</span>' in language  # the .policy lexer highlights the guide
+
+
+def test_search_index_finds_rules_by_id_and_code(site):
+    index = json.loads((site / "search/search_index.json").read_text())
+    docs = index["docs"]
+    for model in _models():
+        for rid in model.rule_ids:
+            base = _url(model, rid)
+            entries = [d for d in docs if d["location"].startswith(base)]
+            assert any(d["title"] == rid for d in entries), f"{rid} is not a search title"
+            for code in model.rule_versions(rid)[-1].codes or ():
+                assert any(re.search(rf"\b{re.escape(code)}\b", d["text"]) for d in entries), \
+                    f"searching {code} would not find {rid}"
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _rule_to_open():
+    """A CMS rule page about G0570 when the CMS pack has one; else the library's media.age."""
+    for model in _models():
+        if model.name == "cms-care-management":
+            rules = [r for r in model.rules if r.codes and "G0570" in r.codes]
+            if rules:
+                return model, rules[0].id
+    return load(LIBRARY).pack, "media.age"
+
+
+@pytest.mark.browser
+def test_rule_page_in_headless_chromium(site, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: `make chromium` installs it (make test does)")
+        pytest.skip("chromium is not installed (make chromium)")
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        model, rid = _rule_to_open()
+        url = f"http://127.0.0.1:{server.server_address[1]}/{_url(model, rid)}"
+        flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1600"]
+        shot = tmp_path / "rule.png"
+        subprocess.run(flags + [f"--screenshot={shot}", url], capture_output=True, timeout=120)
+        dom = subprocess.run(flags + ["--virtual-time-budget=3000", "--dump-dom", url],
+                             capture_output=True, text=True, timeout=120).stdout
+    finally:
+        server.shutdown()
+        server.server_close()
+    print(f"\nscreenshot of {rid}: {shot}")
+    assert shot.is_file() and shot.stat().st_size > 20_000, "no screenshot"
+    assert re.search(rf"<h1[^>]*>{re.escape(rid)}<", dom), "the rule page did not render"
+    rule = model.rule_versions(rid)[-1]
+    urls = {c.source.url for c in rule.citations if c.source.url}
+    links = re.findall(r'<a class="rc-source-link" href="([^"]+)"', dom)
+    assert urls & set(links), f"no link to the rule's source ({urls}) in {links}"
+    assert re.search(r'<div class="language-policy highlight">.*?<span class="kd">rule</span>', dom, re.S), \
+        "the rule source is not highlighted"
+    assert "md-header" in dom and "md-nav" in dom  # the material theme, not bare HTML
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
