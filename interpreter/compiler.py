@@ -151,7 +151,10 @@ class _Emitter:
         obj = self.x(e.obj, env)
         ot = self.typeof(e.obj)
         ft = self.typeof(e)
-        base = f"({obj} or _E)" if (ot is None or ot.optional) else obj
+        if ot is None or ot.kind != "record":
+            # Untyped by the schema: any JSON value may come, and a field of a non-object is absent.
+            return f"_rt.field({obj}, {e.name!r})"
+        base = f"({obj} or _E)" if ot.optional else obj
         if ft is not None and ft.kind == "list":
             return f"({base}.get({e.name!r}) or ())"
         if ft is not None and ft.default is not None:

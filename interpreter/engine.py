@@ -18,16 +18,18 @@ history saw only that group.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
+import re
 
 import attrs
 
 from .compiler import CompiledPack, default_service_date, fmt_value
 from .fastcheck import compile_scan
 from .results import PackRef, Rejection, Result
-from .validate import RecordValidator
+from .validate import RecordValidator, json_path
 
 
 @attrs.frozen
@@ -126,11 +128,66 @@ def decode_line(raw, n: int, limits: Limits):
     try:
         value = _DECODER.decode(text)
     except _Duplicate as e:
-        return Rejection(n, "$", f"not valid for evaluation: {e} (a later value would silently replace an earlier one)")
+        return Rejection(n, _duplicate_path(text), f"not valid for evaluation: {e} (a later value would silently "
+                         "replace an earlier one)")
     except (ValueError, RecursionError) as e:
         msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
         return Rejection(n, "$", f"not JSON: {msg[:200]}")
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        where = _unpaired_surrogate(value)
+        if where is not None:
+            return Rejection(n, where, "a \\u escape holds half a surrogate pair: not Unicode text")
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _unpaired_surrogate(value):
+    """The JSON path of the first string (or key) holding an unpaired surrogate, or None."""
+    stack = [(value, ())]
+    while stack:
+        v, p = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return json_path(p)
+        elif isinstance(v, dict):
+            for k, x in reversed(list(v.items())):
+                stack.append((x, p + (k,)))
+                stack.append((k, p))
+        elif isinstance(v, list):
+            stack.extend((x, p + (i,)) for i, x in reversed(list(enumerate(v))))
+    return None
+
+
+class _Keys(dict):
+    duplicate = None
+
+
+def _duplicate_path(text: str) -> str:
+    """The JSON path of the object that repeats a key (decoded again, only on this rare path)."""
+    def hook(pairs):
+        d = _Keys(pairs)
+        if len(d) != len(pairs):
+            d.duplicate = True
+        return d
+
+    try:
+        value = json.JSONDecoder(object_pairs_hook=hook).decode(text)
+    except (ValueError, RecursionError):
+        return "$"
+    stack = [(value, ())]
+    while stack:
+        v, p = stack.pop()
+        if isinstance(v, _Keys) and v.duplicate:
+            return json_path(p)
+        if isinstance(v, dict):
+            stack.extend((x, p + (k,)) for k, x in reversed(list(v.items())))
+        elif isinstance(v, list):
+            stack.extend((x, p + (i,)) for i, x in reversed(list(enumerate(v))))
+    return "$"
 
 
 class Evaluator:
@@ -147,6 +204,7 @@ class Evaluator:
         cov = cp.pack.coverage
         self.cov_lo = cov.start.isoformat() if cov.start else "0000-00-00"
         self.cov_hi = cov.end.isoformat() if cov.end else "9999-99-99"
+        self.uses_history = _uses_history(cp)
         self.scan = _scanner(cp.pack, limits.max_depth)
         infos = cp.infos
         self._rule_ids = [i.rule.id for i in infos]
@@ -334,21 +392,46 @@ class Evaluator:
             seen.add(key)
         valid = [rec for _, rec in group if not isinstance(rec, Rejection)]
         period = self.shape.period
+        # Sorted once per group (stable: input order within a period), so that building
+        # each record's history costs a slice, not a sort: linear-ish in the group's size.
+        ordered = sorted(valid, key=lambda r: r[period]) if len(valid) > 1 and self.uses_history else []
+        periods = [r[period] for r in ordered]
         for n, rec in group:
             if isinstance(rec, Rejection):
                 yield rec
                 continue
-            if len(valid) == 1:
-                hist = []
-            else:
-                hist = sorted((r for r in valid if r[period] < rec[period]), key=lambda r: r[period])
-            try:
-                yield self.result(rec, hist, n, notes)
-            except RecursionError:
-                yield Rejection(n, "$", "record too deeply nested to evaluate", 0, *self._ids(rec))
+            hist = ordered[:bisect.bisect_left(periods, rec[period])] if ordered else []
+            yield self.judge(rec, hist, n, notes)
+
+    def judge(self, rec: dict, hist: list, n: int, notes=()):
+        """``result``, or a Rejection when the record cannot be evaluated: a number too
+        large for arithmetic, or a value of another type than the rules expect (possible
+        only where the facts schema leaves a field untyped). Never an exception."""
+        try:
+            return self.result(rec, hist, n, notes)
+        except RecursionError:
+            return Rejection(n, "$", "record too deeply nested to evaluate", 0, *self._ids(rec))
+        except (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
+            detail = str(e).splitlines()[0][:200] if str(e) else ""
+            return Rejection(n, "$", f"cannot evaluate this record ({e.__class__.__name__}: {detail}): a value "
+                             "is too large or not of the type the rules expect", 0, *self._ids(rec))
 
 
 _NOGROUP = object()
+
+
+def _uses_history(cp) -> bool:
+    """Whether any expression the compiled pack runs reads ``history``."""
+    from rulecite.policy_lang import ast
+    from rulecite.policy_lang.model import Ref
+
+    roots = [d.expr for d in cp.pack.derived]
+    for r in cp.rules:
+        roots += [r.where, r.condition, r.message, r.suggest] + [lt.expr for lt in r.lets]
+    for sg in cp.suggestions:
+        roots += [sg.where, sg.when, sg.units, sg.reason]
+    return any(isinstance(x, Ref) and x.kind == "special" and x.name == "history"
+               for root in roots if root is not None for x in ast.walk(root))
 
 
 def _json_type(v) -> str:

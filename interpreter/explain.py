@@ -265,7 +265,9 @@ def explain_record(cp, record, line=None, history=None) -> dict:
     if not isinstance(prepared, dict):
         return {"rejected": prepared.to_dict()}
     rec = prepared
-    result = ev.result(rec, sorted(history, key=lambda r: r.get(shape.period, "")), 1)
+    result = ev.judge(rec, sorted(history, key=lambda r: r.get(shape.period, "")), 1)
+    if not hasattr(result, "lines"):  # the record cannot be evaluated: a rejection
+        return {"rejected": result.to_dict()}
     tr = Tracer(cp, rec, sorted(history, key=lambda r: r.get(shape.period, "")))
     d0 = default_service_date(shape, rec)
     out_rules = []
@@ -294,6 +296,16 @@ def explain_record(cp, record, line=None, history=None) -> dict:
 
 
 def _rule_trace(tr: Tracer, info, ln, sd, lid) -> dict:
+    try:
+        return _rule_trace_unsafe(tr, info, ln, sd, lid)
+    except (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as e:
+        # The trace evaluates sub-expressions the compiled code short-circuits past;
+        # a value of an unexpected type there must not lose the whole explanation.
+        return {"rule": info.rule.id, "version": info.rule.version, "line": lid, "service_date": sd,
+                "outcome": "not traced", "why": f"{e.__class__.__name__}: {str(e)[:200]}"}
+
+
+def _rule_trace_unsafe(tr: Tracer, info, ln, sd, lid) -> dict:
     r = info.rule
     node = {"rule": r.id, "version": r.version, "title": r.title, "severity": r.severity, "line": lid,
             "service_date": sd, "window": str(r.window)}

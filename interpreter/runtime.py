@@ -14,6 +14,11 @@ import math
 EMPTY: dict = {}
 
 
+def field(obj, name):
+    """A field of a value the schema leaves untyped: absent unless ``obj`` is an object."""
+    return obj.get(name) if isinstance(obj, dict) else None
+
+
 def month_index(m):
     """Months since year 0 of a ``YYYY-MM`` or ``YYYY-MM-DD`` string."""
     return int(m[0:4]) * 12 + int(m[5:7]) - 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import sys
 
 import attrs
 import jsonschema
@@ -70,6 +71,21 @@ def _reason(err: jsonschema.ValidationError) -> str:
     return msg
 
 
+def _huge_int(value):
+    """The path (parts) of the first integer too long to turn into text, or None."""
+    limit = sys.get_int_max_str_digits()
+    stack = [(value, ())]
+    while stack:
+        v, p = stack.pop()
+        if type(v) is int and limit and v.bit_length() > limit * 3 and abs(v) >= 10 ** limit:
+            return p
+        if isinstance(v, dict):
+            stack.extend((x, p + (k,)) for k, x in reversed(list(v.items())))
+        elif isinstance(v, list):
+            stack.extend((x, p + (i,)) for i, x in reversed(list(enumerate(v))))
+    return None
+
+
 class RecordValidator:
     """Validates records for one pack. Thread-safe; compiled once."""
 
@@ -86,7 +102,16 @@ class RecordValidator:
         return self.validator.is_valid(record)
 
     def problem(self, record) -> Problem | None:
-        errors = list(self.validator.iter_errors(record))
+        try:
+            errors = list(self.validator.iter_errors(record))
+        except ValueError:
+            # jsonschema writes the value into its message; an integer too long for
+            # str() (over sys.get_int_max_str_digits() digits) cannot be written.
+            where = _huge_int(record)
+            if where is None:
+                raise
+            return Problem(json_path(where), "a number too long to read (over "
+                           f"{sys.get_int_max_str_digits()} digits)")
         if not errors:
             return None
         best = best_match(errors)

@@ -227,6 +227,17 @@ def _inherit(cfg: PackConfig, parent: Pack, path: Path) -> PackConfig:
     return cfg
 
 
+def _no_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text):
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
+
+
 def _read_schema(root: Path, parent: Pack | None, diags: list, texts: dict):
     path = root / "facts.schema.json"
     if not path.is_file():
@@ -238,7 +249,7 @@ def _read_schema(root: Path, parent: Pack | None, diags: list, texts: dict):
     try:
         text = path.read_bytes().decode("utf-8-sig")
         texts[str(path)] = text
-        schema = json.loads(text)
+        schema = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except (OSError, UnicodeDecodeError, ValueError) as e:
         diags.append(Diagnostic("E501", f"facts.schema.json is not JSON: {e}", Span(str(path), 1, 1, 1, 1)))
         return None

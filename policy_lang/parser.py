@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import re
 import threading
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+import attrs
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
@@ -26,6 +28,11 @@ from .errors import Diagnostic
 
 _GRAMMAR = resources.files(__package__).joinpath("policy.lark").read_text(encoding="utf-8")
 _LOCK = threading.Lock()
+
+# Bounds that keep hostile text from exhausting the stack or the CPU of later stages.
+MAX_NESTING = 64  # expression nodes (or JSON containers in test facts) inside each other
+MAX_NUMBER_DIGITS = 100  # digits in one number literal
+MAX_SYNTAX_ERRORS = 50  # syntax errors reported per file
 _comments: list = []
 
 
@@ -102,8 +109,12 @@ MISTAKES: dict[str, list[str]] = {
 }
 
 
-class _Build(Transformer):
-    """The one Transformer: Lark tree -> frozen AST nodes. Collects soft errors."""
+class _Build(Transformer_NonRecursive):
+    """The one Transformer: Lark tree -> frozen AST nodes. Collects soft errors.
+
+    Non-recursive, so a hostile file (thousands of `not`, a very long `+` chain)
+    cannot exhaust the Python stack here; ``_too_deep`` then bounds the AST's depth.
+    """
 
     def __init__(self, file: str, text: str):
         super().__init__(visit_tokens=True)
@@ -149,9 +160,18 @@ class _Build(Transformer):
     def STRING(self, tok):
         try:
             value = json.loads(str(tok))
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self._err("E104", "string holds a \\u escape of half a surrogate pair, which is not text",
+                      self._tspan(tok), ["write the character itself, or both halves of the pair"])
+            value = str(tok)[1:-1]
         except ValueError:
-            self._err("E104", "string has an escape sequence that is not allowed", self._tspan(tok),
-                      ['allowed escapes: \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX'])
+            if any(ord(ch) < 32 for ch in str(tok)):
+                self._err("E104", "string holds a control character (such as a tab)", self._tspan(tok),
+                          ["write it as an escape: \\t, \\n or \\uXXXX"])
+            else:
+                self._err("E104", "string has an escape sequence that is not allowed", self._tspan(tok),
+                          ['allowed escapes: \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX'])
             value = str(tok)[1:-1]
         return Token("STRING_VALUE", value, tok.start_pos, tok.line, tok.column, tok.end_line,
                      tok.end_column, tok.end_pos)
@@ -171,12 +191,26 @@ class _Build(Transformer):
     def field(self, meta, c):
         return ast.Field(c[0], str(c[1]), span=self._span(meta))
 
+    def _number(self, tok: Token):
+        text = str(tok)
+        digits = sum(ch.isdigit() for ch in text)
+        if digits > MAX_NUMBER_DIGITS:
+            self._err("E100", f"a number with {digits} digits; numbers have at most {MAX_NUMBER_DIGITS}",
+                      self._tspan(tok))
+            return 0
+        value = json.loads(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            self._err("E100", f"the number `{text}` is too large", self._tspan(tok))
+            return 0
+        return value
+
     @v_args(meta=True)
     def int_lit(self, meta, c):
-        return ast.Literal("int", int(str(c[0])), span=self._span(meta))
+        return ast.Literal("int", self._number(c[0]), span=self._span(meta))
 
     @v_args(meta=True)
     def dec_lit(self, meta, c):
+        self._number(c[0])
         return ast.Literal("decimal", str(c[0]), span=self._span(meta))
 
     @v_args(meta=True)
@@ -529,11 +563,14 @@ class _Build(Transformer):
         out = {}
         for pair in c:
             if pair is not None:
+                if pair[0] in out:
+                    self._err("E107", f"the facts give the key \"{pair[0]}\" twice in one object",
+                              self._tspan(pair[2]), ["a JSON object holds each key once"])
                 out[pair[0]] = pair[1]
         return _JSONObject(out)
 
     def json_pair(self, c):
-        return (str(c[0]), c[1])
+        return (str(c[0]), c[1], c[0])
 
     def json_array(self, c):
         return _JSONArray(c)
@@ -542,8 +579,7 @@ class _Build(Transformer):
         return str(c[0])
 
     def json_number(self, c):
-        text = str(c[0])
-        return json.loads(text)
+        return self._number(c[0])
 
     def json_true(self, c):
         return True
@@ -700,6 +736,9 @@ def parse(text: str, file: str = "<string>") -> tuple["ast.Module | None", list]
         decls = build.transform(tree)
     except VisitError as e:  # a bug in the transformer, never the user's fault
         raise e.orig_exc from None
+    deep = _too_deep(tuple(decls), file)
+    if deep is not None:
+        return None, build.errors + [deep]
     lines = text.splitlines()
     comments = []
     for t in comment_toks:
@@ -718,7 +757,11 @@ def parse_expr(text: str, file: str = "<expr>"):
     except UnexpectedInput as e:
         return None, [_syntax_diagnostic(e, file, text, "expr")]
     build = _Build(file, text)
-    return build.transform(tree), build.errors
+    expr = build.transform(tree)
+    deep = _too_deep(expr, file)
+    if deep is not None:
+        return None, build.errors + [deep]
+    return expr, build.errors
 
 
 def _finish(decl):
@@ -730,26 +773,71 @@ def _finish(decl):
 
 
 def _all_syntax_errors(text: str, file: str) -> list:
-    """Report one syntax error per broken top-level declaration."""
+    """Report one syntax error per broken top-level declaration (at most
+    ``MAX_SYNTAX_ERRORS``). Each declaration is parsed on its own and its spans are
+    shifted to the file's lines, so the cost stays linear in the file's size."""
     starts = [m.start() for m in _DECL_START.finditer(text)]
     if not starts or starts[0] != 0:
         starts = [0] + starts
     starts.append(len(text))
     diags = []
+    offset_lines = 0
+    prev = 0
     for a, b in zip(starts, starts[1:]):
+        offset_lines += text.count("\n", prev, a)
+        prev = a
         chunk = text[a:b]
         if not chunk.strip():
             continue
-        offset_lines = text.count("\n", 0, a)
-        padded = "\n" * offset_lines + chunk
+        if len(diags) >= MAX_SYNTAX_ERRORS:
+            diags.append(Diagnostic("E100", f"more syntax errors follow; only the first {MAX_SYNTAX_ERRORS} "
+                                    "are reported", ast.Span(file, offset_lines + 1, 1, offset_lines + 1, 2)))
+            break
         try:
-            _LARK.parse(padded, start="start")
+            _LARK.parse(chunk, start="start")
         except UnexpectedInput as e:
-            d = _syntax_diagnostic(e, file, padded, "start")
-            diags.append(d)
+            d = _syntax_diagnostic(e, file, chunk, "start")
+            sp = d.span
+            diags.append(attrs.evolve(d, span=ast.Span(file, sp.line + offset_lines, sp.column,
+                                                       sp.end_line + offset_lines, sp.end_column)))
     if not diags:  # the split hid the error (e.g. an unclosed brace swallowing the rest)
         try:
             _LARK.parse(text, start="start")
         except UnexpectedInput as e:
             diags.append(_syntax_diagnostic(e, file, text, "start"))
     return diags
+
+
+_EXPR_NODES = (ast.Name, ast.Field, ast.Literal, ast.ListLit, ast.Not, ast.Neg, ast.BinOp, ast.Compare, ast.In,
+               ast.And, ast.Or, ast.Call, ast.Quant, ast.Fold)
+
+
+def _too_deep(node, file: str) -> Diagnostic | None:
+    """A diagnostic when an expression (or test facts' JSON) nests deeper than
+    ``MAX_NESTING``: deeper trees would exhaust the stack of every later stage and of
+    the Python compiler that runs the compiled pack. Iterative, so it cannot itself
+    overflow."""
+    stack = [(node, 0)]
+    while stack:
+        x, depth = stack.pop()
+        if isinstance(x, tuple):
+            stack.extend((v, depth) for v in x)
+            continue
+        if isinstance(x, (dict, list)):
+            depth += 1
+            children = x.values() if isinstance(x, dict) else x
+        elif attrs.has(type(x)):
+            if isinstance(x, ast.Span):
+                continue
+            if isinstance(x, _EXPR_NODES):
+                depth += 1
+            children = [getattr(x, a.name) for a in attrs.fields(type(x)) if a.name != "span"]
+        else:
+            continue
+        if depth > MAX_NESTING:
+            span = getattr(x, "span", None) or ast.Span(file, 0, 0, 0, 0)
+            return Diagnostic("E306", f"an expression or JSON value nests more than {MAX_NESTING} levels deep",
+                              span, ("split it into `let` values, or write a long chain of operators "
+                                     "in smaller parts",))
+        stack.extend((v, depth) for v in children)
+    return None

@@ -84,6 +84,8 @@ def from_schema(schema: dict, required: bool = False) -> Type:
     desc = schema.get("description")
     opt = not required
     default = schema.get("default")
+    if not _default_fits(default, t):  # a default of another type than the field's is ignored
+        default = None
     if default is not None:
         opt = False
     enum = tuple(schema["enum"]) if isinstance(schema.get("enum"), list) else None
@@ -107,3 +109,17 @@ def from_schema(schema: dict, required: bool = False) -> Type:
         fields = tuple(sorted((k, from_schema(v, k in req)) for k, v in props.items()))
         return Type("record", fields=fields, optional=opt, description=desc)
     return Type("any", description=desc)
+
+
+def _default_fits(value, t) -> bool:
+    if value is None:
+        return True
+    if t == "integer":
+        return type(value) is int
+    if t == "number":
+        return type(value) in (int, float)
+    if t == "boolean":
+        return type(value) is bool
+    if t == "string":
+        return type(value) is str
+    return False

@@ -1,0 +1,227 @@
+"""Hostile and broken facts: every bad record is a rejection with its line, JSON path and
+reason; the run goes on; records read = results + rejections.
+
+The corpus lives in ``tests/hostile/facts/``: one ``.jsonl`` file per kind of damage,
+kept byte-exact (invalid UTF-8, BOMs, CRLF), and ``expected.json`` saying what each of
+its lines must give. The cases too large to keep in git (a 10 MB string) are made here
+at run time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from rulecite.interpreter import Limits, Rejection, Result, evaluate, load_pack
+
+from .conftest import LIBRARY
+
+CORPUS = Path(__file__).parent / "hostile" / "facts"
+EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
+GOOD = {"member_id": "M1", "month": "2025-03", "member": {"age": 40},
+        "loans": [{"line": 1, "item": "BOOK", "date": "2025-03-02"}]}
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return load_pack(LIBRARY)
+
+
+def file_lines(data: bytes) -> list:
+    """Lines as a file object in binary mode yields them (what the CLI reads)."""
+    return list(io.BytesIO(data))
+
+
+def assert_well_formed(out, n: int):
+    """Each output is a Result or a Rejection for input line n, and serializes to JSON
+    that any UTF-8 consumer can read back."""
+    assert isinstance(out, (Result, Rejection)), type(out)
+    assert out.input_line == n
+    text = out.to_json()
+    text.encode("utf-8")  # no half surrogate pairs can reach the output
+    again = json.loads(text)
+    assert again["input_line"] == n
+    if isinstance(out, Rejection):
+        assert out.path.startswith("$")
+        assert out.reason
+
+
+def test_the_corpus_and_its_expectations_match():
+    files = sorted(p.name for p in CORPUS.glob("*.jsonl"))
+    assert files == sorted(EXPECTED), "every corpus file needs expectations in expected.json, and only those"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus_file(lib, name):
+    lines = file_lines((CORPUS / name).read_bytes())
+    expected = EXPECTED[name]
+    assert len(lines) == len(expected), f"{name}: {len(lines)} lines, {len(expected)} expectations"
+    out = list(evaluate(lib, lines))
+    assert len(out) == len(lines), "records read = results + rejections"
+    for n, (o, want) in enumerate(zip(out, expected), start=1):
+        assert_well_formed(o, n)
+        if want.get("result"):
+            assert isinstance(o, Result), f"{name}:{n} was rejected: {o.to_dict()}"
+        else:
+            assert isinstance(o, Rejection), f"{name}:{n} was evaluated, expected a rejection {want}"
+            assert o.path == want["path"], f"{name}:{n}: path {o.path!r}, reason {o.reason!r}"
+            assert want["reason"] in o.reason, f"{name}:{n}: reason {o.reason!r}"
+
+
+def test_the_whole_corpus_in_one_run_goes_on(lib):
+    """All files in one stream: nothing stops the run, and the output keeps input order."""
+    lines, expected = [], []
+    for name in sorted(EXPECTED):
+        lines += file_lines((CORPUS / name).read_bytes())
+        expected += EXPECTED[name]
+    out = list(evaluate(lib, iter(lines)))
+    assert len(out) == len(lines)
+    results = sum(1 for o in out if isinstance(o, Result))
+    rejections = sum(1 for o in out if isinstance(o, Rejection))
+    assert results + rejections == len(lines)
+    assert results == sum(1 for w in expected if w.get("result"))
+    assert [o.input_line for o in out] == list(range(1, len(lines) + 1))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bytes_text_and_dicts_give_the_same_output(lib, name):
+    """The same record as bytes, as text, or already decoded gives the same bytes of
+    output: no fast path may read numbers or strings differently."""
+    lines = file_lines((CORPUS / name).read_bytes())
+    as_bytes = [o.to_json() for o in evaluate(lib, lines)]
+    for i, raw in enumerate(lines):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        (o,) = evaluate(lib, [text])
+        assert o.to_json().replace('"input_line":1', "") == as_bytes[i].replace(f'"input_line":{i + 1}', ""), \
+            f"{name}:{i + 1}: text and bytes differ"
+        try:
+            value = json.loads(text.lstrip("\ufeff"))
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(as_bytes[i], str) or '"rejected":true' in as_bytes[i]:
+            continue
+        (d,) = evaluate(lib, [value])
+        assert d.to_json().replace('"input_line":1', "") == as_bytes[i].replace(f'"input_line":{i + 1}', ""), \
+            f"{name}:{i + 1}: a decoded record and its text differ"
+
+
+def test_a_ten_megabyte_string_is_rejected_by_the_default_limit(lib):
+    big = json.dumps({**GOOD, "member_id": "M" * (10 * 1024 * 1024)})
+    out = list(evaluate(lib, [big, big.encode(), json.dumps(GOOD)]))
+    assert [type(o) for o in out] == [Rejection, Rejection, Result]
+    for o in out[:2]:
+        assert o.path == "$"
+        assert "the limit is 1000000" in o.reason
+
+
+def test_the_size_limit_is_configurable(lib):
+    big = json.dumps({**GOOD, "member_id": "M" * (10 * 1024 * 1024)})
+    (o,) = evaluate(lib, [big], limits=Limits(max_record_bytes=20 * 1024 * 1024))
+    assert isinstance(o, Result)
+    assert o.id == "M" * (10 * 1024 * 1024)
+    small = Limits(max_record_bytes=50)
+    out = list(evaluate(lib, [json.dumps(GOOD), json.dumps(GOOD).encode(), "{}"], limits=small))
+    assert [type(o) for o in out] == [Rejection, Rejection, Rejection]
+    assert "the limit is 50" in out[0].reason and "the limit is 50" in out[1].reason
+    assert "required property" in out[2].reason
+
+
+def test_the_depth_limit_is_configurable_for_text_and_dicts(lib):
+    # GOOD nests three deep: the record, the loans list, a loan.
+    shallow = Limits(max_depth=2)
+    out = list(evaluate(lib, [json.dumps(GOOD), GOOD, {"member_id": "M1", "month": "2025-03", "loans": []}],
+                        limits=shallow))
+    assert [type(o) for o in out] == [Rejection, Rejection, Result]
+    assert all("deeper than 2" in o.reason for o in out[:2])
+    deep = {**GOOD, "x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}
+    out = list(evaluate(lib, [deep, json.dumps(deep)]))
+    assert [type(o) for o in out] == [Rejection, Rejection]
+    assert all("deeper than 32" in o.reason for o in out)
+    roomy = Limits(max_depth=64)
+    out = list(evaluate(lib, [deep, json.dumps(deep)], limits=roomy))
+    assert all(isinstance(o, Rejection) and "Additional properties" in o.reason for o in out)
+
+
+def test_a_huge_integer_in_a_decoded_record_is_a_rejection(lib):
+    rec = {**GOOD, "member": {"age": 10 ** 5000}}
+    (o,) = evaluate(lib, [rec])
+    assert isinstance(o, Rejection)
+    assert o.path == "$.member.age"
+    assert len(o.reason) <= 400
+    o.to_json()
+
+
+def test_numbers_too_large_for_arithmetic_are_a_rejection_not_a_crash(tmp_path):
+    """A pack that divides and floors: overflowing values reject the record they are in."""
+    d = tmp_path / "p"
+    d.mkdir()
+    for name in ("pack.toml", "facts.schema.json", "sources.policy", "catalog.policy"):
+        (d / name).write_bytes((LIBRARY / name).read_bytes())
+    (d / "rules.policy").write_text(
+        'let total = sum(l.units for l in loans)\n'
+        'rule r { title "t" cite BYLAWS2025 for l in loans where l.item == "BOOK"\n'
+        '  deny when floor(total / 3) > 1 and ceil(l.units * 2.5) > round(total) message "{total / 7}" }\n')
+    pack = load_pack(d)
+    big = 1.7976931348623157e308
+    recs = [
+        {"member_id": "M1", "month": "2025-03", "loans": [{"line": 1, "item": "BOOK", "units": 9}]},
+        {"member_id": "M2", "month": "2025-03", "loans": [{"line": 1, "item": "BOOK", "units": big},
+                                                           {"line": 2, "item": "BOOK", "units": big}]},
+        {"member_id": "M3", "month": "2025-03", "loans": [{"line": 1, "item": "BOOK", "units": 10 ** 400}]},
+        {"member_id": "M4", "month": "2025-03", "loans": [{"line": 1, "item": "BOOK", "units": 4}]},
+    ]
+    for form in (recs, [json.dumps(r) for r in recs]):
+        out = list(evaluate(pack, form))
+        assert [type(o) for o in out] == [Result, Rejection, Rejection, Result]
+        for n, o in enumerate(out, start=1):
+            assert_well_formed(o, n)
+        assert "cannot evaluate this record" in out[1].reason
+
+
+def untyped_pack(tmp_path, rules: str):
+    d = tmp_path / "p"
+    d.mkdir()
+    for name in ("pack.toml", "sources.policy", "catalog.policy"):
+        (d / name).write_bytes((LIBRARY / name).read_bytes())
+    schema = json.loads((LIBRARY / "facts.schema.json").read_text())
+    schema["properties"]["member"]["properties"]["x"] = {}
+    (d / "facts.schema.json").write_text(json.dumps(schema))
+    (d / "rules.policy").write_text(rules)
+    return load_pack(d)
+
+
+UNTYPED = [5, 1, "abc", [1, "a"], {"y": 1}, {"y": [1]}, {"y": {"z": 1}}, None, True, 1e308, [], {}, "a"]
+
+
+def untyped_records():
+    return [{"member_id": "M", "month": "2025-03", "member": {"x": v}, "loans": [{"line": 1, "item": "BOOK"}]}
+            for v in UNTYPED]
+
+
+def test_values_of_an_untyped_field_cannot_crash_the_run(tmp_path):
+    """A schema may leave a field untyped; a rule that compares it then meets any JSON."""
+    pack = untyped_pack(tmp_path,
+        'rule any.ops { title "t" cite BYLAWS2025 for l in loans where l.item == "BOOK"\n'
+        '  deny when member.x > 3 or member.x.y == 1 or len(member.x) > 2 or "a" in member.x\n'
+        '  message "{member.x}" }\n')
+    out = list(evaluate(pack, untyped_records()))
+    assert len(out) == len(UNTYPED)
+    for n, o in enumerate(out, start=1):
+        assert_well_formed(o, n)
+    assert isinstance(out[2], Rejection)
+    assert all("cannot evaluate this record" in o.reason for o in out if isinstance(o, Rejection))
+
+
+def test_a_field_of_an_untyped_value_that_is_no_object_is_absent(tmp_path):
+    pack = untyped_pack(tmp_path,
+        'rule any.field { title "t" cite BYLAWS2025 for l in loans where l.item == "BOOK"\n'
+        '  warn when member.x.y.z == 1 message "{member.x.y}" }\n')
+    out = list(evaluate(pack, untyped_records()))
+    assert all(isinstance(o, Result) for o in out), [o.to_dict() for o in out if isinstance(o, Rejection)]
+    assert [o.lines[0].warnings for o in out] == [("any.field",) if v == {"y": {"z": 1}} else () for v in UNTYPED]
