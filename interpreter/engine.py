@@ -361,12 +361,14 @@ class Evaluator:
                 "Code not in the catalog")
 
     # ------------------------------------------------------------ the stream
-    def run(self, records):
+    def run(self, records, start: int = 1):
+        """Results and rejections for ``records`` in input order; ``start`` is the input
+        line number of the first record (a chunk of a larger input starts later)."""
         shape = self.shape
         group: list = []  # (n, record or Rejection)
         gid = _NOGROUP
         seen: set = set()
-        n = 0
+        n = start - 1
         for item in records:
             n += 1
             prepared = self.prepare(item, n)
@@ -385,10 +387,9 @@ class Evaluator:
     def _flush(self, group, gid, seen):
         notes = ()
         if gid is not _NOGROUP:
-            key = hashlib.blake2b(repr(gid).encode(), digest_size=8).digest()
+            key = subject_key(gid)
             if key in seen:
-                notes = (f"{self.shape.id} {gid} also appears earlier in the input, apart from this group: "
-                         "history sees only this group (sort the input by id, then period)",)
+                notes = (repeat_note(self.shape, gid),)
             seen.add(key)
         valid = [rec for _, rec in group if not isinstance(rec, Rejection)]
         period = self.shape.period
@@ -418,6 +419,17 @@ class Evaluator:
 
 
 _NOGROUP = object()
+
+
+def subject_key(gid) -> bytes:
+    """A short, stable key for a subject id: what the engine remembers of each group."""
+    return hashlib.blake2b(repr(gid).encode(), digest_size=8).digest()
+
+
+def repeat_note(shape, gid) -> str:
+    """The note on the results of a group whose subject already had an earlier group."""
+    return (f"{shape.id} {gid} also appears earlier in the input, apart from this group: "
+            "history sees only this group (sort the input by id, then period)")
 
 
 def _uses_history(cp) -> bool:

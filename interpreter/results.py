@@ -192,7 +192,8 @@ class Result:
         return out
 
     def to_json(self) -> str:
-        return dumps(self.to_dict())
+        text = self.__dict__.get("_json")  # made where the result was evaluated (parallel runs)
+        return text if text is not None else dumps(self.to_dict())
 
 
 @frozen

@@ -1,0 +1,263 @@
+"""Evaluate on several cores, or on a Dask cluster, with results identical to one process.
+
+Takes a pack (folder or bundled name) and JSON Lines input; gives, lazily and in input
+order, the same ``Result`` and ``Rejection`` objects a single-process ``evaluate`` gives
+(same ``to_dict``, same ``input_line``, same notes).
+
+How: the input is cut into chunks of consecutive lines, at places where the subject id
+(the pack's ``[record] id``) changes, so that each subject's group, and so its history,
+lies in one chunk. Workers load the pack by path, check that its lock is the one the
+caller loaded, and evaluate their chunk with the ordinary engine, starting the line
+count where the chunk starts. The cut needs the id of only a few lines per chunk and
+reads it from the text without decoding the line; the caller then checks every cut
+against the ids of the results: a group that still spans two chunks (an id the text
+scan misread) is evaluated again as one, and a subject that reappears in a later chunk
+gets the note a single run would give. Workers send back each result with its JSON
+text already made, so the caller mostly moves bytes.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import os
+import re
+from typing import Iterable, Iterator
+
+import attrs
+
+from .api import load_pack
+from .engine import Evaluator, repeat_note, subject_key
+from .results import Rejection, Result
+
+CHUNK_LINES = 2000  # lines per chunk, at least (a chunk ends where the subject changes)
+MAX_CHUNK_LINES = 50_000  # a chunk ends here whatever the ids say (the check repairs it)
+
+_WORKER: dict = {}  # in a worker process: (pack, lock, as_of) -> Evaluator
+
+
+class PackChanged(RuntimeError):
+    """A worker loaded a pack whose lock differs from the caller's."""
+
+
+def _evaluator(pack_ref: str, lock: str, as_of) -> Evaluator:
+    key = (pack_ref, lock, as_of)
+    ev = _WORKER.get(key)
+    if ev is None:
+        pack = load_pack(pack_ref)
+        if pack.lock != lock:
+            raise PackChanged(f"the pack at {pack_ref} has lock {pack.lock[:12]} in a worker, "
+                              f"{lock[:12]} in the caller: it changed on disk during the run")
+        ev = Evaluator(pack.compiled(_as_date(as_of)))
+        _WORKER[key] = ev
+    return ev
+
+
+def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list) -> list:
+    """Evaluate one chunk in a worker: results with their JSON made, the record left out
+    (the caller has the input line)."""
+    out = []
+    for item in _evaluator(pack_ref, lock, as_of).run(lines, start=start):
+        if item.kind == "result":
+            text = item.to_json()
+            item.__dict__["record"] = None
+            item.__dict__["_json"] = text
+        out.append(item)
+    return out
+
+
+def _as_date(as_of):
+    if as_of is None or isinstance(as_of, _dt.date):
+        return as_of
+    return _dt.date.fromisoformat(str(as_of))
+
+
+def _pack_ref(pack_path_or_name) -> str:
+    p = os.fspath(pack_path_or_name)
+    return os.path.abspath(p) if os.path.exists(p) else p
+
+
+# ---------------------------------------------------------------- cutting the input
+
+
+class _IdReader:
+    """Reads a line's subject id from its text, when the id key occurs exactly once."""
+
+    def __init__(self, key: str):
+        k = re.escape(key)
+        self.res = {str: re.compile(rf'"{k}"\s*:\s*("(?:[^"\\]|\\.)*"|[^\s,}}\]]+)'),
+                    bytes: re.compile(rf'"{k}"\s*:\s*("(?:[^"\\]|\\.)*"|[^\s,}}\]]+)'.encode())}
+
+    def __call__(self, line):
+        rx = self.res.get(type(line))
+        if rx is None:
+            return None
+        found = rx.findall(line)
+        return found[0] if len(found) == 1 else None
+
+
+def _chunks(lines: Iterable, id_of) -> Iterator[tuple]:
+    """(first input line number, [lines]) cut where the subject id read from the text changes."""
+    chunk: list = []
+    start = 1
+    last_id = None
+    n = 0
+    for line in lines:
+        n += 1
+        if len(chunk) >= CHUNK_LINES:
+            this_id = id_of(line)
+            if len(chunk) >= MAX_CHUNK_LINES or (this_id is not None and last_id is not None and this_id != last_id):
+                yield start, chunk
+                chunk, start = [], n
+            last_id = this_id
+        elif len(chunk) == CHUNK_LINES - 1:
+            last_id = id_of(line)
+        chunk.append(line)
+    if chunk:
+        yield start, chunk
+
+
+# ---------------------------------------------------------------- putting results back together
+
+
+class _Merger:
+    """Checks each cut against the results and gives them in order, as one run would."""
+
+    def __init__(self, evaluator: Evaluator):
+        self.ev = evaluator
+        self.shape = evaluator.shape
+        self.pending: list = []  # [(start, lines, results)]: a block whose last group may go on
+        self.seen: set = set()
+        self.gid = _NONE
+        self.group_note = None
+
+    def add(self, start, lines, results) -> list:
+        first = next((r.id for r in results if r.kind == "result"), _NONE)
+        if not self.pending:
+            self.pending = [(start, lines, results)]
+            return []
+        if first is _NONE:
+            self.pending.append((start, lines, results))
+            return []
+        last = _last_id(self.pending)
+        if last is _NONE or first != last:
+            out = self._release()
+            self.pending = [(start, lines, results)]
+            return out
+        # A group spans the cut: evaluate the block and this chunk again, as one.
+        start0 = self.pending[0][0]
+        merged = [x for _, ls, _ in self.pending for x in ls] + list(lines)
+        again = evaluate_chunk_local(self.ev, start0, merged)
+        self.pending = [(start0, merged, again)]
+        return []
+
+    def finish(self) -> list:
+        return self._release()
+
+    def _release(self) -> list:
+        out = []
+        for _, _, results in self.pending:
+            for r in results:
+                if r.kind == "result":
+                    r = self._noted(r)
+                out.append(r)
+        self.pending = []
+        return out
+
+    def _noted(self, r: Result) -> Result:
+        if self.gid is _NONE or r.id != self.gid:
+            self.gid = r.id
+            key = subject_key(r.id)
+            self.group_note = repeat_note(self.shape, r.id) if key in self.seen else None
+            self.seen.add(key)
+        if self.group_note is not None and self.group_note not in r.notes:
+            r = attrs.evolve(r, notes=tuple(r.notes) + (self.group_note,))
+        return r
+
+
+_NONE = object()
+
+
+def _last_id(pending):
+    for _, _, results in reversed(pending):
+        for r in reversed(results):
+            if r.kind == "result":
+                return r.id
+    return _NONE
+
+
+def evaluate_chunk_local(ev: Evaluator, start: int, lines: list) -> list:
+    return list(ev.run(lines, start=start))
+
+
+def _ordered(submit, ev: Evaluator, chunks: Iterator, window: int) -> Iterator:
+    """Submit chunks (at most ``window`` in flight) and give their results in input order."""
+    merger = _Merger(ev)
+    inflight: collections.deque = collections.deque()
+    for start, lines in chunks:
+        inflight.append((start, lines, submit(start, lines)))
+        while len(inflight) >= window:
+            s, ls, fut = inflight.popleft()
+            yield from merger.add(s, ls, fut.result())
+    while inflight:
+        s, ls, fut = inflight.popleft()
+        yield from merger.add(s, ls, fut.result())
+    yield from merger.finish()
+
+
+# ---------------------------------------------------------------- the two entry points
+
+
+def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None) -> Iterator:
+    """Evaluate JSON Lines (``str`` or ``bytes`` items) in ``jobs`` processes; yield one
+    ``Result`` or ``Rejection`` per line, in input order, identical to ``evaluate``.
+
+    Results carry no ``record`` (workers do not send the input back)."""
+    pack = load_pack(pack_path_or_name)
+    ev = Evaluator(pack.compiled(_as_date(as_of)))
+    if jobs <= 1:
+        yield from ev.run(lines)
+        return
+    import concurrent.futures as cf
+    import multiprocessing
+
+    ref = _pack_ref(pack_path_or_name)
+    as_of_text = None if as_of is None else str(as_of)
+    ctx = multiprocessing.get_context("spawn")  # workers import Rulecite afresh and load the pack
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        def submit(start, chunk):
+            return pool.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk)
+
+        yield from _ordered(submit, ev, _chunks(lines, _IdReader(pack.model.shape.id)), 2 * jobs)
+
+
+def evaluate_dask(pack_path_or_name, path, scheduler=None, n_workers: int = 2, as_of=None) -> Iterator:
+    """Evaluate a JSON Lines file on Dask (extra ``scale``), partitioned by subject; yield
+    results in input order, identical to ``evaluate``.
+
+    ``scheduler`` is the address of an existing cluster; by default a
+    ``distributed.LocalCluster`` with ``n_workers`` processes runs for the call. Workers
+    need Rulecite installed and the pack at the same path (or a bundled pack name)."""
+    from distributed import Client, LocalCluster
+
+    pack = load_pack(pack_path_or_name)
+    ev = Evaluator(pack.compiled(_as_date(as_of)))
+    ref = _pack_ref(pack_path_or_name)
+    as_of_text = None if as_of is None else str(as_of)
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
+        with open(path, "rb") as fh:
+            def submit(start, chunk):
+                return client.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk, pure=False)
+
+            yield from _ordered(submit, ev, _chunks(fh, _IdReader(pack.model.shape.id)), window)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
