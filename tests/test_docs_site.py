@@ -88,6 +88,37 @@ def test_search_index_finds_rules_by_id_and_code(site):
                     f"searching {code} would not find {rid}"
 
 
+def test_searching_a_code_or_a_rule_id_finds_its_rule_pages(site):
+    """Runs the queries through lunr (the Python port of the engine the site's search uses),
+    on the site's own index, with the site's own separator."""
+    lunr = pytest.importorskip("lunr")
+    index = json.loads((site / "search/search_index.json").read_text())
+    assert index["config"]["separator"] == r"[\s\-]+", "the site's search splits words like lunr's default"
+    docs = index["docs"]
+    engine = lunr.lunr(ref="id", fields=[{"field_name": "title", "boost": 1000}, {"field_name": "text", "boost": 1}],
+                       documents=[{"id": str(i), "title": d["title"], "text": d["text"]} for i, d in enumerate(docs)])
+
+    def search(query) -> list:
+        return [docs[int(hit["ref"])]["location"] for hit in engine.search(query)]
+
+    for model in _models():
+        prefix = f"reference/generated/{model.name}/"
+        for rid in model.rule_ids:
+            hits = search(rid)[:5]  # an extending pack has a page for the same rule too
+            assert any(h.startswith(prefix + rule_page(rid)[:-3]) for h in hits), f"searching {rid}: {hits}"
+        by_code: dict = {}
+        for r in model.rules:
+            for code in r.codes or ():
+                by_code.setdefault(code, set()).add(prefix + rule_page(r.id)[:-3])
+        for code, pages in sorted(by_code.items()):
+            hits = search(code)
+            # the code's catalog entry (which lists its rules) comes first, its rule pages follow
+            assert any(h == f"{prefix}codes/#code-{code}" for h in hits[:6]), f"searching {code}: {hits[:6]}"
+            assert any(h.startswith(tuple(pages)) for h in hits), f"searching {code} finds none of its rules"
+            if code == "G0570":
+                assert any(h.startswith(tuple(pages)) for h in hits[:10]), hits[:10]
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
