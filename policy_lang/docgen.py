@@ -528,11 +528,11 @@ def _codes_page(pack: Pack) -> str:
             "code's window is denied by `catalog.window`, which suggests the replacement.", ""]
     if years:
         out += ["## Timeline", "",
-                "| Code | Description | Program | " + " | ".join(str(y) for y in years) + " | Window | Replaced by |",
-                "|---|---|---|" + "---|" * len(years) + "---|---|"]
+                "| Code | Description | " + " | ".join(str(y) for y in years) + " | Window | Replaced by |",
+                "|---|---|" + "---|" * len(years) + "---|---|"]
         for c in sorted(pack.codes, key=lambda c: c.name):
             out.append(f"| [{md_text(c.name)}](#{_anchor('code', c.name)}) | {md_text(c.description)} | "
-                       f"{_cell(c.program)} | " + " | ".join(year_cell(c.window, y) for y in years)
+                       + " | ".join(year_cell(c.window, y) for y in years)
                        + f" | {_bar(c.window, years)} | {_replacements(c) or '—'} |")
         out.append("")
     if pack.sets:
@@ -789,8 +789,8 @@ def _comparison(pack: Pack, a: _dt.date, b: _dt.date) -> list:
 
     out = [f"## Service dates {_d(a)} versus {_d(b)}", "",
            f"Which rules, codes and sources a claim meets on {_d(a)} and on {_d(b)} (rules are picked by "
-           f"date of service): the output of `rulecite diff {md_text(pack.name)} --date-a {_d(a)} "
-           f"--date-b {_d(b)}`.", ""]
+           f"date of service): the output of "
+           f"{md_code(f'rulecite diff {pack.name} --date-a {_d(a)} --date-b {_d(b)}')}.", ""]
     return out + render_diff(pack, diff_dates(pack, a, b))
 
 

@@ -295,3 +295,13 @@ def test_textmate_grammar_is_valid_and_covers_the_library_pack():
     text = (LIBRARY / "rules.policy").read_text()
     assert any(c.search("rule loans.limit {") for c in compiled)
     assert sum(1 for c in compiled if c.search(text)) >= 10
+
+
+@pytest.mark.parametrize("path", [LIBRARY, BRANCH, "cms-care-management"], ids=["library", "library-branch", "cms"])
+def test_no_markdown_escape_shows_on_a_page(path):
+    """Escaping happens where Markdown undoes it: no `\\-` or `\\.` reaches a reader."""
+    pack = _cms() if path == "cms-care-management" else load(path).pack
+    for name, page in render_pack_reference(pack).items():
+        html = re.sub(r'<div class="language-policy highlight">.*?</div>', "", to_html(page), flags=re.S)
+        leftover = re.findall(r".{0,20}\\[-._*#()\[\]{}!|+`].{0,20}", html)
+        assert not leftover, f"{name}: {leftover[:3]}"
