@@ -12,6 +12,11 @@ Pipeline: ``load_pack`` (parse -> check -> compile, once) then ``evaluate`` (val
 
 from rulecite.policy_lang.errors import PackError
 
+# Load the `explain` submodule before binding the function of the same name: a first
+# import of the submodule later (inside api.explain) would rebind the package's
+# `explain` attribute to the module, and `from rulecite.interpreter import explain`
+# would then give a module instead of the function.
+from . import explain as _explain_module  # noqa: F401
 from .api import RulePack, evaluate, explain, load_pack
 from .engine import Limits
 from .results import Finding, LineVerdict, Rejection, Result

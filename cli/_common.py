@@ -1,0 +1,383 @@
+"""What the commands share: loading packs, reading facts, shared options, output helpers.
+
+Commands raise ``BadInput`` for anything the user can fix (exit 2); a pack with
+errors raises the library's ``PackError``. Only the group in ``main.py`` turns
+those into text and exit codes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import attrs
+import click
+from rulecite.policy_lang import bundled_names, did_you_mean, resolve_pack_path
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class BadInput(Exception):
+    """Something the user gave cannot be used: a missing file, malformed JSON, a bad record id."""
+
+    def __init__(self, message: str, hints=()):
+        super().__init__(message)
+        self.message = message
+        self.hints = tuple(hints)
+
+
+def why(e: Exception) -> str:
+    """The readable part of an OS error (or of a ValueError such as an embedded null byte)."""
+    return getattr(e, "strerror", None) or str(e) or e.__class__.__name__
+
+
+# ---------------------------------------------------------------- packs
+
+
+def pack_root(path_or_name: str) -> Path:
+    """The folder of a pack given as a path or a bundled name, or ``BadInput``."""
+    try:
+        root = resolve_pack_path(path_or_name)
+    except (OSError, ValueError) as e:  # a name too long for the file system, say
+        raise BadInput(f"no pack at `{short(path_or_name)}`: {why(e)}") from None
+    if root is None:
+        raise BadInput(f"no pack at `{short(path_or_name)}`: give a folder holding pack.toml, or a bundled pack "
+                       f"name ({', '.join(bundled_names()) or 'none installed'})",
+                       did_you_mean(str(path_or_name), bundled_names()))
+    return root
+
+
+def short(text, limit: int = 120) -> str:
+    """User-given text, cut to a readable length for a message."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def load_rulepack(path_or_name: str):
+    """Load, check and compile a pack; a pack with errors raises ``PackError`` (exit 2)."""
+    from rulecite.interpreter import load_pack
+
+    pack_root(path_or_name)
+    return load_pack(path_or_name)
+
+
+def relpath(name: str) -> str:
+    """A file name relative to the working directory when it lies inside it."""
+    try:
+        p = Path(name)
+        return p.relative_to(Path.cwd()).as_posix() if p.is_absolute() and p.is_relative_to(Path.cwd()) else name
+    except (ValueError, OSError):
+        return name
+
+
+def relative_spans(diagnostics, texts: dict):
+    """Diagnostics and texts with file names relative to the working directory, when inside it."""
+    diags = [attrs.evolve(d, span=attrs.evolve(d.span, file=relpath(d.span.file))) for d in diagnostics]
+    return diags, {relpath(k): v for k, v in (texts or {}).items()}
+
+
+# ---------------------------------------------------------------- parameters
+
+
+class DateParam(click.ParamType):
+    """``YYYY-MM-DD``; with ``months=True`` also ``YYYY-MM`` (its first day)."""
+
+    name = "date"
+
+    def __init__(self, months: bool = False):
+        self.months = months
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, _dt.date):
+            return value
+        text = str(value)
+        try:
+            if self.months and len(text) == 7:
+                return _dt.date.fromisoformat(text + "-01")
+            if len(text) != 10:
+                raise ValueError
+            return _dt.date.fromisoformat(text)
+        except ValueError:
+            want = "YYYY-MM-DD or YYYY-MM" if self.months else "YYYY-MM-DD"
+            self.fail(f"{text!r} is not a date ({want})", param, ctx)
+
+
+def as_of_option(f):
+    return click.option(
+        "--as-of", "as_of", type=DateParam(), default=None, metavar="DATE",
+        help="Publication clock: use only sources published on or before DATE. Rules are still picked "
+             "by each line's date of service.")(f)
+
+
+def pack_argument(f):
+    return click.argument("pack", metavar="PACK")(f)
+
+
+def facts_argument(f):
+    return click.argument("facts", metavar="FACTS")(f)
+
+
+# ---------------------------------------------------------------- reading facts
+
+
+@attrs.define
+class FactsSource:
+    """The records of a FACTS argument: JSON Lines streamed, or a JSON document (array or object).
+
+    ``items()`` yields raw JSONL lines (bytes, so the engine numbers lines and rejects
+    bad ones itself) or, for a JSON document, one dict (or other value) per element.
+    """
+
+    name: str
+    kind: str  # "jsonl" | "json"
+    size: int | None = None
+    bytes_read: int = 0
+    _stream: object = None
+    _values: list | None = None
+
+    def items(self):
+        if self._values is not None:
+            yield from self._values
+            return
+        for raw in self._stream:
+            self.bytes_read += len(raw)
+            yield raw
+
+    def close(self):
+        if self._stream is not None:
+            self._stream.close()
+
+
+def _stdin():
+    return stdin_bytes()
+
+
+def stdin_bytes():
+    """Standard input as bytes."""
+    return getattr(sys.stdin, "buffer", sys.stdin)
+
+
+def open_facts(path: str) -> FactsSource:
+    """Open FACTS: a ``.json`` file (array of records or one record), a JSON Lines file, or ``-``.
+
+    A file or stream whose first non-blank character is ``[`` is read as one JSON array;
+    anything else as JSON Lines, streamed.
+    """
+    if path == "-":
+        stream, name, size = _stdin(), "<stdin>", None
+    else:
+        p = Path(path)
+        try:
+            if p.is_dir():
+                raise BadInput(f"`{short(path)}` is a folder; FACTS is a JSON Lines file, a .json file, or - for "
+                               "stdin")
+            stream = open(p, "rb")
+            size = p.stat().st_size
+        except (OSError, ValueError) as e:
+            raise BadInput(f"cannot read facts file `{short(path)}`: {why(e)}") from None
+        name = path
+    try:
+        head = []
+        first = b""
+        while len(head) < 1000:
+            raw = stream.readline()
+            if not raw:
+                break
+            head.append(raw)
+            first = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+            if first:
+                break
+    except (OSError, ValueError) as e:
+        raise BadInput(f"cannot read facts file `{path}`: {why(e)}") from None
+    if path.endswith(".json") or (path == "-" and first == b"["):
+        return _json_document(name, b"".join(head) + stream.read(), size, stream, strict=path != "-")
+    return FactsSource(name, "jsonl", size, 0, _Chained(head, stream))
+
+
+class _Chained:
+    """Lines already read, then the rest of the stream."""
+
+    def __init__(self, head, stream):
+        self.head = head
+        self.stream = stream
+
+    def __iter__(self):
+        yield from self.head
+        self.head = []
+        yield from self.stream
+
+    def close(self):
+        if self.stream is not _stdin():
+            self.stream.close()
+
+
+def _json_document(name: str, data: bytes, size, stream, strict: bool = True) -> FactsSource:
+    """One JSON document; when it does not parse, JSON Lines after all (unless the file is
+    named .json and is not JSON Lines either: then ``BadInput``)."""
+    if stream is not _stdin():
+        stream.close()
+    try:
+        text = data.decode("utf-8-sig")
+        value = json.loads(text, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        if not strict or str(e).startswith("Extra data"):  # JSON Lines after all: judged line by line
+            return FactsSource(name, "jsonl", size, 0, _Chained([], io.BytesIO(data)))
+        if isinstance(e, UnicodeDecodeError):
+            raise BadInput(f"facts file `{name}` is not UTF-8 text (byte {e.start})") from None
+        if isinstance(e, RecursionError):
+            raise BadInput(f"facts file `{name}` is nested too deeply to read") from None
+        raise BadInput(f"facts file `{name}` is not JSON: {e}",
+                       ("give one JSON object per line (JSON Lines), or a JSON array of records",)) from None
+    values = value if isinstance(value, list) else [value]
+    return FactsSource(name, "json", size, len(data), None, values)
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_records(path: str) -> list:
+    """Every record of FACTS as ``(input_line, dict)``, skipping what is not a JSON object."""
+    source = open_facts(path)
+    out = []
+    try:
+        for n, item in enumerate(source.items(), 1):
+            if isinstance(item, (bytes, bytearray)):
+                try:
+                    item = json.loads(item.decode("utf-8-sig"))
+                except (UnicodeDecodeError, ValueError, RecursionError):
+                    continue
+            if isinstance(item, dict):
+                out.append((n, item))
+    finally:
+        source.close()
+    return out
+
+
+def select_record(records: list, shape, record_id: str, month: str | None):
+    """The record with ``[record] id`` == ``record_id`` (and period ``month``, else the
+    latest), and its history: the earlier periods of that id. ``BadInput`` if none."""
+    mine = [r for _, r in records if str(r.get(shape.id)) == record_id]
+    if not mine:
+        ids = sorted({str(r.get(shape.id)) for _, r in records})
+        raise BadInput(f"no record with {shape.id} `{record_id}` in the facts ({len(records)} record(s) read)",
+                       did_you_mean(record_id, ids))
+    periods = sorted({str(r.get(shape.period)) for r in mine})
+    if month is None:
+        month = periods[-1]
+    chosen = [r for r in mine if str(r.get(shape.period)) == month]
+    if not chosen:
+        raise BadInput(f"{shape.id} `{record_id}` has no record for {shape.period} `{month}`",
+                       (f"its {shape.period}s: {', '.join(periods)}",))
+    history = sorted((r for r in mine if str(r.get(shape.period)) < month), key=lambda r: str(r.get(shape.period)))
+    return chosen[-1], history
+
+
+def line_id(text: str | None):
+    """A ``--line`` value: a whole number when it looks like one."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+# ---------------------------------------------------------------- output
+
+
+def stdout_text():
+    """Where results go (sys.stdout, looked up at call time so tests can capture it)."""
+    return sys.stdout
+
+
+def stderr_text():
+    """Where summaries, progress and errors go."""
+    return sys.stderr
+
+
+def terminal_width(stream, default: int = 100) -> int:
+    try:
+        if stream.isatty():
+            return max(60, min(160, os.get_terminal_size(stream.fileno()).columns))
+    except (AttributeError, ValueError, OSError):
+        pass
+    return default
+
+
+def citation_text(c: dict) -> str:
+    """``90 FR 49266, section "...", page 49411`` or ``..., page unverified``."""
+    text = c.get("citation") or c.get("source") or "?"
+    if c.get("section"):
+        text += f', section "{c["section"]}"'
+    page = c.get("page")
+    text += ", page unverified" if page in (None, "unverified") else f", page {page}"
+    return text
+
+
+def write_json(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+
+
+class Progress:
+    """A one-line progress report on stderr: only on a terminal, and only once a run is long."""
+
+    DELAY = 2.0
+    EVERY = 0.25
+
+    def __init__(self, source: FactsSource | None, label: str = "records"):
+        err = stderr_text()
+        self.stream = err
+        self.enabled = _isatty(err)
+        self.source = source
+        self.label = label
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+        self.count = 0
+
+    def tick(self, n: int = 1):
+        self.count += n
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.start < self.DELAY or now - self.last < self.EVERY:
+            return
+        self.last = now
+        rate = self.count / max(now - self.start, 1e-9)
+        text = f"{self.count:,} {self.label} ({rate:,.0f}/s)"
+        if self.source is not None and self.source.size and self.source.kind == "jsonl":
+            text = f"{min(100.0, 100.0 * self.source.bytes_read / self.source.size):5.1f}%  " + text
+        self.stream.write("\r\x1b[2K" + text)
+        self.stream.flush()
+        self.shown = True
+
+    def done(self):
+        if self.shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def fix_stdout_after_broken_pipe():
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass

@@ -1,0 +1,69 @@
+"""``rulecite diff OLD NEW``: what changed between two pack versions, or two service dates."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import EXIT_OK, BadInput, DateParam, as_of_option, load_rulepack, open_facts, stdout_text, write_json
+
+
+@click.command("diff", short_help="Show what changed between two pack versions or dates.")
+@click.argument("old", metavar="OLD")
+@click.argument("new", required=False, metavar="[NEW]")
+@click.option("--date-a", type=DateParam(months=True), default=None, metavar="DATE",
+              help="Compare one pack (OLD) between two service dates: the first (YYYY-MM-DD or YYYY-MM).")
+@click.option("--date-b", type=DateParam(months=True), default=None, metavar="DATE",
+              help="The second service date.")
+@click.option("--facts", "facts", default=None, metavar="FILE",
+              help="Also evaluate this population under both sides and report every changed verdict, "
+                   "grouped by rule.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True, help="markdown reads well in a release note.")
+@click.option("--examples", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Example records per rule in the decision impact.")
+@as_of_option
+def command(old, new, date_a, date_b, facts, fmt, examples, as_of) -> int:
+    """Show what changed between two versions of a pack (OLD NEW), or in one pack
+    between two service dates (OLD --date-a A --date-b B): rules added, removed,
+    superseded, retired or changed; codes added, ended or replaced; sources added."""
+    from rulecite.policy_lang import diff as pdiff
+
+    if (date_a is None) != (date_b is None):
+        raise BadInput("give both --date-a and --date-b, or neither")
+    if date_a is not None:
+        if new is not None:
+            raise BadInput("with --date-a/--date-b give one pack: `rulecite diff PACK --date-a A --date-b B`")
+        a = b = load_rulepack(old)
+        d = pdiff.diff_dates(a.model, date_a, date_b)
+    else:
+        if new is None:
+            raise BadInput("give two packs (OLD NEW), or one pack with --date-a and --date-b")
+        a, b = load_rulepack(old), load_rulepack(new)
+        d = pdiff.diff_packs(a.model, b.model)
+    impact = None
+    if facts is not None:
+        from rulecite.interpreter import impact as pimpact
+
+        source = open_facts(facts)
+        try:
+            items = list(source.items())
+        finally:
+            source.close()
+        impact = pimpact.decision_impact(a, b, items, date_a=date_a, date_b=date_b, as_of=as_of, examples=examples)
+    out = stdout_text()
+    if fmt == "json":
+        doc = d.to_dict()
+        if impact is not None:
+            doc["impact"] = impact.to_dict()
+        click.echo(write_json(doc), file=out, nl=False)
+    elif fmt == "markdown":
+        text = pdiff.render_markdown(d)
+        if impact is not None:
+            text += "\n" + pimpact.render_markdown(impact)
+        click.echo(text, file=out, nl=False)
+    else:
+        text = pdiff.render_text(d)
+        if impact is not None:
+            text += pimpact.render_text(impact)
+        click.echo(text, file=out, nl=False)
+    return EXIT_OK

@@ -1,0 +1,54 @@
+"""``rulecite evidence PACK FACTS --record ID --out DIR``: an evidence packet for one record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rulecite import __version__
+
+from ._common import (
+    EXIT_OK,
+    BadInput,
+    as_of_option,
+    facts_argument,
+    load_rulepack,
+    pack_argument,
+    read_records,
+    relpath,
+    select_record,
+    stdout_text,
+    why,
+)
+
+
+@click.command("evidence", short_help="Write an evidence packet for one record.")
+@pack_argument
+@facts_argument
+@click.option("--record", "record_id", required=True, metavar="ID", help="The record's id (the pack's [record] id).")
+@click.option("--month", metavar="PERIOD", default=None,
+              help="Which period of that id (default: the latest in FACTS); earlier ones are its history.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Folder for the packet (created when missing).")
+@as_of_option
+def command(pack, facts, record_id, month, out_dir, as_of) -> int:
+    """Write an evidence packet for one record: a self-contained HTML page and its
+    Markdown twin with the facts the rules read, each verdict, the rule text, the
+    citations with links, and the pack lock: what a practice hands an auditor."""
+    from rulecite.interpreter.audit import evidence_packet
+
+    rp = load_rulepack(pack)
+    record, history = select_record(read_records(facts), rp.model.shape, record_id, month)
+    packet = evidence_packet(rp, record, history, as_of=as_of, generated_by=f"Rulecite {__version__}")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        html_path = out / f"{packet.name}.html"
+        md_path = out / f"{packet.name}.md"
+        html_path.write_text(packet.html, encoding="utf-8", newline="\n")
+        md_path.write_text(packet.markdown, encoding="utf-8", newline="\n")
+    except (OSError, ValueError) as e:
+        raise BadInput(f"cannot write the packet to `{out_dir}`: {why(e)}") from None
+    for p in (html_path, md_path):
+        click.echo(relpath(str(p.resolve())), file=stdout_text())
+    return EXIT_OK

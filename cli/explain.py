@@ -1,0 +1,176 @@
+"""``rulecite explain PACK FACTS --record ID``: the trace of one record, as a readable tree."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._common import (
+    EXIT_OK,
+    BadInput,
+    as_of_option,
+    citation_text,
+    facts_argument,
+    line_id,
+    load_rulepack,
+    pack_argument,
+    read_records,
+    select_record,
+    stdout_text,
+    write_json,
+)
+
+
+@click.command("explain", short_help="Explain one record's verdicts as a tree.")
+@pack_argument
+@facts_argument
+@click.option("--record", "record_id", required=True, metavar="ID", help="The record's id (the pack's [record] id).")
+@click.option("--month", metavar="PERIOD", default=None,
+              help="Which period of that id (default: the latest in FACTS); earlier ones are its history.")
+@click.option("--line", "line", metavar="N", default=None, help="Only this claim line.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@as_of_option
+def command(pack, facts, record_id, month, line, fmt, as_of) -> int:
+    """Explain one record: every rule considered, why it applied or not, the values
+    it read, the outcome, and for each denial what would make it pass."""
+    from rulecite.interpreter.api import explain
+
+    rp = load_rulepack(pack)
+    shape = rp.model.shape
+    record, history = select_record(read_records(facts), shape, record_id, month)
+    lid = line_id(line)
+    trace = explain(rp, record, lid, as_of=as_of, history=history)
+    if "rejected" in trace:
+        r = trace["rejected"]
+        raise BadInput(f"{shape.id} `{record_id}` cannot be evaluated: rejected at {r['path']}: {r['reason']}")
+    if lid is not None and not trace["lines"]:
+        have = ", ".join(str(ln.get(shape.line_id)) for ln in record.get(shape.lines) or [] if isinstance(ln, dict))
+        raise BadInput(f"{shape.id} `{record_id}` has no {shape.lines} line {line}", (f"its lines: {have or 'none'}",))
+    out = stdout_text()
+    if fmt == "json":
+        click.echo(write_json(trace), file=out, nl=False)
+    else:
+        Tree(rp.model, out).render(trace)
+    return EXIT_OK
+
+
+def _value(v) -> str:
+    text = json.dumps(v, ensure_ascii=False, default=str)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+class Tree:
+    """Renders an ``explain()`` dict as indented text."""
+
+    def __init__(self, model, out):
+        self.model = model
+        self.shape = model.shape
+        self.out = out
+        self.s = click.style  # click.echo drops the colours off a terminal and with NO_COLOR
+
+    def w(self, text=""):
+        click.echo(text, file=self.out)
+
+    def render(self, t: dict):
+        shape = self.shape
+        pk = t["pack"]
+        self.w(self.s(f"{shape.id} {t[shape.id]}", bold=True) + f"  {shape.period} {t[shape.period]}")
+        clock = f", as of {t['as_of']}" if t.get("as_of") else ""
+        self.w(f"pack {pk['name']} {pk['version']} (lock {pk['sha256'][:12]}){clock}")
+        self.w()
+        self.w(self.s("Outcome", bold=True))
+        for v in t["lines"]:
+            verdict = self.s("DENY", fg="red", bold=True) if v["verdict"] == "deny" else self.s("allow", fg="green")
+            rules = (" by " + ", ".join(v["rules"])) if v.get("rules") else ""
+            warns = ("; warnings: " + ", ".join(v["warnings"])) if v.get("warnings") else ""
+            self.w(f"  line {v['line']} {v['code']}: {verdict}{rules}{warns}")
+        if not t["lines"]:
+            self.w("  no claim lines")
+        by_line: dict = {}
+        for node in t["rules"]:
+            by_line.setdefault(node["line"], []).append(node)
+        codes = {v["line"]: v["code"] for v in t["lines"]}
+        for lid, nodes in by_line.items():
+            self.w()
+            if lid is None:
+                self.w(self.s("Whole-record rules", bold=True) + f" (service date {nodes[0]['service_date']})")
+            else:
+                self.w(self.s(f"Line {lid} {codes.get(lid, '')}", bold=True)
+                       + f" (service date {nodes[0]['service_date']})")
+            self._rules(nodes)
+        traced = {n["rule"] for n in t["rules"]}
+        untraced = [f for f in t["findings"] if f["line"] is None and f["rule"] not in traced]
+        if untraced:
+            self.w()
+            self.w(self.s("Whole-record findings", bold=True) + " (rules over the whole record; see them in full "
+                   "without --line)")
+            for f in untraced:
+                self.w(f"  [{f['severity'].upper()}] {f['rule']}: {f['message']}")
+                for c in f["citations"]:
+                    self.w(f"    cite {_cite(c)}")
+        catalog = [f for f in t["findings"] if f["rule"].startswith("catalog.")]
+        for f in catalog:
+            self.w()
+            self.w(self.s(f"Catalog: {f['rule']}", bold=True) + f" (line {f['line']})")
+            self.w(f"  {f['message']}")
+            for c in f["citations"]:
+                self.w(f"  cite {_cite(c)}")
+        if t["suggestions"]:
+            self.w()
+            self.w(self.s("Suggestions", bold=True))
+            for sg in t["suggestions"]:
+                units = f" x{sg['units']}" if sg.get("units") is not None else ""
+                self.w(f"  {sg['code']}{units}: {sg['reason']}")
+
+    def _rules(self, nodes):
+        applied = [n for n in nodes if n.get("applies")]
+        skipped = [n for n in nodes if n.get("in_window") and not n.get("applies")]
+        idle = [n for n in nodes if not n.get("in_window")]
+        findings = {}
+        for n in applied:
+            self._applied(n)
+        if skipped:
+            self.w(self.s(f"  not applicable ({len(skipped)}):", dim=True))
+            for n in skipped:
+                self.w(self.s(f"    {n['rule']}: {n.get('why', '')}", dim=True))
+        if idle:
+            self.w(self.s(f"  not in force on this date ({len(idle)}):", dim=True))
+            for n in idle:
+                self.w(self.s(f"    {n['rule']} v{n['version']}: {n.get('why', '')}", dim=True))
+        return findings
+
+    def _applied(self, n):
+        rule = next((r for r in self.model.rules if r.id == n["rule"] and r.version == n["version"]), None)
+        mode = f"{rule.severity} {rule.mode}" if rule else n["severity"]
+        outcome = n["outcome"]
+        tag = {"deny": self.s("[DENY]", fg="red", bold=True), "warn": self.s("[WARN]", fg="yellow", bold=True),
+               "info": self.s("[INFO]", fg="blue"), "pass": self.s("[pass]", fg="green")}.get(outcome, f"[{outcome}]")
+        self.w(f"  {tag} {n['rule']} v{n['version']}: {n['title']}")
+        if "where" in n:
+            self.w(f"    applies: {n['where']['expr']} = {_value(n['where']['value'])}")
+        for name, value in (n.get("lets") or {}).items():
+            self.w(f"    let {name} = {_value(value)}")
+        cond = n["condition"]
+        self.w(f"    {mode}: {cond['expr']}  ->  {_value(cond['value'])}")
+        for kid in cond.get("children", []):
+            self._expr(kid, "      ")
+        if n.get("fires"):
+            label = "to pass" if outcome == "deny" else "to clear"
+            for fix in n.get("fix") or []:
+                self.w(f"    {self.s(label, bold=True)}: {fix}")
+            if rule is not None:
+                for c in rule.citations:
+                    self.w(f"    cite {_cite(c.to_dict())}")
+
+    def _expr(self, node, indent):
+        extra = " (absent)" if node.get("absent") else ""
+        if "items" in node:
+            extra += f" over {node['items']} item(s)"
+        self.w(f"{indent}- {node['expr']} = {_value(node['value'])}{extra}")
+        for kid in node.get("children", []):
+            self._expr(kid, indent + "  ")
+
+
+def _cite(c: dict) -> str:
+    return citation_text(c) + (f"  <{c['url']}>" if c.get("url") else "")

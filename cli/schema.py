@@ -1,0 +1,29 @@
+"""``rulecite schema facts|results [PACK]``: print a contract's JSON Schema."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import EXIT_OK, load_rulepack, stdout_text, write_json
+
+DEFAULT_PACK = "cms-care-management"
+
+
+@click.command("schema", short_help="Print the JSON Schema of facts or results.")
+@click.argument("which", type=click.Choice(["facts", "results"]), metavar="facts|results")
+@click.argument("pack", required=False, metavar="[PACK]")
+def command(which: str, pack: str | None) -> int:
+    """Print the JSON Schema (2020-12) of the facts a pack reads, or of the results it gives.
+
+    `facts` describes one input record of PACK (default: the bundled
+    cms-care-management pack). `results` is Results contract v1; with PACK, its id
+    and period keys are the pack's own.
+    """
+    from rulecite.interpreter.schemas import facts_schema, results_schema
+
+    if which == "facts":
+        schema = facts_schema(load_rulepack(pack or DEFAULT_PACK).model)
+    else:
+        schema = results_schema(load_rulepack(pack).model if pack else None)
+    click.echo(write_json(schema), file=stdout_text(), nl=False)
+    return EXIT_OK
