@@ -87,3 +87,8 @@ def test_dask_on_two_local_workers_gives_the_single_process_bytes(lines, expecte
 def test_a_worker_refuses_a_pack_that_changed(tmp_path):
     with pytest.raises(parallel.PackChanged):
         parallel.evaluate_chunk(str(PACK), "0" * 64, None, 1, [])
+
+
+def test_the_spark_example_is_valid_python():
+    source = (PACK.parent.parent / "examples" / "spark_example.py").read_text()
+    compile(source, "spark_example.py", "exec")
