@@ -80,22 +80,68 @@ def _wrap(e, min_prec: int) -> str:
 
 
 def _broken(prefix: str, e, indent: str) -> str:
-    """``prefix`` + expression, breaking a top-level and/or chain when too long."""
-    one = prefix + format_expr(e)
-    if len(indent + one) <= WIDTH or type(e).__name__ not in ("And", "Or"):
-        return one
-    op = " and" if type(e).__name__ == "And" else " or"
-    p = _PREC["And" if op == " and" else "Or"] + 1
-    parts = [_wrap(i, p) for i in e.items]
-    cont = "\n" + indent + INDENT * 2 + op.strip() + " "
-    return prefix + parts[0] + "".join(cont + x for x in parts[1:])
+    """``prefix`` + expression; when too long, ``and``/``or`` chains break one operand
+    per line (continuation lines start with the operator), also inside parentheses and
+    inside a quantifier's ``where``, each nesting level four spaces deeper."""
+    return prefix + _lay(e, len(indent + prefix), indent + INDENT * 2, 0)
+
+
+def _lay(e, col: int, cont: str, min_prec: int) -> str:
+    paren = _prec(e) < min_prec
+    flat = format_expr(e)
+    if paren:
+        flat = f"({flat})"
+    if col + len(flat) <= WIDTH:
+        return flat
+    k = type(e).__name__
+    inner = col + (1 if paren else 0)
+    if k in ("And", "Or"):
+        text = _chain(e, inner, cont)
+    elif k in ("Quant", "Fold") and type(e.where).__name__ in ("And", "Or"):
+        head = (f"{e.func}({e.var} in {format_expr(e.source)} where " if k == "Quant" else
+                f"{e.func}({format_expr(e.value)} for {e.var} in {format_expr(e.source)} where ")
+        text = head + _chain(e.where, inner + len(head), cont + INDENT * 2) + ")"
+    else:
+        return flat
+    return f"({text})" if paren else text
+
+
+def _chain(e, col: int, cont: str) -> str:
+    op = "and" if type(e).__name__ == "And" else "or"
+    p = _PREC["And" if op == "and" else "Or"] + 1
+    deeper = cont + INDENT * 2
+    parts = [_lay(e.items[0], col, deeper, p)]
+    for item in e.items[1:]:
+        parts.append("\n" + cont + op + " " + _lay(item, len(cont) + len(op) + 1, deeper, p))
+    return "".join(parts)
 
 
 def _template(t) -> str:
     return _q(t.text)
 
 
-def _cite(c: ast.Citation) -> str:
+def _str(prefix: str, text: str, indent: str = INDENT) -> str:
+    """``prefix`` + a string literal; a string too long for the line is split at
+    spaces into adjacent literals on continuation lines (they join when parsed)."""
+    one = prefix + _q(text)
+    if len(indent + one) <= WIDTH:
+        return one
+    cont = indent + INDENT * 2
+    words = [w for w in text.split(" ")]
+    chunks, cur = [], ""
+    budget = WIDTH - len(indent + prefix)
+    for i, w in enumerate(words):
+        piece = w + (" " if i < len(words) - 1 else "")
+        if cur and len(_q(cur + piece)) > budget:
+            chunks.append(cur)
+            cur = ""
+            budget = WIDTH - len(cont)
+        cur += piece
+    chunks.append(cur)
+    return prefix + ("\n" + cont).join(_q(c) for c in chunks)
+
+
+def _cite(c: ast.Citation, indent: str = INDENT) -> str:
     out = f"cite {c.source}"
     if c.section is not None:
         out += f" section {_q(c.section)}"
@@ -104,7 +150,7 @@ def _cite(c: ast.Citation) -> str:
     elif c.page_unverified:
         out += " page unverified"
     if c.quote is not None:
-        out += f" quote {_q(c.quote)}"
+        return _str(out + " quote ", c.quote, indent)
     return out
 
 
@@ -124,14 +170,14 @@ def _json(value, indent: str) -> str:
 
 # Each declaration kind: the fields in canonical order, as (layout key, printer).
 def _source_fields(d: ast.SourceDecl):
-    yield "title", d.title is not None and f"title {_q(d.title)}"
+    yield "title", d.title is not None and _str("title ", d.title)
     yield "citation", d.citation is not None and f"citation {_q(d.citation)}"
     yield "document", d.document is not None and f"document {_q(d.document)}"
     yield "published", d.published is not None and f"published {d.published.isoformat()}"
     yield "effective", d.effective is not None and f"effective {d.effective.isoformat()}"
     yield "url", d.url is not None and f"url {_q(d.url)}"
     yield "kind", d.kind is not None and f"kind {d.kind}"
-    yield "note", d.note is not None and f"note {_q(d.note)}"
+    yield "note", d.note is not None and _str("note ", d.note)
 
 
 def _program(p: str) -> str:
@@ -147,34 +193,35 @@ def _code_fields(d: ast.CodeDecl):
     yield "replaced_by", bool(d.replaced_by) and "replaced_by " + ", ".join(d.replaced_by)
     for c in d.citations:
         yield "citations", _cite(c)
-    yield "note", d.note is not None and f"note {_q(d.note)}"
+    yield "note", d.note is not None and _str("note ", d.note)
 
 
 def _rule_fields(d: ast.RuleDecl, indent: str):
-    yield "title", d.title is not None and f"title {_q(d.title)}"
-    yield "summary", d.summary is not None and f"summary {_q(d.summary)}"
+    yield "title", d.title is not None and _str("title ", d.title, indent)
+    yield "summary", d.summary is not None and _str("summary ", d.summary, indent)
     yield "effective", d.effective is not None and f"effective {d.effective.isoformat()}"
     yield "until", d.until is not None and f"until {d.until.isoformat()}"
     yield "supersedes", d.supersedes is not None and f"supersedes {d.supersedes}"
     for c in d.citations:
         yield "citations", _cite(c)
     for dp in d.disputes:
-        yield "disputes", f"dispute {_q(dp.text)}" + (f" per {dp.source}" if dp.source else "")
+        tail = f" per {dp.source}" if dp.source else ""
+        yield "disputes", _str("dispute ", dp.text, indent) + tail
     for t in d.tags:
         yield "tags", f"tag {t}"
     yield "scope", d.scope is not None and _scope(d.scope)
     for lt in d.lets:
         yield "lets", _broken(f"let {lt.name} = ", lt.expr, indent)
     yield "verdict", d.condition is not None and _broken(f"{d.severity} {d.mode} ", d.condition, indent)
-    yield "message", d.message is not None and f"message {_template(d.message)}"
-    yield "suggest", d.suggest is not None and f"suggest {_template(d.suggest)}"
+    yield "message", d.message is not None and _str("message ", d.message.text, indent)
+    yield "suggest", d.suggest is not None and _str("suggest ", d.suggest.text, indent)
 
 
 def _retire_fields(d: ast.RetireDecl):
     yield "from_date", d.from_date is not None and f"from {d.from_date.isoformat()}"
     for c in d.citations:
         yield "citations", _cite(c)
-    yield "reason", d.reason is not None and f"reason {_q(d.reason)}"
+    yield "reason", d.reason is not None and _str("reason ", d.reason)
 
 
 def _suggest_fields(d: ast.SuggestDecl, indent: str):
@@ -185,7 +232,7 @@ def _suggest_fields(d: ast.SuggestDecl, indent: str):
     yield "when", d.when is not None and _broken("when ", d.when, indent)
     yield "code", d.code is not None and f"code {d.code}"
     yield "units", d.units is not None and _broken("units ", d.units, indent)
-    yield "reason", d.reason is not None and f"reason {_template(d.reason)}"
+    yield "reason", d.reason is not None and _str("reason ", d.reason.text, indent)
 
 
 def _expectation(x: ast.Expectation) -> str:
@@ -290,11 +337,11 @@ def _decl_lines(d, comments: _Comments) -> list:
     lines = comments.take_before(d.span.line)
     if isinstance(d, ast.SetDecl):
         members = ", ".join(m.name for m in d.members)
+        title = f" {{ title {_q(d.title)} }}" if d.title is not None else ""
         text = f"set {d.name} = {{{members}}}"
-        if len(text) > WIDTH:
+        if len(text + title) > WIDTH:
             text = f"set {d.name} = {{\n" + "".join(f"{INDENT}{m.name},\n" for m in d.members) + "}"
-        if d.title is not None:
-            text += f" {{ title {_q(d.title)} }}"
+        text += title
     else:
         text = _broken(f"let {d.name} = ", d.expr, "")
     trailing = comments.take_trailing(d.span.line, d.span.end_line)

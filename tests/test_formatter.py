@@ -178,3 +178,24 @@ def test_round_trip_and_idempotence(ds):
     assert parsed is not None, (text, diags)
     assert parsed.decls == module.decls, text
     assert format_module(parsed) == text
+
+
+def test_long_strings_split_into_adjacent_literals():
+    words = " ".join(f"word{i}" for i in range(60))
+    text = f'rule r {{ title "t" cite S quote "{words}" for record deny when a > 1 message "{words} {{a}}" }}'
+    out = fmt(text)
+    assert all(len(ln) <= 100 for ln in out.splitlines()), out
+    a, _ = parse(text, "x")
+    b, _ = parse(out, "x")
+    assert a == b and fmt(out) == out
+
+
+def test_long_nested_conditions_break_inside_parentheses_and_quantifiers():
+    inner = " and ".join(f"x.field_{i} == {i}" for i in range(8))
+    alt = " or ".join(f"not present(y.other_field_{i})" for i in range(5))
+    text = f'rule r {{ title "t" cite S for record deny unless any(x in xs where {inner}) and ({alt}) message "m" }}'
+    out = fmt(text)
+    assert all(len(ln) <= 100 for ln in out.splitlines()), out
+    a, _ = parse(text, "x")
+    b, _ = parse(out, "x")
+    assert a == b and fmt(out) == out
