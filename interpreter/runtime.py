@@ -53,6 +53,14 @@ def add_months(m, n):
     return f"{i // 12:04d}-{i % 12 + 1:02d}"
 
 
+def add_days(d, n):
+    if d is None or n is None:
+        return None
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(d) + timedelta(days=int(n))).isoformat()
+
+
 def first_day(m):
     return None if m is None else m[:7] + "-01"
 
@@ -151,6 +159,7 @@ FUNCTIONS = {
     "month_of": month_of,
     "year_of": year_of,
     "add_months": add_months,
+    "add_days": add_days,
     "first_day": first_day,
     "last_day": last_day,
     "floor": floor_,

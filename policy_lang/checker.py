@@ -82,6 +82,7 @@ def _fn_table():
         "months_between": (2, 2, kinds(dm, dm, result=T.INT)),
         "days_between": (2, 2, kinds({"date"}, {"date"}, result=T.INT)),
         "add_months": (2, 2, kinds(dm, {"int"}, result=T.MONTH)),
+        "add_days": (2, 2, kinds({"date"}, {"int"}, result=T.DATE)),
         "first_day": (1, 1, kinds({"month", "date"}, result=T.DATE)),
         "last_day": (1, 1, kinds({"month", "date"}, result=T.DATE)),
         "starts_with": (2, 2, kinds({"string"}, {"string"}, result=T.BOOL)),
@@ -135,8 +136,15 @@ class Checker:
         lines_t = self.record_type.field(config.shape.lines)
         self.line_type = lines_t.item if lines_t and lines_t.kind == "list" and lines_t.item else T.ANY
         self.used: set = set()
+        self._line_cache: dict = {}
 
     # ------------------------------------------------------------ helpers
+    def _lines(self, file) -> list:
+        """The lines of a pack file, split once (a pack may hold thousands of rules)."""
+        if file not in self._line_cache:
+            self._line_cache[file] = self.texts.get(file, "").splitlines()
+        return self._line_cache[file]
+
     def err(self, code, msg, span, hints=(), severity="error"):
         self.diags.append(Diagnostic(code, msg, span, tuple(hints), severity))
 
@@ -709,8 +717,7 @@ class Checker:
                 if src is None:
                     self.err("E204", f"unknown source `{dp.source}`", dp.span, did_you_mean(dp.source, self.sources))
             disputes.append(Dispute(dp.text, src))
-        text = self.texts.get(m.file, "")
-        src_lines = text.splitlines()[d.span.line - 1: d.span.end_line] if d.span.line else []
+        src_lines = self._lines(m.file)[d.span.line - 1: d.span.end_line] if d.span.line else []
         return Rule(
             id=d.id, version=1, title=d.title or d.id, summary=d.summary, severity=d.severity or "deny",
             window=w, declared_window=w, supersedes=d.supersedes, superseded_by=None, retired=None,

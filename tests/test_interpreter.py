@@ -427,3 +427,19 @@ def test_default_day_last_dates_undated_lines_at_month_end(library_copy):
     # media.agreement needs the agreement on or before the service date.
     assert "media.agreement" in verdicts(first)[1][1]
     assert verdicts(last)[1] == ("allow", ())
+
+
+def test_date_functions(tmp_path):
+    pack = make_pack(tmp_path, '''
+rule d.window {
+  title "loan within 30 days of the agreement" cite BYLAWS2025
+  for l in loans where l.item == "BOOK"
+  deny unless any(a in agreements where l.date <= add_days(a.date, 30) and days_between(a.date, l.date) >= 0)
+  message "{add_days(l.date, -1)} {months_between(2025-01, month)} {last_day(month)} {add_months(month, 13)}"
+}
+''')
+    ok = one(pack, rec("2025-02", loan(date="2025-02-09"), agreements=[{"program": "BOOKS", "date": "2025-01-10"}]))
+    bad = one(pack, rec("2025-02", loan(date="2025-02-10"), agreements=[{"program": "BOOKS", "date": "2025-01-10"}]))
+    assert ok.lines[0].verdict == "allow"
+    assert bad.lines[0].verdict == "deny"
+    assert bad.findings[0].message == "2025-02-09 1 2025-02-28 2026-03"
