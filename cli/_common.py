@@ -312,7 +312,7 @@ def terminal_width(stream, default: int = 100) -> int:
 
 def citation_text(c: dict) -> str:
     """``90 FR 49266, section "...", page 49411`` or ``..., page unverified``."""
-    text = c.get("citation") or c.get("source") or "?"
+    text = c.get("citation") or c.get("title") or c.get("source") or "?"
     if c.get("section"):
         text += f', section "{c["section"]}"'
     page = c.get("page")

@@ -70,21 +70,52 @@ def result_hash(result: Result) -> str:
 
 
 class RawTee:
-    """Passes input items through while keeping each until its result asks for it."""
+    """Passes input items through while keeping each until its result asks for it.
+
+    When nothing iterates the tee (an engine that reads the input itself), ``pop``
+    reads ahead on its own to the item asked for.
+    """
 
     def __init__(self, items):
-        self.items = items
+        self._it = iter(items)
         self.kept: dict = {}
         self.n = 0
 
+    def _next(self):
+        item = next(self._it)
+        self.n += 1
+        self.kept[self.n] = item
+        return item
+
     def __iter__(self):
-        for item in self.items:
-            self.n += 1
-            self.kept[self.n] = item
-            yield item
+        while True:
+            try:
+                yield self._next()
+            except StopIteration:
+                return
 
     def pop(self, n: int):
+        while n > self.n:
+            try:
+                self._next()
+            except StopIteration:
+                break
         return self.kept.pop(n, None)
+
+
+def _record_hash(result, raw) -> str | None:
+    """The input hash of an evaluated record: from the record the result keeps, or else
+    (a parallel engine's results keep none) from the raw item it came from."""
+    if result.record is not None:
+        return input_hash(result.record)
+    if isinstance(raw, dict):
+        return input_hash(raw)
+    if isinstance(raw, (bytes, bytearray, str)):
+        try:
+            return input_hash(json.loads(raw))
+        except (ValueError, RecursionError, UnicodeDecodeError):
+            return raw_hash(raw)
+    return None
 
 
 class DecisionLogger:
@@ -110,7 +141,7 @@ class DecisionLogger:
             if self.gid is not _NONE and item.id != self.gid and any(isinstance(i, Result) for i, _ in self.group):
                 ready = self._flush()
             self.gid = item.id
-            self.group.append((item, input_hash(item.record) if item.record is not None else None))
+            self.group.append((item, _record_hash(item, raw)))
         else:
             self.group.append((item, raw_hash(raw) if raw is not None else None))
         return ready
@@ -367,6 +398,8 @@ def _packet_data(pack, record, history, result, trace, as_of, generated_by) -> d
                 _leaves(node[part], bucket)
         for name, value in (node.get("lets") or {}).items():
             bucket.setdefault(name, value)
+    order = [None] + [v.line for v in result.lines] if isinstance(result, Result) else [None]
+    read = {k: read[k] for k in sorted(read, key=lambda k: order.index(k) if k in order else len(order))}
     return {
         "id_field": shape.id, "period_field": shape.period,
         "id": record.get(shape.id), "period": record.get(shape.period),
@@ -425,7 +458,7 @@ code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-s
 pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-break:break-word}
 .deny{color:#b42318;font-weight:600}.allow{color:#116329;font-weight:600}.warn{color:#9a6700;font-weight:600}
 .info{color:#0969da}.meta td:first-child{width:12rem;color:#57606a}.finding{border-left:4px solid #d0d7de;
-padding-left:.8rem;margin:1rem 0}.finding.deny{border-color:#b42318}.finding.warn{border-color:#9a6700}
+padding-left:.8rem;margin:1rem 0}.finding.f-deny{border-color:#b42318}.finding.f-warn{border-color:#9a6700}
 footer{margin-top:2rem;color:#57606a;font-size:.8rem}
 """
 
@@ -490,7 +523,7 @@ def _html(d: dict) -> str:
     for f in d["findings"]:
         sev = f["severity"] if f["severity"] in ("deny", "warn", "info") else "info"
         where = "whole record" if f["line"] is None else f"line {f['line']}"
-        w(f'<section class="finding {sev}"><h3><code>{e(f["rule"])}</code> '
+        w(f'<section class="finding f-{sev}"><h3><code>{e(f["rule"])}</code> '
           f'<span class="{sev}">{e(f["severity"])}</span> — {e(where)}</h3>')
         if f["title"]:
             w(f"<p><strong>{e(f['title'])}</strong></p>")

@@ -218,29 +218,36 @@ def test_dask_engine_needs_a_file(facts):
     assert_bad_input(run(["eval", LIBRARY, "-", "--engine", "dask"], input=""), "json lines file")
 
 
-def _parallel_module():
-    try:
-        from rulecite.interpreter import parallel
-    except ImportError:
-        return None
-    return parallel
-
-
-def test_jobs_gives_identical_output(facts, tmp_path):
-    if _parallel_module() is None or not hasattr(_parallel_module(), "evaluate_parallel"):
-        pytest.skip("rulecite.interpreter.parallel is not there yet")
+def test_jobs_gives_identical_output(facts):
     one = run(["eval", LIBRARY, facts, "-q"])
     many = run(["eval", LIBRARY, facts, "-q", "--jobs", "2"])
     assert many.exit_code == 0, many.output
     assert many.stdout == one.stdout
 
 
-def test_dask_engine_gives_identical_output(facts):
-    parallel = _parallel_module()
-    if parallel is None or not hasattr(parallel, "evaluate_dask"):
-        pytest.skip("rulecite.interpreter.parallel is not there yet")
-    pytest.importorskip("dask")
-    one = run(["eval", LIBRARY, facts, "-q"])
-    dask = run(["eval", LIBRARY, facts, "-q", "--engine", "dask"])
+def test_jobs_from_stdin_and_json_arrays(facts, tmp_path):
+    one = run(["eval", LIBRARY, facts, "-q"]).stdout
+    assert run(["eval", LIBRARY, "-", "-q", "-j", "2"], input=facts.read_text()).stdout == one
+    arr = tmp_path / "a.json"
+    arr.write_text(json.dumps(library_records()))
+    assert run(["eval", LIBRARY, arr, "-q", "-j", "2"]).stdout == run(["eval", LIBRARY, arr, "-q"]).stdout
+
+
+def _log_without_clock(path):
+    return [{k: v for k, v in json.loads(x).items() if k != "logged_at"} for x in path.read_text().splitlines()]
+
+
+def test_decision_log_is_the_same_with_jobs(facts, tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run(["eval", LIBRARY, facts, "-q", "--decision-log", a])
+    run(["eval", LIBRARY, facts, "-q", "-j", "2", "--decision-log", b])
+    assert _log_without_clock(a) == _log_without_clock(b)
+
+
+def test_dask_engine_gives_identical_output_and_log(facts, tmp_path):
+    pytest.importorskip("distributed")
+    one = run(["eval", LIBRARY, facts, "-q", "--decision-log", tmp_path / "a.jsonl"])
+    dask = run(["eval", LIBRARY, facts, "-q", "--engine", "dask", "--decision-log", tmp_path / "b.jsonl"])
     assert dask.exit_code == 0, dask.output
     assert dask.stdout == one.stdout
+    assert _log_without_clock(tmp_path / "a.jsonl") == _log_without_clock(tmp_path / "b.jsonl")
