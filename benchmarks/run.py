@@ -313,7 +313,7 @@ def pack_copies(k: int, tmp: Path) -> Path:
         return dst
     shutil.copytree(ANCHOR_PACK, dst)
     text = (ANCHOR_PACK / "anchor.policy").read_text()
-    rules = text[text.index("rule "):]
+    rules = text[text.index("\nrule ") + 1:]
     codes = ["G0556", "G0557", "G0558", "G0568", "G0569", "G0570", "99490", "99439", "99491", "G0511", "99484"]
     extra = []
     for j in range(1, k):
