@@ -28,7 +28,7 @@ SEVERITIES = ("deny", "warn", "info")
 BUILTINS = (
     "any", "all", "count", "sum", "min", "max", "count_distinct", "collect", "present", "default",
     "len", "floor", "ceil", "abs", "round", "month_of", "months_between", "days_between",
-    "add_months", "first_day", "last_day", "year_of", "starts_with", "lower", "upper", "program_of",
+    "add_months", "first_day", "last_day", "year_of", "starts_with", "lower", "upper", "program_of", "add_days",
 )
 SPECIALS = ("history", "service_date")
 

@@ -293,3 +293,17 @@ def test_no_markdown_escape_shows_on_a_page(path):
         html = re.sub(r'<div class="language-policy highlight">.*?</div>', "", to_html(page), flags=re.S)
         leftover = re.findall(r".{0,20}\\[-._*#()\[\]{}!|+`].{0,20}", html)
         assert not leftover, f"{name}: {leftover[:3]}"
+
+
+def test_every_builtin_function_is_documented_and_highlighted():
+    from rulecite.policy_lang.checker import _fn_table
+    from rulecite.policy_lang.pygments_lexer import BUILTINS
+
+    from .conftest import ROOT
+
+    language = (ROOT / "docs" / "language.md").read_text()
+    grammar = (ROOT / "editors" / "policy.tmLanguage.json").read_text()
+    for fn in _fn_table():
+        assert fn in BUILTINS, f"the lexer does not know {fn}"
+        assert f"`{fn}(" in language, f"docs/language.md does not list {fn}"
+        assert f"|{fn}|" in grammar or f"({fn}|" in grammar or f"|{fn})" in grammar, f"the TextMate grammar lacks {fn}"
