@@ -49,10 +49,15 @@ def write_jsonl(path: Path, records, extra_lines=()) -> Path:
     return path
 
 
-def cms_ready() -> bool:
-    """The CMS pack and its example facts exist and the pack loads."""
-    if not (CMS / "pack.toml").is_file() or not EXAMPLES.is_file():
-        return False
-    from rulecite.policy_lang import load
+# The official SARIF 2.1.0 schema (rtm.5, the OASIS release), as shipped in the npm
+# package @microsoft/jest-sarif (lib/schemas/sarif-2.1.0-rtm.5.json), copied unchanged.
+SARIF_SCHEMA = TESTS / "data" / "sarif-2.1.0.json"
 
-    return load(CMS).ok
+
+def sarif_errors(doc) -> list:
+    """What the official SARIF 2.1.0 schema finds wrong with ``doc``."""
+    import jsonschema
+
+    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft4Validator(schema)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]

@@ -5,22 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jsonschema
 import pytest
 from rulecite.policy_lang import Diagnostic, Span
 from rulecite.policy_lang.errors import CODES
 from rulecite.policy_lang.sarif import file_uri, to_sarif
 
-from tests.cli_support import BRANCH, LIBRARY, TESTS, run
-
-# The official SARIF 2.1.0 schema (rtm.5, the OASIS release), as shipped in the npm
-# package @microsoft/jest-sarif (lib/schemas/sarif-2.1.0-rtm.5.json), copied unchanged.
-SARIF_SCHEMA = json.loads((TESTS / "data" / "sarif-2.1.0.json").read_text(encoding="utf-8"))
-
-
-def sarif_errors(doc) -> list:
-    validator = jsonschema.Draft4Validator(SARIF_SCHEMA)
-    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+from tests.cli_support import BRANCH, LIBRARY, run, sarif_errors
 
 
 @pytest.fixture

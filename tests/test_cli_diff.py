@@ -13,7 +13,7 @@ from rulecite.interpreter.impact import decision_impact
 from rulecite.policy_lang import load
 from rulecite.policy_lang.diff import diff_dates, diff_packs, render_markdown, render_text
 
-from tests.cli_support import CMS, EXAMPLES, LIBRARY, cms_ready, library_records, run, write_jsonl
+from tests.cli_support import LIBRARY, library_records, run, write_jsonl
 
 NEW_RULE = """
 rule loans.limit-2027 {
@@ -146,17 +146,3 @@ def test_markdown_escapes_what_it_shows(next_year):
     d = diff_packs(load(LIBRARY).pack, load(next_year).pack)
     md = render_markdown(d)
     assert "<" not in md.replace("<https", "")
-
-
-@pytest.mark.skipif(not cms_ready(), reason="the CMS pack or examples/patient-months.jsonl is not there yet")
-def test_cms_between_december_and_january_names_apcm_addons_and_fqhc_codes():
-    r = run(["diff", CMS, "--date-a", "2025-12", "--date-b", "2026-01", "--facts", EXAMPLES, "--format", "json"])
-    assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
-    codes_changed = {c["code"] for g in doc["impact"]["by_rule"] for c in g["codes"]}
-    assert codes_changed & {"G0568", "G0569", "G0570"}, codes_changed
-    assert codes_changed & {"G0512", "G0071", "G0511"}, codes_changed
-    catalog = {i["name"]: i["kind"] for i in doc["codes"]}
-    assert catalog.get("G0570") == "added" and catalog.get("G0512") in ("ended", "replaced")
-    text = run(["diff", CMS, "--date-a", "2025-12", "--date-b", "2026-01", "--facts", EXAMPLES]).stdout
-    assert "G0570" in text and "G0512" in text
