@@ -79,6 +79,7 @@ class _Emitter:
         self.pack = pack
         self.lines: list = []
         self.consts: dict = {}  # python literal text -> const name
+        self.aux: list = []  # module-level loop functions of quantifiers and aggregates
         self.tmp = 0
         self.source_map: dict = {}
 
@@ -117,6 +118,10 @@ class _Emitter:
             return e.func in ("min", "max")
         if isinstance(e, ast.Call):
             return e.func not in ("present", "len")
+        if isinstance(e, ast.BinOp):
+            return e.op == "/" or self.optional(e.left) or self.optional(e.right)
+        if isinstance(e, ast.Neg):
+            return self.optional(e.operand)
         if isinstance(e, Ref):
             if e.kind in ("set",) or e.name in ("history", "service_date") and e.kind == "special":
                 return False
@@ -237,31 +242,56 @@ class _Emitter:
             raise ValueError(f"unknown function {e.func!r}")
         return f"_rt.FUNCTIONS[{e.func!r}](" + ", ".join(args) + ")"
 
-    def _loop(self, var, source, where, env):
+    def _loop_fn(self, var, source, env, body) -> str:
+        """A module-level function with a plain ``for`` loop over ``source``: cheaper than a
+        generator expression, and it returns as soon as the answer is known. ``body``
+        gets (item variable, inner env) and returns the loop's statements; the call
+        passes the variables in scope (rule lets, enclosing items) as arguments."""
+        name = f"_q{self.fresh()[2:]}"
+        outer = [py for py in dict.fromkeys(env.values()) if py not in ("ln", "sd")]
         inner = dict(env)
         py = _ident("v_", var) + f"_{self.fresh()[2:]}"
         inner[var] = py
         src = self.x(source, env)
-        cond = f" if {self.x(where, inner)}" if where is not None else ""
-        return py, src, cond, inner
+        params = ", ".join(["rec", "hist", "ln", "sd"] + outer)
+        head, loop, tail = body(py, inner)
+        lines = [f"def {name}({params}):"] + ["    " + h for h in head]
+        lines.append(f"    for {py} in {src}:")
+        lines += ["        " + x for x in loop]
+        lines += ["    " + t for t in tail]
+        self.aux.extend(lines)
+        return f"{name}(" + ", ".join(["rec", "hist", "ln", "sd"] + outer) + ")"
 
     def x_Quant(self, e: ast.Quant, env):
-        py, src, cond, inner = self._loop(e.var, e.source, None, env)
-        w = self.x(e.where, inner) if e.where is not None else None
-        if e.func == "any":
-            return f"any({w} for {py} in {src})" if w else f"(len({src}) > 0)"
-        if e.func == "all":
-            return f"all({w} for {py} in {src})" if w else "True"
-        return f"sum(1 for {py} in {src} if {w})" if w else f"len({src})"
+        if e.where is None:
+            src = self.x(e.source, env)
+            return {"any": f"(len({src}) > 0)", "all": "True", "count": f"len({src})"}[e.func]
+
+        def body(py, inner):
+            cond = self.x(e.where, inner)
+            if e.func == "any":
+                return [], [f"if {cond}:", "    return True"], ["return False"]
+            if e.func == "all":
+                return [], [f"if not ({cond}):", "    return False"], ["return True"]
+            return ["n = 0"], [f"if {cond}:", "    n += 1"], ["return n"]
+
+        return self._loop_fn(e.var, e.source, env, body)
 
     def x_Fold(self, e: ast.Fold, env):
-        py, src, cond, inner = self._loop(e.var, e.source, e.where, env)
-        val = self.x(e.value, inner)
-        gen = f"{val} for {py} in {src}{cond}"
-        if e.func == "sum":
-            return f"sum({gen})" if not self.optional(e.value) else f"_rt.sum_opt({gen})"
-        return {"min": "_rt.min_opt", "max": "_rt.max_opt", "count_distinct": "_rt.count_distinct",
-                "collect": "_rt.collect"}[e.func] + f"({gen})"
+        def body(py, inner):
+            val = self.x(e.value, inner)
+            guard = [f"if {self.x(e.where, inner)}:"] if e.where is not None else []
+            ind = "    " if guard else ""
+            if e.func == "sum":
+                if not self.optional(e.value):
+                    return ["s = 0"], guard + [f"{ind}s += {val}"], ["return s"]
+                return ["s = 0"], guard + [f"{ind}x = {val}", f"{ind}if x is not None:", f"{ind}    s += x"], \
+                    ["return s"]
+            helper = {"min": "_rt.min_opt", "max": "_rt.max_opt", "count_distinct": "_rt.count_distinct",
+                      "collect": "_rt.collect"}[e.func]
+            return ["out = []"], guard + [f"{ind}out.append({val})"], [f"return {helper}(out)"]
+
+        return self._loop_fn(e.var, e.source, env, body)
 
 
 def _evidence_items(cond) -> list:
@@ -342,7 +372,7 @@ class CompiledPack:
         for dv in pack.derived:
             fn = _ident("_let_", dv.name)
             em.source_map[fn] = dv.span
-            em.emit(f"def {fn}(rec, hist):")
+            em.emit(f"def {fn}(rec, hist, ln=None, sd=None):")
             em.emit(f"    return {em.x(dv.expr, {})}")
         self.line_blocks: dict = {}  # rule index -> statements that append it to `fired`
         for i, r in enumerate(self.rules):
@@ -401,7 +431,7 @@ class CompiledPack:
         self._emit_decide(em)
         consts = [f"{name} = {text}" for text, name in em.consts.items()]
         header = ["from math import inf as _inf"] if False else []
-        src = "\n".join(header + consts + em.lines) + "\n"
+        src = "\n".join(header + consts + em.aux + em.lines) + "\n"
         self.source = src
         self.filename = f"<rulecite {pack.name}@{pack.version} {pack.lock[:12]} as_of={self.as_of}>"
         linecache.cache[self.filename] = (len(src), None, src.splitlines(True), self.filename)
@@ -421,9 +451,13 @@ class CompiledPack:
 
         The `where` test is left out when it only says which codes the rule is for: the
         dispatch by code already guarantees it."""
-        info_lo, info_hi = _day(r.window.start, LO), _day(r.window.end, HI)
-        out = [f"if {info_lo!r} <= sd <= {info_hi!r}:"]
-        ind = "    "
+        out, ind = [], ""
+        if r.window.start and r.window.end:
+            out, ind = [f"if {r.window.start.isoformat()!r} <= sd <= {r.window.end.isoformat()!r}:"], "    "
+        elif r.window.start:
+            out, ind = [f"if sd >= {r.window.start.isoformat()!r}:"], "    "
+        elif r.window.end:
+            out, ind = [f"if sd <= {r.window.end.isoformat()!r}:"], "    "
         if not (r.codes is not None and _codes_only(r.where, r.var, self.pack.shape.line_code)):
             out.append(f"{ind}if {where}:")
             ind += "    "

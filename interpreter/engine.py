@@ -279,7 +279,7 @@ class Evaluator:
         if rfired:
             d0 = default_service_date(shape, rec)
             for k in rfired:
-                findings.append(self._finding(k, rec, hist, None, d0, None))
+                findings.append((k, None, d0, None))
                 (record_deny if self._denies[k] else record_warn).append(self._rule_ids[k])
         verdicts = []
         suggestions = []
@@ -296,15 +296,15 @@ class Evaluator:
             deny = list(record_deny)
             warn = []
             for k in fired:
-                findings.append(self._finding(k, rec, hist, ln, sd, i))
+                findings.append((k, ln, sd, i))
                 (deny if denies[k] else warn).append(rule_ids[k])
             if state == 2:
                 f, sug = self._window_finding(code, lid, sd, ln, i)
-                findings.append(f)
+                findings.append((None, f))
                 suggestions.extend(sug)
                 deny.append("catalog.window")
             elif state == 0 and self.pack.unknown_codes != "ignore":
-                findings.append(self._unknown_finding(code, lid, i))
+                findings.append((None, self._unknown_finding(code, lid, i)))
                 (deny if self.pack.unknown_codes == "deny" else warn).append("catalog.unknown-code")
             if len(deny) > 1:
                 deny = sorted(set(deny))
@@ -315,15 +315,33 @@ class Evaluator:
             s = cp.sugg_infos[k].suggestion
             suggestions.append((s.code, _plain_number(units), reason, s.id,
                                 ln.get(shape.line_id) if ln is not None else None))
+        # Findings (messages, evidence) are rendered when first read: a caller that only
+        # needs verdicts does not pay for them. They read the record, which the result keeps.
+        render = self._render_findings(findings, rec, hist) if findings else ()
         return Result.from_parts(shape.id, shape.period, rec.get(shape.id), rec[shape.period], self.packref,
-                                 self.as_of, tuple(verdicts), tuple(findings), tuple(suggestions), n, tuple(notes),
+                                 self.as_of, tuple(verdicts), render, tuple(suggestions), n, tuple(notes),
                                  rec)
+
+    def _render_findings(self, requests, rec, hist):
+        def render():
+            out = []
+            for req in requests:
+                if req[0] is None:
+                    out.append(req[1])
+                else:
+                    k, ln, sd, i = req
+                    out.append(self._finding(k, rec, hist, ln, sd, i))
+            return tuple(out)
+        return render
 
     def _finding(self, k, rec, hist, ln, sd, i) -> tuple:
         """A finding as a part (see ``Result.from_parts``)."""
         info = self.cp.infos[k]
         r = info.rule
-        message, values, fix = self.cp.find_fns[k](rec, hist, ln, sd)
+        try:
+            message, values, fix = self.cp.find_fns[k](rec, hist, ln, sd)
+        except Exception as e:  # noqa: BLE001 - evidence must never lose the verdict
+            message, values, fix = e, (None,) * len(info.evidence_paths), None
         if isinstance(message, Exception):
             message = f"{r.title} (message could not be rendered: {message.__class__.__name__})"
         paths = self._paths.get((k, i))

@@ -160,6 +160,8 @@ class Result:
         if parts is None or name not in _PARTS:
             raise AttributeError(name)
         raw = parts[_PARTS[name]]
+        if callable(raw):
+            raw = self._resolve_findings()
         if name == "lines":
             value = tuple(LineVerdict(*x) for x in raw)
         elif name == "findings":
@@ -168,6 +170,14 @@ class Result:
             value = tuple(SuggestionOut(*x) for x in raw)
         self.__dict__[name] = value
         return value
+
+    def _resolve_findings(self) -> tuple:
+        """Render findings that were left for their first reading (see Evaluator.result)."""
+        lines, findings, suggestions = self.__dict__["_parts"]
+        if callable(findings):
+            findings = findings()
+            self.__dict__["_parts"] = (lines, findings, suggestions)
+        return findings
 
     def to_dict(self) -> dict:
         d = self.__dict__
@@ -179,7 +189,8 @@ class Result:
         if parts is None or "findings" in d:
             findings = [f.to_dict() for f in self.findings]
         else:
-            findings = [_finding_dict(x[0], x[2], x[3], x[4], x[5], x[6], x[7]) for x in parts[1]]
+            raw = self._resolve_findings() if callable(parts[1]) else parts[1]
+            findings = [_finding_dict(x[0], x[2], x[3], x[4], x[5], x[6], x[7]) for x in raw]
         if parts is None or "suggestions" in d:
             suggestions = [s.to_dict() for s in self.suggestions]
         else:
