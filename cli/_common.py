@@ -241,38 +241,53 @@ def _no_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def read_records(path: str) -> list:
-    """Every record of FACTS as ``(input_line, dict)``, skipping what is not a JSON object."""
+def _scan(path: str, shape, record_id: str, needle: bytes | None):
+    """Records of FACTS whose id is ``record_id``, the ids seen (for hints) and the count.
+
+    With ``needle``, a line that does not contain it is not parsed at all (and its id
+    not collected): fast on a large file, exact once confirmed by parsing.
+    """
     source = open_facts(path)
-    out = []
+    mine, ids, n = [], set(), 0
     try:
-        for n, item in enumerate(source.items(), 1):
+        for item in source.items():
+            n += 1
             if isinstance(item, (bytes, bytearray)):
+                if needle is not None and needle not in item:
+                    continue
                 try:
                     item = json.loads(item.decode("utf-8-sig"))
                 except (UnicodeDecodeError, ValueError, RecursionError):
                     continue
-            if isinstance(item, dict):
-                out.append((n, item))
+            if not isinstance(item, dict):
+                continue
+            rid = str(item.get(shape.id))
+            if rid == record_id:
+                mine.append(item)
+            elif len(ids) < 100_000:
+                ids.add(rid)
     finally:
         source.close()
-    return out
+    return mine, ids, n
 
 
-def select_record(records: list, shape, record_id: str, month: str | None):
-    """The record with ``[record] id`` == ``record_id`` (and period ``month``, else the
-    latest), and its history: the earlier periods of that id. ``BadInput`` if none."""
-    mine = [r for _, r in records if str(r.get(shape.id)) == record_id]
+def find_record(path: str, shape, record_id: str, month: str | None):
+    """The record of FACTS with ``[record] id`` == ``record_id`` (and period ``month``,
+    else the latest), and its history: the earlier periods of that id. ``BadInput`` if
+    none. Only that subject's records are kept in memory."""
+    needle = record_id.encode("utf-8") if path != "-" and record_id else None
+    mine, ids, n = _scan(path, shape, record_id, needle)
+    if not mine and needle is not None:  # an id written with JSON escapes, or not there at all
+        mine, ids, n = _scan(path, shape, record_id, None)
     if not mine:
-        ids = sorted({str(r.get(shape.id)) for _, r in records})
-        raise BadInput(f"no record with {shape.id} `{record_id}` in the facts ({len(records)} record(s) read)",
+        raise BadInput(f"no record with {shape.id} `{short(record_id)}` in the facts ({plural(n, 'line')} read)",
                        did_you_mean(record_id, ids))
     periods = sorted({str(r.get(shape.period)) for r in mine})
     if month is None:
         month = periods[-1]
     chosen = [r for r in mine if str(r.get(shape.period)) == month]
     if not chosen:
-        raise BadInput(f"{shape.id} `{record_id}` has no record for {shape.period} `{month}`",
+        raise BadInput(f"{shape.id} `{short(record_id)}` has no record for {shape.period} `{short(month)}`",
                        (f"its {shape.period}s: {', '.join(periods)}",))
     history = sorted((r for r in mine if str(r.get(shape.period)) < month), key=lambda r: str(r.get(shape.period)))
     return chosen[-1], history

@@ -26,8 +26,24 @@ def command(pack: str, out_dir: str) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except (OSError, ValueError) as e:
         raise BadInput(f"cannot create `{out_dir}`: {why(e)}") from None
-    written = write_pack_reference(rp.model, out)
+    written = write_pack_reference(rp.model, out, exercised=_exercised(rp))
     count = len(written) if isinstance(written, (list, tuple, set, dict)) else None
     what = f"{count} page(s)" if count is not None else "the reference pages"
     click.echo(f"wrote {what} for {rp.name} {rp.version} to {relpath(str(out.resolve()))}", err=True)
     return EXIT_OK
+
+
+def _exercised(rp) -> dict:
+    """rule id -> names of the pack tests in which the rule fired, for the pages' test tables."""
+    from rulecite.interpreter.packtest import run_tests
+    from rulecite.interpreter.results import Result
+
+    fired: dict = {}
+    for case in run_tests(rp).cases:
+        if isinstance(case.result, Result):
+            rules = {f.rule for f in case.result.findings}
+            for v in case.result.lines:
+                rules.update(v.rules)
+            for rid in rules:
+                fired.setdefault(rid, set()).add(case.name)
+    return fired

@@ -43,7 +43,7 @@ REJECTIONS_SHOWN = 10
                    "included; json: the same as one array; table: for people; csv: one row per claim line "
                    "(rejections only in the summary and --rejects).")
 @as_of_option
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Evaluate in N processes; the output is identical to one process.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="dask: evaluate a JSONL file on a Dask cluster, partitioned by subject.")
@@ -60,10 +60,13 @@ REJECTIONS_SHOWN = 10
                    "rejected record counts too: nobody judged it.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
 def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, log_path, fail_on, quiet) -> int:
-    """Evaluate FACTS against PACK.
+    """Evaluate FACTS against PACK: one result per record, in input order.
 
-    Results go to stdout; the summary (records read, results, rejections, lines
-    allowed and denied, findings by rule) and progress go to stderr.
+    FACTS is a JSON Lines file (streamed), a .json file holding an array of records
+    (or one record), or - for stdin. Results go to stdout; the summary (records
+    read, results, rejections, lines allowed and denied, findings by rule) and a
+    progress line (on a terminal, for long runs) go to stderr. Exits 0, or 1 with
+    --fail-on when something failed.
     """
     rp = load_rulepack(pack)
     if engine == "dask" and (facts == "-" or facts.endswith(".json")):

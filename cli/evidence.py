@@ -12,11 +12,10 @@ from ._common import (
     BadInput,
     as_of_option,
     facts_argument,
+    find_record,
     load_rulepack,
     pack_argument,
-    read_records,
     relpath,
-    select_record,
     stdout_text,
     why,
 )
@@ -38,7 +37,7 @@ def command(pack, facts, record_id, month, out_dir, as_of) -> int:
     from rulecite.interpreter.audit import evidence_packet
 
     rp = load_rulepack(pack)
-    record, history = select_record(read_records(facts), rp.model.shape, record_id, month)
+    record, history = find_record(facts, rp.model.shape, record_id, month)
     packet = evidence_packet(rp, record, history, as_of=as_of, generated_by=f"Rulecite {__version__}")
     out = Path(out_dir)
     try:

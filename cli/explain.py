@@ -12,11 +12,10 @@ from ._common import (
     as_of_option,
     citation_text,
     facts_argument,
+    find_record,
     line_id,
     load_rulepack,
     pack_argument,
-    read_records,
-    select_record,
     stdout_text,
     write_json,
 )
@@ -38,7 +37,7 @@ def command(pack, facts, record_id, month, line, fmt, as_of) -> int:
 
     rp = load_rulepack(pack)
     shape = rp.model.shape
-    record, history = select_record(read_records(facts), shape, record_id, month)
+    record, history = find_record(facts, shape, record_id, month)
     lid = line_id(line)
     trace = explain(rp, record, lid, as_of=as_of, history=history)
     if "rejected" in trace:
