@@ -29,8 +29,9 @@ from ._common import (
               help="Which period of that id (default: the latest in FACTS); earlier ones are its history.")
 @click.option("--line", "line", metavar="N", default=None, help="Only this claim line.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--full", is_flag=True, help="Show the values under the conditions of rules that passed too.")
 @as_of_option
-def command(pack, facts, record_id, month, line, fmt, as_of) -> int:
+def command(pack, facts, record_id, month, line, fmt, as_of, full) -> int:
     """Explain one record: every rule considered, why it applied or not, the values
     it read, the outcome, and for each denial what would make it pass."""
     from rulecite.interpreter.api import explain
@@ -50,7 +51,7 @@ def command(pack, facts, record_id, month, line, fmt, as_of) -> int:
     if fmt == "json":
         click.echo(write_json(trace), file=out, nl=False)
     else:
-        Tree(rp.model, out).render(trace)
+        Tree(rp.model, out, full).render(trace)
     return EXIT_OK
 
 
@@ -62,8 +63,9 @@ def _value(v) -> str:
 class Tree:
     """Renders an ``explain()`` dict as indented text."""
 
-    def __init__(self, model, out):
+    def __init__(self, model, out, full: bool = False):
         self.model = model
+        self.full = full
         self.shape = model.shape
         self.out = out
         self.s = click.style  # click.echo drops the colours off a terminal and with NO_COLOR
@@ -123,10 +125,10 @@ class Tree:
                 self.w(f"  {sg['code']}{units}: {sg['reason']}")
 
     def _rules(self, nodes):
-        applied = [n for n in nodes if n.get("applies")]
+        rank = {"deny": 0, "warn": 1, "info": 2}
+        applied = sorted((n for n in nodes if n.get("applies")), key=lambda n: rank.get(n["outcome"], 3))
         skipped = [n for n in nodes if n.get("in_window") and not n.get("applies")]
         idle = [n for n in nodes if not n.get("in_window")]
-        findings = {}
         for n in applied:
             self._applied(n)
         if skipped:
@@ -137,7 +139,6 @@ class Tree:
             self.w(self.s(f"  not in force on this date ({len(idle)}):", dim=True))
             for n in idle:
                 self.w(self.s(f"    {n['rule']} v{n['version']}: {n.get('why', '')}", dim=True))
-        return findings
 
     def _applied(self, n):
         rule = next((r for r in self.model.rules if r.id == n["rule"] and r.version == n["version"]), None)
@@ -152,8 +153,9 @@ class Tree:
             self.w(f"    let {name} = {_value(value)}")
         cond = n["condition"]
         self.w(f"    {mode}: {cond['expr']}  ->  {_value(cond['value'])}")
-        for kid in cond.get("children", []):
-            self._expr(kid, "      ")
+        if n.get("fires") or self.full:
+            for kid in cond.get("children", []):
+                self._expr(kid, "      ")
         if n.get("fires"):
             label = "to pass" if outcome == "deny" else "to clear"
             for fix in n.get("fix") or []:

@@ -32,7 +32,7 @@ def test_tree_for_a_denied_line(facts):
 
 
 def test_latest_month_by_default_and_history_from_the_file(facts):
-    r = run(["explain", LIBRARY, facts, "--record", "M9"])
+    r = run(["explain", LIBRARY, facts, "--record", "M9", "--full"])
     assert "member_id M9  month 2026-02" in r.stdout
     # with its January as history, February is not the first e-book month
     assert "first_ebook_month = false" in r.stdout
@@ -55,7 +55,10 @@ def test_json_is_the_library_explain(facts):
 def test_record_level_rules_and_absent_values(facts):
     r = run(["explain", LIBRARY, facts, "--record", "M1"])
     assert "Whole-record rules" in r.stdout
-    assert "member.fines = null (absent)" in r.stdout
+    assert "[pass] fines.block v1" in r.stdout
+    assert "member.fines = null (absent)" not in r.stdout  # the values under passing rules: with --full
+    full = run(["explain", LIBRARY, facts, "--record", "M1", "--full"])
+    assert "member.fines = null (absent)" in full.stdout
 
 
 def test_catalog_window_and_suggestions(facts):

@@ -58,3 +58,18 @@ def test_results_schema_matches_to_dict_exactly():
         for v in d.get("lines", []):
             seen_optional |= {k for k in ("rules", "warnings") if k in v}
     assert {"suggestion", "rules", "warnings"} <= seen_optional
+
+
+def test_results_schema_covers_notes_and_rejections_with_ids(tmp_path):
+    from tests.cli_support import write_jsonl
+
+    recs = [{"member_id": "A", "month": "2026-01", "loans": []}, {"member_id": "B", "month": "2026-01", "loans": []},
+            {"member_id": "A", "month": "2026-02", "loans": []}, {"member_id": "C", "month": "2026-01"}]
+    f = write_jsonl(tmp_path / "f.jsonl", recs)
+    doc = json.loads(run(["schema", "results", LIBRARY]).stdout)
+    validator = jsonschema.Draft202012Validator(doc)
+    lines = [json.loads(x) for x in run(["eval", LIBRARY, f, "-q"]).stdout.splitlines()]
+    assert "notes" in lines[2]
+    assert lines[3]["rejected"] and lines[3]["id"] == "C"
+    for d in lines:
+        assert validator.is_valid(d), [e.message for e in validator.iter_errors(d)]
