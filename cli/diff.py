@@ -20,7 +20,7 @@ from ._common import EXIT_OK, BadInput, DateParam, as_of_option, load_rulepack, 
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
               show_default=True, help="markdown reads well in a release note.")
 @click.option("--examples", type=click.IntRange(min=0), default=3, show_default=True, metavar="N",
-              help="Example records per rule in the decision impact.")
+              help="Example records per rule in the decision impact (JSON also lists every change).")
 @as_of_option
 def command(old, new, date_a, date_b, facts, fmt, examples, as_of) -> int:
     """Show what changed between two versions of a pack (OLD NEW), or in one pack

@@ -66,11 +66,14 @@ class Impact:
     by_rule: tuple  # RuleImpact, by count then rule
     date_a: _dt.date | None = None
     date_b: _dt.date | None = None
+    changes: tuple = ()  # every changed line: (LineChange, rules that now deny it, rules that no longer do)
 
     def to_dict(self) -> dict:
         out = {"records": self.records, "compared": self.compared, "lines": self.lines, "changed": self.changed,
                "allow_to_deny": self.allow_to_deny, "deny_to_allow": self.deny_to_allow,
-               "by_rule": [r.to_dict() for r in self.by_rule]}
+               "by_rule": [r.to_dict() for r in self.by_rule],
+               "changes": [{**lc.to_dict(), "now_denied_by": list(plus), "no_longer_denied_by": list(minus)}
+                           for lc, plus, minus in self.changes]}
         if self.date_a is not None:
             out["date_a"] = self.date_a.isoformat()
             out["date_b"] = self.date_b.isoformat()
@@ -91,11 +94,13 @@ def decision_impact(old, new, items, *, date_a=None, date_b=None, as_of=None, ex
     groups: dict = {}
     codes: dict = {}
     changed = lines = a2d = d2a = compared = 0
+    every = []
     for i, (x, y) in enumerate(zip(ra, rb)):
         if keep is not None and i not in keep:
             continue
         compared += 1
         for lc, plus, minus in _line_changes(x, y):
+            every.append((lc, tuple(plus), tuple(minus)))
             changed += 1
             if lc.before.startswith("allow") and lc.after.startswith("deny"):
                 a2d += 1
@@ -111,7 +116,7 @@ def decision_impact(old, new, items, *, date_a=None, date_b=None, as_of=None, ex
                           tuple(chs[:examples]))
                for (rule, direction), chs in groups.items()]
     by_rule.sort(key=lambda r: (-r.count, r.rule, r.direction))
-    return Impact(len(items), compared, lines, changed, a2d, d2a, tuple(by_rule), date_a, date_b)
+    return Impact(len(items), compared, lines, changed, a2d, d2a, tuple(by_rule), date_a, date_b, tuple(every))
 
 
 def _moved(model, items, day: _dt.date):

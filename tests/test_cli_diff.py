@@ -120,6 +120,10 @@ def test_decision_impact_between_versions(next_year, facts):
     doc = json.loads(run(["diff", LIBRARY, next_year, "--facts", facts, "--format", "json"]).stdout)
     assert doc["impact"]["changed"] == 1 and doc["impact"]["deny_to_allow"] == 1
     assert doc["impact"]["by_rule"][0]["rule"] == "stream.days"
+    assert doc["impact"]["changes"] == [{"id": "M12", "period": "2026-04", "line": 1, "code": "STREAM",
+                                         "before": "deny by stream.days", "after": "allow",
+                                         "input_line": doc["impact"]["changes"][0]["input_line"],
+                                         "now_denied_by": [], "no_longer_denied_by": ["stream.days"]}]
 
 
 def test_decision_impact_between_dates(facts):
