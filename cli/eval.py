@@ -11,6 +11,7 @@ from collections import Counter
 
 import click
 from rulecite import __version__
+from rulecite.interpreter.results import dumps
 
 from ._common import (
     EXIT_FINDINGS,
@@ -77,6 +78,7 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
     out = stdout_text()
     writer = _writer(output, out, rp.model.shape)
     tally = Tally()
+    counted = not quiet or fail_on is not None  # the summary and --fail-on read every result
     progress = Progress(source)
     rejects = _open(rejects_path, "w") if rejects_path else None
     dlog = _open(log_path, "a") if log_path else None
@@ -86,8 +88,9 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
         items = RawTee(source.items()) if dlog else source.items()
         logger = DecisionLogger(rp, as_of, __version__, _now()) if dlog else None
         for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler):
-            tally.add(item)
-            writer.write(item)
+            d = item.to_dict() if counted and item.kind == "result" else None
+            tally.add(item, d)
+            writer.write(item, d)
             if rejects is not None and item.kind == "rejection":
                 rejects.write(item.to_json() + "\n")
             if logger is not None:
@@ -154,7 +157,8 @@ class Tally:
         self.rejected: list = []
         self.deny_findings = self.warn_findings = 0
 
-    def add(self, item):
+    def add(self, item, d: dict | None):
+        """Count one result from its contract dict ``d`` (None: count the record only)."""
         self.records += 1
         if item.kind == "rejection":
             self.rejections += 1
@@ -162,17 +166,20 @@ class Tally:
                 self.rejected.append(item)
             return
         self.results += 1
-        for v in item.lines:
-            if v.verdict == "deny":
+        if d is None:
+            return
+        for v in d["lines"]:
+            if v["verdict"] == "deny":
                 self.denied += 1
             else:
                 self.allowed += 1
-        for f in item.findings:
-            self.by_rule[f.rule] += 1
-            self.severity[f.rule] = f.severity
-            if f.severity == "deny":
+        for f in d["findings"]:
+            rule, severity = f["rule"], f["severity"]
+            self.by_rule[rule] += 1
+            self.severity[rule] = severity
+            if severity == "deny":
                 self.deny_findings += 1
-            elif f.severity == "warn":
+            elif severity == "warn":
                 self.warn_findings += 1
 
     def fails(self, fail_on) -> bool:
@@ -212,8 +219,8 @@ class JsonlWriter:
     def __init__(self, out, shape):
         self.out = out
 
-    def write(self, item):
-        self.out.write(item.to_json() + "\n")
+    def write(self, item, d=None):
+        self.out.write((dumps(d) if d is not None else item.to_json()) + "\n")
 
     def close(self):
         pass
@@ -226,8 +233,8 @@ class JsonWriter:
         self.out = out
         self.first = True
 
-    def write(self, item):
-        self.out.write(("[\n" if self.first else ",\n") + item.to_json())
+    def write(self, item, d=None):
+        self.out.write(("[\n" if self.first else ",\n") + (dumps(d) if d is not None else item.to_json()))
         self.first = False
 
     def close(self):
@@ -250,7 +257,7 @@ class CsvWriter:
         self.buf.seek(0)
         self.buf.truncate()
 
-    def write(self, item):
+    def write(self, item, d=None):
         if item.kind == "rejection":
             return
         for v in item.lines:
@@ -283,7 +290,7 @@ class TableWriter:
         self.first = True
         self.style = click.style  # click.echo drops the colours off a terminal and with NO_COLOR
 
-    def write(self, item):
+    def write(self, item, d=None):
         out = self.out
 
         def w(text):
