@@ -106,17 +106,17 @@ def cite_text(c) -> str:
     return text
 
 
-def _scope(r) -> str:
+def _scope(r, lines: str) -> str:
     where = f" where {format_expr(r.where)}" if r.where is not None else ""
-    return f"for {r.var} in lines{where}" if r.scope == "line" else f"for record{where}"
+    return f"for {r.var} in {lines}{where}" if r.scope == "line" else f"for record{where}"
 
 
-def _rule_fields(r) -> dict:
+def _rule_fields(r, lines: str = "lines") -> dict:
     return {
         "title": r.title,
         "severity": r.severity,
         "window": str(r.window),
-        "applies": _scope(r),
+        "applies": _scope(r, lines),
         "lets": "; ".join(f"{lt.name} = {format_expr(lt.expr)}" for lt in r.lets) or None,
         "condition": f"{r.severity} {r.mode} {format_expr(r.condition)}",
         "message": r.message.text if r.message is not None else None,
@@ -173,7 +173,7 @@ def _rules(old: Pack, new: Pack) -> tuple:
         for ra, rb in pairs:
             prefix = f"v{rb.version} " if len(vb) > 1 else ""
             changes.extend(Change(prefix + c.field, c.before, c.after)
-                           for c in _changes(_rule_fields(ra), _rule_fields(rb)))
+                           for c in _changes(_rule_fields(ra, old.shape.lines), _rule_fields(rb, new.shape.lines)))
         if not paired:
             for s, r in sorted(starts_b.items(), key=lambda kv: kv[0] or _dt.date.min):
                 if s not in starts_a:
@@ -332,7 +332,7 @@ def _rules_on(pack: Pack, a: _dt.date, b: _dt.date) -> tuple:
             else:
                 out.append(Item(rid, "removed", x.title, f"in force until {end}"))
         elif x.version != y.version:
-            changes = _changes(_rule_fields(x), _rule_fields(y))
+            changes = _changes(_rule_fields(x, pack.shape.lines), _rule_fields(y, pack.shape.lines))
             start = y.window.start.isoformat() if y.window.start else "?"
             out.append(Item(rid, "changed", y.title, f"version {x.version} -> {y.version} from {start}", changes))
     return tuple(out)
