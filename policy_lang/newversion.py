@@ -57,6 +57,8 @@ def new_version(src: Path, version: str, dest: Path) -> NewVersion:
     name = str(pk.get("name", src.name))
     if VERSION_RE.match(old) and version_key(version) <= version_key(old):
         raise NewVersionError(f"version {version} is not after the pack's version {old}")
+    if dest.resolve() == src or dest.resolve().is_relative_to(src):
+        raise NewVersionError(f"`{dest}` is inside the pack it would copy; choose a folder outside it with --out")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise NewVersionError(f"`{dest}` already exists; choose another folder with --out")
     new_text = _set_key(text, "version", version)

@@ -53,3 +53,9 @@ def test_refuses_to_overwrite(tmp_path, library_copy):
     (dest / "x").write_text("keep me")
     assert_bad_input(run(["new-version", library_copy, "--version", "2027.1.0", "--out", dest]), "already exists")
     assert (dest / "x").read_text() == "keep me"
+
+
+def test_refuses_a_destination_inside_the_pack(library_copy):
+    assert_bad_input(run(["new-version", library_copy, "--version", "2027.1.0", "--out", library_copy / "next"]),
+                     "inside the pack")
+    assert not (library_copy / "next").exists()
