@@ -28,7 +28,7 @@ import attrs
 
 from .compiler import CompiledPack, default_service_date, fmt_value
 from .fastcheck import compile_scan
-from .results import PackRef, Rejection, Result
+from .results import PendingFindings, PackRef, Rejection, Result
 from .validate import RecordValidator, json_path
 
 
@@ -317,22 +317,22 @@ class Evaluator:
                                 ln.get(shape.line_id) if ln is not None else None))
         # Findings (messages, evidence) are rendered when first read: a caller that only
         # needs verdicts does not pay for them. They read the record, which the result keeps.
-        render = self._render_findings(findings, rec, hist) if findings else ()
+        render = PendingFindings(self, findings, rec, hist) if findings else ()
         return Result.from_parts(shape.id, shape.period, rec.get(shape.id), rec[shape.period], self.packref,
                                  self.as_of, tuple(verdicts), render, tuple(suggestions), n, tuple(notes),
                                  rec)
 
-    def _render_findings(self, requests, rec, hist):
-        def render():
-            out = []
-            for req in requests:
-                if req[0] is None:
-                    out.append(req[1])
-                else:
-                    k, ln, sd, i = req
-                    out.append(self._finding(k, rec, hist, ln, sd, i))
-            return tuple(out)
-        return render
+    def render_findings(self, requests, rec, hist) -> tuple:
+        """Finding parts for the requests ``result`` queued: (rule index, line, service date,
+        line index) to render, or (None, part) already made."""
+        out = []
+        for req in requests:
+            if req[0] is None:
+                out.append(req[1])
+            else:
+                k, ln, sd, i = req
+                out.append(self._finding(k, rec, hist, ln, sd, i))
+        return tuple(out)
 
     def _finding(self, k, rec, hist, ln, sd, i) -> tuple:
         """A finding as a part (see ``Result.from_parts``)."""

@@ -24,7 +24,6 @@ import os
 import re
 from typing import Iterable, Iterator
 
-import attrs
 
 from .api import load_pack
 from .engine import Evaluator, repeat_note, subject_key
@@ -60,8 +59,7 @@ def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list) -> 
     for item in _evaluator(pack_ref, lock, as_of).run(lines, start=start):
         if item.kind == "result":
             text = item.to_json()
-            item.__dict__["record"] = None
-            item.__dict__["_json"] = text
+            item.detached(text)
         out.append(item)
     return out
 
@@ -171,7 +169,7 @@ class _Merger:
             self.group_note = repeat_note(self.shape, r.id) if key in self.seen else None
             self.seen.add(key)
         if self.group_note is not None and self.group_note not in r.notes:
-            r = attrs.evolve(r, notes=tuple(r.notes) + (self.group_note,))
+            r = r.with_notes(tuple(r.notes) + (self.group_note,))
         return r
 
 

@@ -30,7 +30,7 @@ class PackRef:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
 
-@frozen(slots=False)
+@frozen
 class LineVerdict:
     line: object
     code: object
@@ -51,14 +51,14 @@ def _line_dict(line, code, verdict, rules, warnings) -> dict:
     return out
 
 
-@frozen(slots=False)
+@frozen
 class Evidence:
     expr: str
     value: object
     path: str | None
 
 
-@frozen(slots=False)
+@frozen
 class Finding:
     rule: str
     version: int
@@ -92,7 +92,7 @@ def _finding_dict(rule, severity, line, message, citations, evidence, suggestion
     return out
 
 
-@frozen(slots=False)
+@frozen
 class SuggestionOut:
     code: str
     units: object
@@ -115,86 +115,122 @@ def _suggestion_dict(code, units, reason, source, line) -> dict:
     return out
 
 
-_new = object.__new__
-_PARTS = {"lines": 0, "findings": 1, "suggestions": 2}
+_PENDING = "pending"
 
 
-@frozen(slots=False)
+class PendingFindings:
+    """Findings not rendered yet: what the engine needs to render them on first read."""
+
+    __slots__ = ("evaluator", "requests", "record", "history")
+
+    def __init__(self, evaluator, requests, record, history):
+        self.evaluator = evaluator
+        self.requests = requests
+        self.record = record
+        self.history = history
+
+    def render(self) -> tuple:
+        return self.evaluator.render_findings(self.requests, self.record, self.history)
+
+
 class Result:
-    """The verdicts for one record (one patient-month in the CMS pack)."""
+    """The verdicts for one record (one patient-month in the CMS pack).
 
-    id_field: str
-    period_field: str
-    id: object
-    period: str
-    pack: PackRef
-    as_of: str | None
-    lines: tuple
-    findings: tuple
-    suggestions: tuple
-    input_line: int
-    notes: tuple = ()
-    record: dict | None = field(default=None, eq=False, repr=False)
+    Immutable. ``lines``, ``findings`` and ``suggestions`` are tuples of
+    :class:`LineVerdict`, :class:`Finding` and :class:`SuggestionOut`; the engine
+    stores them compactly and wraps them into those objects when first read. Findings
+    (messages and evidence) are rendered from the record on first read too, so a
+    caller that needs only verdicts never pays for them; the result keeps a reference
+    to its input record for that (``record``): do not change a record while you still
+    hold its result.
+    """
 
+    __slots__ = ("id_field", "period_field", "id", "period", "pack", "as_of", "input_line", "notes", "record",
+                 "_lines", "_findings", "_suggestions", "_json", "_wrapped")
     kind = "result"
 
-    @property
-    def denied(self) -> bool:
-        return any(v.verdict == "deny" for v in self.lines)
+    def __init__(self, id_field, period_field, id, period, pack, as_of, lines, findings, suggestions, input_line,
+                 notes=(), record=None):
+        """A result from its objects (lines, findings, suggestions as tuples of objects)."""
+        self._init(id_field, period_field, id, period, pack, as_of, tuple(lines), tuple(findings),
+                   tuple(suggestions), input_line, tuple(notes), record, wrapped=True)
+
+    def _init(self, id_field, period_field, id, period, pack, as_of, lines, findings, suggestions, input_line,
+              notes, record, wrapped):
+        set_ = object.__setattr__
+        set_(self, "id_field", id_field)
+        set_(self, "period_field", period_field)
+        set_(self, "id", id)
+        set_(self, "period", period)
+        set_(self, "pack", pack)
+        set_(self, "as_of", as_of)
+        set_(self, "input_line", input_line)
+        set_(self, "notes", notes)
+        set_(self, "record", record)
+        set_(self, "_lines", lines)
+        set_(self, "_findings", findings)
+        set_(self, "_suggestions", suggestions)
+        set_(self, "_json", None)
+        set_(self, "_wrapped", 7 if wrapped else 0)  # bit mask: lines 1, findings 2, suggestions 4
 
     @classmethod
     def from_parts(cls, id_field, period_field, id, period, pack, as_of, lines, findings, suggestions,
                    input_line, notes=(), record=None) -> "Result":
-        """A result whose lines, findings and suggestions are given as parts (tuples of
-        field values; a finding's evidence as (expr, value, path) triples) and wrapped
-        into objects when first read."""
-        r = _new(cls)
-        r.__dict__.update(id_field=id_field, period_field=period_field, id=id, period=period, pack=pack,
-                          as_of=as_of, input_line=input_line, notes=notes, record=record,
-                          _parts=(lines, findings, suggestions))
+        """A result from parts: lines as (line, code, verdict, rules, warnings) tuples,
+        findings as field tuples (evidence as (expr, value, path) triples) or a
+        :class:`PendingFindings`, suggestions as field tuples."""
+        r = object.__new__(cls)
+        r._init(id_field, period_field, id, period, pack, as_of, lines, findings, suggestions, input_line, notes,
+                record, wrapped=False)
         return r
 
-    def __getattr__(self, name):
-        # Only called for a missing attribute: a part not wrapped yet.
-        parts = self.__dict__.get("_parts")
-        if parts is None or name not in _PARTS:
-            raise AttributeError(name)
-        raw = parts[_PARTS[name]]
-        if callable(raw):
-            raw = self._resolve_findings()
-        if name == "lines":
-            value = tuple(LineVerdict(*x) for x in raw)
-        elif name == "findings":
-            value = tuple(Finding.from_part(x) for x in raw)
-        else:
-            value = tuple(SuggestionOut(*x) for x in raw)
-        self.__dict__[name] = value
-        return value
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Result is immutable (tried to set {name})")
 
-    def _resolve_findings(self) -> tuple:
-        """Render findings that were left for their first reading (see Evaluator.result)."""
-        lines, findings, suggestions = self.__dict__["_parts"]
-        if callable(findings):
-            findings = findings()
-            self.__dict__["_parts"] = (lines, findings, suggestions)
-        return findings
+    def _finding_parts(self) -> tuple:
+        f = self._findings
+        if isinstance(f, PendingFindings):
+            f = f.render()
+            object.__setattr__(self, "_findings", f)
+        return f
+
+    @property
+    def lines(self) -> tuple:
+        if not self._wrapped & 1:
+            object.__setattr__(self, "_lines", tuple(LineVerdict(*x) for x in self._lines))
+            object.__setattr__(self, "_wrapped", self._wrapped | 1)
+        return self._lines
+
+    @property
+    def findings(self) -> tuple:
+        if not self._wrapped & 2:
+            parts = self._finding_parts()
+            object.__setattr__(self, "_findings", tuple(Finding.from_part(x) for x in parts))
+            object.__setattr__(self, "_wrapped", self._wrapped | 2)
+        return self._findings
+
+    @property
+    def suggestions(self) -> tuple:
+        if not self._wrapped & 4:
+            object.__setattr__(self, "_suggestions", tuple(SuggestionOut(*x) for x in self._suggestions))
+            object.__setattr__(self, "_wrapped", self._wrapped | 4)
+        return self._suggestions
+
+    @property
+    def denied(self) -> bool:
+        if self._wrapped & 1:
+            return any(v.verdict == "deny" for v in self._lines)
+        return any(x[2] == "deny" for x in self._lines)
 
     def to_dict(self) -> dict:
-        d = self.__dict__
-        parts = d.get("_parts")
-        if parts is None or "lines" in d:
-            lines = [v.to_dict() for v in self.lines]
+        w = self._wrapped
+        lines = [v.to_dict() for v in self._lines] if w & 1 else [_line_dict(*x) for x in self._lines]
+        if w & 2:
+            findings = [f.to_dict() for f in self._findings]
         else:
-            lines = [_line_dict(*x) for x in parts[0]]
-        if parts is None or "findings" in d:
-            findings = [f.to_dict() for f in self.findings]
-        else:
-            raw = self._resolve_findings() if callable(parts[1]) else parts[1]
-            findings = [_finding_dict(x[0], x[2], x[3], x[4], x[5], x[6], x[7]) for x in raw]
-        if parts is None or "suggestions" in d:
-            suggestions = [s.to_dict() for s in self.suggestions]
-        else:
-            suggestions = [_suggestion_dict(*x) for x in parts[2]]
+            findings = [_finding_dict(x[0], x[2], x[3], x[4], x[5], x[6], x[7]) for x in self._finding_parts()]
+        suggestions = ([s.to_dict() for s in self._suggestions] if w & 4
+                       else [_suggestion_dict(*x) for x in self._suggestions])
         out = {self.id_field: self.id, self.period_field: self.period, "pack": self.pack.to_dict(),
                "as_of": self.as_of, "lines": lines, "findings": findings, "suggestions": suggestions,
                "input_line": self.input_line}
@@ -203,8 +239,45 @@ class Result:
         return out
 
     def to_json(self) -> str:
-        text = self.__dict__.get("_json")  # made where the result was evaluated (parallel runs)
+        text = self._json  # made where the result was evaluated (parallel runs)
         return text if text is not None else dumps(self.to_dict())
+
+    def detached(self, text: str) -> "Result":
+        """This result carrying its JSON text, made where it was evaluated, and no longer
+        holding the input record (for results sent between processes)."""
+        self._finding_parts()
+        object.__setattr__(self, "_json", text)
+        object.__setattr__(self, "record", None)
+        return self
+
+    def with_notes(self, notes: tuple) -> "Result":
+        """A copy of this result with other notes."""
+        values = [getattr(self, n) for n in Result.__slots__]
+        values[Result.__slots__.index("notes")] = tuple(notes)
+        values[Result.__slots__.index("_json")] = None
+        return _restore_result(values)
+
+    def __reduce__(self):
+        self._finding_parts()  # pickle rendered findings, never the engine
+        return (_restore_result, (tuple(getattr(self, n) for n in Result.__slots__),))
+
+    def __eq__(self, other):
+        if not isinstance(other, Result):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        verdicts = ", ".join(f"{x.line}:{x.verdict}" for x in self.lines)
+        return f"Result({self.id_field}={self.id!r}, {self.period_field}={self.period!r}, lines=[{verdicts}])"
+
+
+def _restore_result(values) -> Result:
+    r = object.__new__(Result)
+    for name, value in zip(Result.__slots__, values):
+        object.__setattr__(r, name, value)
+    return r
 
 
 @frozen
