@@ -274,9 +274,8 @@ def explain_record(cp, record, line=None, history=None) -> dict:
     lines = rec.get(shape.lines) or []
     for info in cp.infos:
         r = info.rule
-        if r.scope == "record":
-            if line is None:
-                out_rules.append(_rule_trace(tr, info, None, d0, None))
+        if r.scope == "record":  # a record-level rule judges every line, so it is always shown
+            out_rules.append(_rule_trace(tr, info, None, d0, None))
             continue
         for ln in lines:
             lid = ln.get(shape.line_id)

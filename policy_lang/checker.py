@@ -766,7 +766,7 @@ class Checker:
     # ------------------------------------------------------------ tests
     def stage_tests(self, rules) -> list:
         rule_ids = {r.id for r in rules} | set(BUILTIN_RULES)
-        out = []
+        out = list(self.parent.tests) if self.parent else []  # each keeps the name of its pack
         seen: dict = {}
         for m, d in self.decls(ast.TestDecl):
             if d.name in seen:

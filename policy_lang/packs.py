@@ -54,6 +54,13 @@ def bundled_names() -> list:
 
 
 def resolve_pack_path(path_or_name) -> Path | None:
+    try:
+        return _resolve_pack_path(path_or_name)
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte, ...
+        return None
+
+
+def _resolve_pack_path(path_or_name) -> Path | None:
     p = Path(path_or_name)
     if (p / "pack.toml").is_file():
         return p

@@ -443,3 +443,24 @@ rule d.window {
     assert ok.lines[0].verdict == "allow"
     assert bad.lines[0].verdict == "deny"
     assert bad.findings[0].message == "2025-02-09 1 2025-02-28 2026-03"
+
+
+def test_explain_of_one_line_shows_record_level_rules(lib):
+    ex = explain(lib, rec("2025-07", loan(1, "BOOK"), loan(2, "EBOOK"), member={"fines": 50}), line=2)
+    block = [t for t in ex["rules"] if t["rule"] == "fines.block"]
+    assert block and block[0]["fires"] and block[0]["line"] is None
+
+
+def test_inherited_tests_run_when_asked():
+    from rulecite.interpreter.packtest import run_tests
+
+    branch = load_pack(BRANCH)
+    own = run_tests(branch)
+    both = run_tests(branch, include_inherited=True)
+    assert len(both.cases) > len(own.cases)
+    assert {c.name for c in own.cases} < {c.name for c in both.cases}
+
+
+def test_unusable_pack_path_is_a_pack_error():
+    with pytest.raises(PackError):
+        load_pack("x" * 300)
