@@ -100,16 +100,6 @@ class Tree:
                 self.w(self.s(f"Line {lid} {codes.get(lid, '')}", bold=True)
                        + f" (service date {nodes[0]['service_date']})")
             self._rules(nodes)
-        traced = {n["rule"] for n in t["rules"]}
-        untraced = [f for f in t["findings"] if f["line"] is None and f["rule"] not in traced]
-        if untraced:
-            self.w()
-            self.w(self.s("Whole-record findings", bold=True) + " (rules over the whole record; see them in full "
-                   "without --line)")
-            for f in untraced:
-                self.w(f"  [{f['severity'].upper()}] {f['rule']}: {f['message']}")
-                for c in f["citations"]:
-                    self.w(f"    cite {_cite(c)}")
         catalog = [f for f in t["findings"] if f["rule"].startswith("catalog.")]
         for f in catalog:
             self.w()

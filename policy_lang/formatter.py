@@ -126,7 +126,7 @@ def _str(prefix: str, text: str, indent: str = INDENT) -> str:
     one = prefix + _q(text)
     if len(indent + one) <= WIDTH:
         return one
-    cont = indent + INDENT * 2
+    cont = indent + " " * len(prefix)  # continuation lines line up under the opening quote
     words = [w for w in text.split(" ")]
     chunks, cur = [], ""
     budget = WIDTH - len(indent + prefix)
@@ -160,12 +160,19 @@ def _scope(s) -> str:
     return f"for {s.var} in {s.source}" + (f" where {format_expr(s.where)}" if s.where is not None else "")
 
 
-def _json(value, indent: str) -> str:
+def _json(value, indent: str, used: int = len("facts ")) -> str:
+    """Test facts as JSON: on one line when it fits; else each key (or item) on its own
+    line, nested values opened the same way only as far as needed."""
     one = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-    if len(indent + "facts " + one) <= WIDTH:
+    if len(indent) + used + len(one) <= WIDTH or not isinstance(value, (dict, list)) or not value:
         return one
-    text = json.dumps(value, ensure_ascii=False, indent=2)
-    return text.replace("\n", "\n" + indent)
+    inner = indent + INDENT
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: " for k in value]
+        body = [p + _json(v, inner, len(p) - len(inner)) for p, v in zip(items, value.values())]
+        return "{\n" + ",\n".join(body) + "\n" + indent + "}"
+    body = [inner + _json(v, inner, 0) for v in value]
+    return "[\n" + ",\n".join(body) + "\n" + indent + "]"
 
 
 # Each declaration kind: the fields in canonical order, as (layout key, printer).
@@ -271,6 +278,16 @@ class _Comments:
         self.pending = [c for c in self.pending if c not in out]
         return [c.text for c in out]
 
+    def take_leading(self, line: int) -> list:
+        """Comments before a declaration; a blank line stays after those that stood apart
+        from it (a file's header, a section heading)."""
+        out = [c for c in self.pending if c.own_line and c.line < line]
+        self.pending = [c for c in self.pending if c not in out]
+        lines = [c.text for c in out]
+        if out and out[-1].line < line - 1:
+            lines.append("")
+        return lines
+
     def take_trailing(self, first: int, last: int) -> list:
         out = [c for c in self.pending if not c.own_line and first <= c.line <= last]
         self.pending = [c for c in self.pending if c not in out]
@@ -286,7 +303,7 @@ def _block(head: str, d, fields, comments: _Comments) -> list:
     """A declaration as lines: head {, fields with their comments, }."""
     lines = []
     layout = list(getattr(d, "layout", ()))
-    lines.extend(comments.take_before(d.span.line))
+    lines.extend(comments.take_leading(d.span.line))
     head_trailing = comments.take_trailing(d.span.line, d.span.line) if not layout or \
         all(ln > d.span.line for _, ln, _ in layout) else []
     lines.append(head + " {" + ("  " + " ".join(head_trailing) if head_trailing else ""))
@@ -334,7 +351,7 @@ def _decl_lines(d, comments: _Comments) -> list:
         return _block(f"suggest {d.id}", d, _suggest_fields(d, INDENT), comments)
     if isinstance(d, ast.TestDecl):
         return _block(f"test {_q(d.name)}", d, _test_fields(d, INDENT), comments)
-    lines = comments.take_before(d.span.line)
+    lines = comments.take_leading(d.span.line)
     if isinstance(d, ast.SetDecl):
         members = ", ".join(m.name for m in d.members)
         title = f" {{ title {_q(d.title)} }}" if d.title is not None else ""

@@ -70,8 +70,9 @@ def test_update_on_a_passing_pack_changes_nothing(library_copy):
 
 def test_update_records_a_rejection(library_copy):
     t = library_copy / "tests" / "rules_test.policy"
-    text = t.read_text().replace('facts {"member_id": "M1", "month": "2025-03"',
-                                 'facts {"member_id": "M1", "month": "2024-03"', 1)
+    text = t.read_text()
+    assert text.index('"month": "2025-03"') < text.index('test "', 5)  # the first test's facts
+    text = text.replace('"month": "2025-03"', '"month": "2024-03"', 1)
     t.write_text(text)
     assert run(["test", library_copy]).exit_code == 1
     assert run(["test", library_copy, "--update"]).exit_code == 0

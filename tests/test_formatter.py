@@ -199,3 +199,12 @@ def test_long_nested_conditions_break_inside_parentheses_and_quantifiers():
     a, _ = parse(text, "x")
     b, _ = parse(out, "x")
     assert a == b and fmt(out) == out
+
+
+def test_bundled_and_example_packs_are_formatted():
+    from .conftest import ROOT
+
+    files = sorted((ROOT / "packs").rglob("*.policy")) + PACK_FILES
+    assert len(files) > 20
+    changed = [str(f.relative_to(ROOT)) for f in files if fmt(f.read_text()) != f.read_text()]
+    assert not changed, f"run `rulecite fmt` on: {changed}"
