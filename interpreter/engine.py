@@ -379,13 +379,15 @@ class Evaluator:
                 "Code not in the catalog")
 
     # ------------------------------------------------------------ the stream
-    def run(self, records, start: int = 1):
+    def run(self, records, start: int = 1, track_subjects: bool = True):
         """Results and rejections for ``records`` in input order; ``start`` is the input
-        line number of the first record (a chunk of a larger input starts later)."""
+        line number of the first record (a chunk of a larger input starts later). With
+        ``track_subjects`` off (chunks of a parallel run), no result gets a note about a
+        subject coming back: the process that merges the chunks adds those."""
         shape = self.shape
         group: list = []  # (n, record or Rejection)
         gid = _NOGROUP
-        seen: set = set()
+        seen = SubjectTracker(shape) if track_subjects else None
         n = start - 1
         for item in records:
             n += 1
@@ -404,11 +406,10 @@ class Evaluator:
 
     def _flush(self, group, gid, seen):
         notes = ()
-        if gid is not _NOGROUP:
-            key = subject_key(gid)
-            if key in seen:
-                notes = (repeat_note(self.shape, gid),)
-            seen.add(key)
+        if gid is not _NOGROUP and seen is not None:
+            note = seen.note(gid)
+            if note is not None:
+                notes = (note,)
         valid = [rec for _, rec in group if not isinstance(rec, Rejection)]
         period = self.shape.period
         # Sorted once per group (stable: input order within a period), so that building
@@ -442,6 +443,25 @@ _NOGROUP = object()
 def subject_key(gid) -> bytes:
     """A short, stable key for a subject id: what the engine remembers of each group."""
     return hashlib.blake2b(repr(gid).encode(), digest_size=8).digest()
+
+
+class SubjectTracker:
+    """Notes a subject whose group comes back after other subjects' groups.
+
+    It keeps an 8-byte key per subject it has seen (about 60 bytes each in memory):
+    exact, at the cost of memory that grows with the number of distinct subjects, not
+    with the number of records (a subject's months are one group)."""
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.seen: set = set()
+
+    def note(self, gid):
+        key = subject_key(gid)
+        if key in self.seen:
+            return repeat_note(self.shape, gid)
+        self.seen.add(key)
+        return None
 
 
 def repeat_note(shape, gid) -> str:

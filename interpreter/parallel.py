@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 
 
 from .api import load_pack
-from .engine import Evaluator, repeat_note, subject_key
+from .engine import Evaluator, SubjectTracker
 from .results import Rejection, Result
 
 CHUNK_LINES = 2000  # lines per chunk, at least (a chunk ends where the subject changes)
@@ -56,7 +56,7 @@ def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list) -> 
     """Evaluate one chunk in a worker: results with their JSON made, the record left out
     (the caller has the input line)."""
     out = []
-    for item in _evaluator(pack_ref, lock, as_of).run(lines, start=start):
+    for item in _evaluator(pack_ref, lock, as_of).run(lines, start=start, track_subjects=False):
         if item.kind == "result":
             text = item.to_json()
             item.detached(text)
@@ -125,7 +125,7 @@ class _Merger:
         self.ev = evaluator
         self.shape = evaluator.shape
         self.pending: list = []  # [(start, lines, results)]: a block whose last group may go on
-        self.seen: set = set()
+        self.seen = SubjectTracker(self.shape)
         self.gid = _NONE
         self.group_note = None
 
@@ -165,9 +165,7 @@ class _Merger:
     def _noted(self, r: Result) -> Result:
         if self.gid is _NONE or r.id != self.gid:
             self.gid = r.id
-            key = subject_key(r.id)
-            self.group_note = repeat_note(self.shape, r.id) if key in self.seen else None
-            self.seen.add(key)
+            self.group_note = self.seen.note(r.id)
         if self.group_note is not None and self.group_note not in r.notes:
             r = r.with_notes(tuple(r.notes) + (self.group_note,))
         return r
@@ -185,7 +183,7 @@ def _last_id(pending):
 
 
 def evaluate_chunk_local(ev: Evaluator, start: int, lines: list) -> list:
-    return list(ev.run(lines, start=start))
+    return list(ev.run(lines, start=start, track_subjects=False))
 
 
 def _ordered(submit, ev: Evaluator, chunks: Iterator, window: int) -> Iterator:
