@@ -198,7 +198,15 @@ class _Build(Transformer_NonRecursive):
             self._err("E100", f"a number with {digits} digits; numbers have at most {MAX_NUMBER_DIGITS}",
                       self._tspan(tok))
             return 0
-        value = json.loads(text)
+        try:
+            value = json.loads(text)
+        except ValueError:  # the grammar's numbers allow leading zeros; JSON does not
+            sign = "-" if text.startswith("-") else ""
+            body = text.lstrip("-").lstrip("0")
+            plain = sign + ("0" + body if body[:1] in ("", ".", "e", "E") else body)
+            self._err("E100", f"`{text}` is not a number: numbers have no leading zeros", self._tspan(tok),
+                      [f"write `{plain}`"])
+            return 0
         if isinstance(value, float) and not math.isfinite(value):
             self._err("E100", f"the number `{text}` is too large", self._tspan(tok))
             return 0
