@@ -137,10 +137,35 @@ def decode_line(raw, n: int, limits: Limits):
         where = _unpaired_surrogate(value)
         if where is not None:
             return Rejection(n, where, "a \\u escape holds half a surrogate pair: not Unicode text")
+    if not _utf8_ok(text):  # text given as str can hold a half pair itself, unescaped
+        where = _unpaired_surrogate(value)
+        if where is not None:
+            return Rejection(n, where, _HALF_PAIR)
     return value
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_HALF_PAIR = "a string holds half a surrogate pair: not Unicode text"
+
+
+def _utf8_ok(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate_path(value):
+    """Like ``_unpaired_surrogate`` for a record given as a dict, fast when it holds none:
+    one C-level serialization, and the walk only when that fails for any reason."""
+    try:
+        _dumps_utf8(value)
+        return None
+    except (TypeError, ValueError, RecursionError, OverflowError):
+        return _unpaired_surrogate(value)
 
 
 def _unpaired_surrogate(value):
@@ -222,7 +247,7 @@ class Evaluator:
         if scan is not None:
             t = type(item)
             if t is dict:
-                if scan(item) >= 0:
+                if scan(item) >= 0 and _surrogate_path(item) is None:
                     return self._coverage(item, n)
             elif (t is bytes or t is str) and len(item) <= self.limits.max_record_bytes:
                 value = _fast_loads(item)
@@ -232,8 +257,12 @@ class Evaluator:
             item = decode_line(item, n, self.limits)
             if isinstance(item, Rejection):
                 return item
-        elif isinstance(item, dict) and not _value_depth_ok(item, self.limits.max_depth):
-            return Rejection(n, "$", f"record nested deeper than {self.limits.max_depth} levels")
+        elif isinstance(item, dict):
+            if not _value_depth_ok(item, self.limits.max_depth):
+                return Rejection(n, "$", f"record nested deeper than {self.limits.max_depth} levels")
+            where = _surrogate_path(item)  # a caller's dict, never read as UTF-8 text
+            if where is not None:
+                return Rejection(n, where, _HALF_PAIR)
         if not isinstance(item, dict):
             return Rejection(n, "$", f"expected a JSON object, got {_json_type(item)}")
         problem = self.validator.check(item)
@@ -519,11 +548,11 @@ def _scanner(pack, max_depth: int):
 
 def _fast_loads_stdlib(raw):
     # Without orjson: the standard decoder, minus the per-object hook (repeated keys are
-    # caught by the key count); text with \u escapes takes the full path, which checks
-    # for halves of surrogate pairs.
+    # caught by the key count); text with \u escapes (or a half pair of its own, given as
+    # str) takes the full path, which checks for halves of surrogate pairs.
     try:
         text = raw.decode("utf-8") if type(raw) is bytes else raw
-        if "\\u" in text:
+        if "\\u" in text or not _utf8_ok(text):
             return None
         return _PLAIN_DECODER.decode(text)
     except (ValueError, RecursionError):
@@ -541,8 +570,13 @@ try:
             return _orjson.loads(raw)
         except _orjson.JSONDecodeError:
             return None
+
+    _dumps_utf8 = _orjson.dumps  # raises on half a surrogate pair
 except ImportError:  # the `fast` extra is not installed
     _fast_loads = _fast_loads_stdlib
+
+    def _dumps_utf8(value):
+        return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
 def _validator(pack) -> RecordValidator:
