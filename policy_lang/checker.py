@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections import ChainMap
 from pathlib import Path
 
 import attrs
@@ -116,7 +117,9 @@ class _Scope:
     line_var: str | None = None
 
     def child(self, **extra) -> "_Scope":
-        s = _Scope(dict(self.names), self.depth, self.line_var)
+        # A layer over the parent's names, not a copy: a pack with thousands of derived
+        # values must not copy them all into every quantifier's scope.
+        s = _Scope(ChainMap({}, self.names), self.depth, self.line_var)
         for k, v in extra.items():
             setattr(s, k, v)
         return s
@@ -137,6 +140,8 @@ class Checker:
         self.line_type = lines_t.item if lines_t and lines_t.kind == "list" and lines_t.item else T.ANY
         self.used: set = set()
         self._line_cache: dict = {}
+        self._fixed_names: dict | None = None  # facts, history and sets: the scope under every let
+        self._let_names: dict | None = None  # Refs of self.derived, once the lets are checked
 
     # ------------------------------------------------------------ helpers
     def _lines(self, file) -> list:
@@ -267,6 +272,7 @@ class Checker:
         inherited = {d.name: d for d in self.parent.derived} if self.parent else {}
         decls = self._unique("derived value", self.decls(ast.LetDecl), inherited)
         out: dict = dict(inherited)
+        let_names = {n: Ref("let", n, dv.type) for n, dv in out.items()}  # grows as lets are checked
         state: dict = {}
         order: list = []
 
@@ -280,6 +286,7 @@ class Checker:
                 self.err("E210", f"derived value `{name}` depends on itself", d.span,
                          ["a `let` cannot use itself, directly or through other lets"])
                 out[name] = Derived(name, ast.Literal("int", 0), T.ANY, d.span)
+                let_names[name] = Ref("let", name, T.ANY)
                 return
             state[name] = "active"
             deps = sorted({n.name for n in ast.walk(d.expr) if isinstance(n, ast.Name) and n.name in decls})
@@ -288,8 +295,9 @@ class Checker:
             if state.get(name) == "done":
                 return
             self._check_shadow(name, d.span, top=True)
-            expr, t = self.expr(d.expr, self.base_scope(out))
+            expr, t = self.expr(d.expr, self.base_scope(let_names))
             out[name] = Derived(name, expr, t, d.span, tuple(deps))
+            let_names[name] = Ref("let", name, t)
             state[name] = "done"
             order.append(name)
 
@@ -297,16 +305,23 @@ class Checker:
             visit(name)
         return {**inherited, **{n: out[n] for n in order}}
 
-    def base_scope(self, derived=None) -> _Scope:
-        names: dict = {}
-        for fname, ftype in self.record_type.fields:
-            names[fname] = Ref("fact", fname, ftype)
-        names["history"] = Ref("special", "history", T.Type("list", item=self.record_type, optional=False))
-        for sname in self.sets:
-            names[sname] = Ref("set", sname, T.SET)
-        for lname, dv in (derived if derived is not None else self.derived).items():
-            names[lname] = Ref("let", lname, dv.type)
-        return _Scope(names)
+    def base_scope(self, let_names: dict | None = None) -> _Scope:
+        """The top-level scope: the record's facts, `history`, the sets, and the derived
+        values (``let_names``: name -> Ref; by default every checked `let`). Layered, so
+        a scope costs the same however many derived values the pack has."""
+        if self._fixed_names is None:
+            names: dict = {}
+            for fname, ftype in self.record_type.fields:
+                names[fname] = Ref("fact", fname, ftype)
+            names["history"] = Ref("special", "history", T.Type("list", item=self.record_type, optional=False))
+            for sname in self.sets:
+                names[sname] = Ref("set", sname, T.SET)
+            self._fixed_names = names
+        if let_names is None:
+            if self._let_names is None:
+                self._let_names = {n: Ref("let", n, dv.type) for n, dv in self.derived.items()}
+            let_names = self._let_names
+        return _Scope(ChainMap({}, let_names, self._fixed_names))
 
     def _check_shadow(self, name, span, top=False):
         if name in RESERVED:

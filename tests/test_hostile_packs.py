@@ -1,0 +1,416 @@
+"""Hostile and broken packs: each gets a clear error, or is evaluated harmlessly, and no
+code in any of them runs.
+
+The corpus lives in ``tests/hostile/packs/``: one folder per pack, with an
+``expect.json`` saying either which diagnostics (code, file, line) loading must report,
+or, for a pack that loads, the records to evaluate and the exact messages they must
+give. Strings that try to break out write ``@MARKER@``, which the tests replace with a
+path in a temporary folder: a marker file there would mean some code ran. Packs too
+large for git (50,000 lines, nesting thousands deep) are generated here at run time.
+"""
+
+from __future__ import annotations
+
+import dis
+import json
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rulecite.interpreter import PackError, Rejection, Result, evaluate, explain, load_pack
+from rulecite.interpreter.packtest import run_tests
+from rulecite.policy_lang import CODES, format_text, load, parse, render_text
+from rulecite.policy_lang.parser import MAX_NESTING, MAX_SYNTAX_ERRORS
+
+from .conftest import LIBRARY
+
+CORPUS = Path(__file__).parent / "hostile" / "packs"
+NAMES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.json").is_file())
+GOOD = {"member_id": "M1", "month": "2025-03", "member": {"age": 40},
+        "loans": [{"line": 1, "item": "BOOK", "units": 2, "days": 3, "date": "2025-03-02"}]}
+
+
+# ---------------------------------------------------------------- no code runs
+
+_WATCH = threading.local()
+# Audit events that would mean a pack reached outside the evaluator.
+_FORBIDDEN = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "subprocess.Popen", "socket.",
+              "os.remove", "os.unlink", "os.rename", "os.mkdir", "os.rmdir", "shutil.", "ctypes.", "os.kill",
+              "os.chmod", "os.truncate", "os.putenv", "os.unsetenv", "urllib.", "webbrowser.", "builtins.input")
+
+
+def _hook(event, args):
+    events = getattr(_WATCH, "events", None)
+    if events is not None:
+        events.append((event, args))
+
+
+sys.addaudithook(_hook)  # audit hooks cannot be removed; this one records only inside `watching`
+
+
+class watching:
+    """Record the audit events this thread raises inside the block."""
+
+    def __enter__(self):
+        self.events = []
+        _WATCH.events = self.events
+        return self
+
+    def __exit__(self, *exc):
+        _WATCH.events = None
+
+    def forbidden(self):
+        return [e for e, _ in self.events if e.startswith(_FORBIDDEN)]
+
+    def named(self, *names):
+        return [(e, a) for e, a in self.events if e in names]
+
+
+def _copy_corpus(tmp_path: Path, marker: Path) -> Path:
+    """The corpus (and the library pack it extends, at the same relative place) in
+    tmp_path, with @MARKER@ pointing at ``marker``."""
+    shutil.copytree(LIBRARY, tmp_path / "packs" / "library")
+    dst = tmp_path / "hostile" / "packs"
+    shutil.copytree(CORPUS, dst)
+    for f in dst.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            if b"@MARKER@" in data:
+                f.write_bytes(data.replace(b"@MARKER@", str(marker).encode()))
+    return dst
+
+
+def _exercise(pack, records):
+    """Everything a pack's text can reach after loading: evaluation, explanation, the
+    pack's own tests, formatting of its files."""
+    out = list(evaluate(pack, records))
+    for rec in records:
+        explain(pack, rec)
+    run_tests(pack, include_inherited=False)
+    for _, text in pack.model.files:
+        format_text(text)
+    return out
+
+
+# ---------------------------------------------------------------- the corpus
+
+def test_every_corpus_pack_has_expectations():
+    assert len(NAMES) >= 25
+    for name in NAMES:
+        exp = json.loads((CORPUS / name / "expect.json").read_text(encoding="utf-8"))
+        assert exp.get("loads") or exp.get("errors"), name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_corpus_pack(tmp_path, name):
+    marker = tmp_path / "MARKER"
+    root = _copy_corpus(tmp_path, marker)
+    folder = root / name
+    exp = json.loads((CORPUS / name / "expect.json").read_text(encoding="utf-8"))
+    loaded = load(folder)  # the loader never raises: problems come back as diagnostics
+    for d in loaded.diagnostics:
+        assert d.code in CODES
+        json.dumps(d.to_dict())
+    render_text(loaded.diagnostics, loaded.texts)
+    if exp.get("errors"):
+        assert not loaded.ok
+        with pytest.raises(PackError) as info:
+            load_pack(folder)
+        got = {(d.code, Path(os.path.relpath(d.span.file, folder)).as_posix() if d.span.file else "", d.span.line)
+               for d in info.value.diagnostics}
+        for want in exp["errors"]:
+            assert (want["code"], want["file"], want["line"]) in got, f"{want} not in {sorted(got)}"
+    else:
+        assert loaded.ok, [d.to_dict() for d in loaded.diagnostics]
+        with watching() as w:
+            pack = load_pack(folder)
+            out = _exercise(pack, exp["records"])
+        assert not w.forbidden(), w.forbidden()
+        assert all(isinstance(o, Result) for o in out), [o.to_dict() for o in out if isinstance(o, Rejection)]
+        messages = {f.rule: f.message for o in out for f in o.findings}
+        for rule, text in exp["messages"].items():
+            assert messages.get(rule, "").replace(str(marker), "@MARKER@") == text, rule
+        for o in out:
+            json.loads(o.to_json())
+            o.to_json().encode("utf-8")
+        report = run_tests(pack)
+        assert report.failed == 0, [c.failures for c in report.cases if c.failures]
+    assert not marker.exists(), "code in a pack ran"
+
+
+def test_evaluating_a_hostile_pack_opens_imports_and_runs_nothing(tmp_path):
+    """After loading, evaluation reads no file, imports no module, compiles nothing and
+    starts no process: the audit events prove it, not only the marker file."""
+    marker = tmp_path / "MARKER"
+    root = _copy_corpus(tmp_path, marker)
+    for name in ("hostile-strings", "hostile-identifiers", "dunder-fields", "braces"):
+        exp = json.loads((CORPUS / name / "expect.json").read_text(encoding="utf-8"))
+        pack = load_pack(root / name)
+        list(evaluate(pack, exp["records"]))  # warm every lazy path once
+        with watching() as w:
+            out = list(evaluate(pack, exp["records"] + [json.dumps(r) for r in exp["records"]]))
+        assert len(out) == 2 * len(exp["records"])
+        assert not w.forbidden()
+        assert not w.named("open", "import", "exec", "compile", "os.listdir", "os.scandir"), \
+            (name, w.named("open", "import", "exec", "compile", "os.listdir", "os.scandir"))
+    assert not marker.exists()
+
+
+def _code_objects(code):
+    yield code
+    for c in code.co_consts:
+        if hasattr(c, "co_code"):
+            yield from _code_objects(c)
+
+
+@pytest.mark.parametrize("name", ["hostile-strings", "hostile-identifiers", "dunder-fields", "braces"])
+def test_generated_python_names_only_its_own_namespace(tmp_path, name):
+    """A static proof for the compiled pack: every global name the generated module reads
+    is one the compiler put in its namespace or its few safe builtins, and no attribute it
+    reads is a dunder. A pack's names and strings can only ever be constants or prefixed
+    local variables."""
+    root = _copy_corpus(tmp_path, tmp_path / "MARKER")
+    pack = load_pack(root / name)
+    cp = pack.compiled(None)
+    ns = cp._ns
+    builtins = ns["__builtins__"]
+    for bad in ("__import__", "open", "eval", "exec", "compile", "getattr", "globals", "vars", "input",
+                "breakpoint", "setattr", "delattr", "type", "object"):
+        assert bad not in builtins
+    code = compile(cp.source, "<check>", "exec")
+    for co in _code_objects(code):
+        for ins in dis.get_instructions(co):
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL", "DELETE_NAME"):
+                assert ins.argval in ns or ins.argval in builtins, ins.argval
+            if ins.opname in ("LOAD_ATTR", "LOAD_METHOD", "STORE_ATTR", "DELETE_ATTR", "IMPORT_NAME",
+                              "IMPORT_FROM"):
+                assert not ins.opname.startswith("IMPORT"), ins
+                assert not str(ins.argval).startswith("__"), ins.argval
+
+
+def test_a_facts_file_behind_a_symlink_outside_the_pack_is_refused(tmp_path):
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps(GOOD))
+    d = tmp_path / "p"
+    shutil.copytree(LIBRARY, d)
+    (d / "tests" / "link.json").symlink_to(secret)
+    (d / "tests" / "link_test.policy").write_text(
+        'test "through a link" {\n  facts file "tests/link.json"\n  expect line 1 allow\n}\n')
+    with pytest.raises(PackError) as info:
+        load_pack(d)
+    assert [x.code for x in info.value.diagnostics] == ["E603"]
+
+
+def test_the_quantifier_bound_is_configurable(tmp_path):
+    d = tmp_path / "p"
+    shutil.copytree(LIBRARY, d)
+    (d / "deep.policy").write_text(
+        'rule nest.three {\n  title "t"\n  cite BYLAWS2025\n  for l in loans where l.item == "BOOK"\n'
+        '  deny when any(a in loans where any(b in loans where any(c in loans where c.line == a.line)))\n'
+        '  message "m"\n}\n')
+    load_pack(d)  # three deep: within the default bound
+    with pytest.raises(PackError) as info:
+        load_pack(d, max_quantifier_depth=2)
+    (diag,) = [x for x in info.value.diagnostics if x.severity == "error"]
+    assert diag.code == "E306" and "the limit is 2" in diag.message
+
+
+# ---------------------------------------------------------------- generated at run time
+
+def _pack_with(tmp_path, text: str, name="gen.policy") -> Path:
+    d = tmp_path / "p"
+    if not d.exists():
+        shutil.copytree(LIBRARY, d)
+    (d / name).write_text(text, encoding="utf-8")
+    return d
+
+
+def _rule(cond: str, rid="gen.rule", msg="m") -> str:
+    return (f'rule {rid} {{\n  title "t"\n  cite BYLAWS2025\n  for l in loans where l.item == "BOOK"\n'
+            f'  deny when {cond}\n  message "{msg}"\n}}\n')
+
+
+DEEP = {
+    "not": "not " * 10_000 + "l.units > 1",
+    "minus": "-" * 10_000 + "l.units > 1",
+    "sum": " + ".join(["l.units"] * 20_000) + " > 1",
+    "calls": "abs(" * 5_000 + "l.units" + ")" * 5_000 + " > 1",
+    "quantifiers": "any(a in loans where " * 3_000 + "true" + ")" * 3_000,
+    "lists": "l.units in " + "[" * 5_000 + "1" + "]" * 5_000,
+    "fields": "l" + ".units" * 10_000 + " > 1",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DEEP))
+def test_deeply_nested_expressions_get_a_clear_error(tmp_path, kind):
+    d = _pack_with(tmp_path, _rule(DEEP[kind]))
+    with pytest.raises(PackError) as info:
+        load_pack(d)
+    codes = {x.code for x in info.value.diagnostics}
+    assert "E306" in codes, [x.to_dict() for x in info.value.diagnostics][:3]
+
+
+def test_deeply_nested_placeholders_and_test_facts_get_a_clear_error(tmp_path):
+    text = _rule("l.units > 1", msg="{" + "not " * 5_000 + "true}")
+    text += 'test "deep" {\n  facts ' + '{"a": ' * 5_000 + "1" + "}" * 5_000 + "\n  expect rejected\n}\n"
+    module, diags = parse(text, "deep.policy")
+    assert module is None
+    # Both are reported at once: the placeholder on the message's line, the facts on theirs.
+    assert [(x.code, x.span.line) for x in diags] == [("E306", 6), ("E306", 9)]
+
+
+def test_nesting_up_to_the_bound_compiles_and_evaluates(tmp_path):
+    """Right at the bound, every kind of nesting still compiles to Python and runs: the
+    bound is low enough for Python's own parser and stack."""
+    room = MAX_NESTING - 4
+    conds = {
+        "not": "not " * room + "l.units > 1",
+        "minus": "-" * room + "member.age > 0",
+        "sum": " + ".join(["member.age"] * room) + " > 0",
+        "div": " / ".join(["member.age"] * room) + " > 0",
+        "default": "default(" * room + "member.age" + ", 1)" * room + " > 0",
+        "abs": "abs(" * room + "member.age" + ")" * room + " > 0",
+    }
+    text = "".join(_rule(c, rid=f"edge.{k}", msg="{" + c + "}") for k, c in conds.items())
+    pack = load_pack(_pack_with(tmp_path, text))
+    (out,) = evaluate(pack, [GOOD])
+    assert isinstance(out, Result)
+    explain(pack, GOOD)
+
+
+def test_long_flat_chains_are_fine(tmp_path):
+    """A flat chain of `and` / `or` is not nesting: 20,000 terms load and evaluate."""
+    cond = " and ".join(["l.units > 0"] * 10_000) + " or " + " or ".join(["l.days > 9"] * 10_000)
+    pack = load_pack(_pack_with(tmp_path, _rule(cond)))
+    (out,) = evaluate(pack, [GOOD])
+    assert out.lines[0].verdict == "deny"
+
+
+def test_a_100000_character_identifier_and_string(tmp_path):
+    name = "x" * 100_000
+    text = f"let {name} = sum(l.units for l in loans)\n" + _rule(f"{name} > 1", msg="{" + name + "} " + "y" * 100_000)
+    pack = load_pack(_pack_with(tmp_path, text))
+    (out,) = evaluate(pack, [GOOD])
+    assert out.findings[0].message == "2 " + "y" * 100_000
+
+
+def _fifty_thousand_lines(broken: bool) -> str:
+    parts = ["# a generated pack file of 50,000 lines\n"]
+    n = 1
+    i = 0
+    while n < 50_000 - 8:
+        if i % 50 == 0:
+            parts.append(_rule(f"l.units > {i}", rid=f"gen.r{i}", msg=f"rule {i}: {{l.units}}"))
+            n += 7
+        elif broken and i % 7 == 0:
+            parts.append(f"let v{i} = = {i}\n")
+            n += 1
+        else:
+            parts.append(f"let v{i} = count(l in loans where l.units > {i}) # derived value {i}\n")
+            n += 1
+        i += 1
+    parts.append("\n" * (50_000 - n))
+    return "".join(parts)
+
+
+def test_a_50000_line_pack_loads_and_evaluates(tmp_path):
+    text = _fifty_thousand_lines(broken=False)
+    assert text.count("\n") == 50_000
+    d = _pack_with(tmp_path, text)
+    pack = load_pack(d)  # how long this takes is measured in benchmarks/, not here
+    (out,) = evaluate(pack, [GOOD])
+    assert out.lines[0].verdict == "deny"  # gen.r0: units > 0
+    assert len(pack.model.rules) > 900
+
+
+def test_a_broken_50000_line_pack_reports_a_capped_list_of_errors(tmp_path):
+    text = _fifty_thousand_lines(broken=True)
+    d = _pack_with(tmp_path, text)
+    with pytest.raises(PackError) as info:
+        load_pack(d)
+    diags = info.value.diagnostics
+    assert len(diags) == MAX_SYNTAX_ERRORS + 1
+    assert "only the first" in diags[-1].message
+    assert diags[0].span.line == next(n for n, ln in enumerate(text.splitlines(), 1) if "= =" in ln)
+
+
+def test_an_unclosed_brace_in_a_long_file_is_one_error(tmp_path):
+    text = "rule r.open {\n" + "".join(f"let v{i} = {i}\n" for i in range(20_000))
+    module, diags = parse(text, "open.policy")
+    assert module is None and [x.code for x in diags] == ["E103"]
+    assert diags[0].span.line == 1
+
+
+# ---------------------------------------------------------------- generated hostility (hypothesis)
+
+_KEYWORDS = {"allow", "and", "as_of", "citation", "cite", "code", "deny", "dispute", "document", "effective", "expect",
+             "facts", "false", "file", "finding", "for", "from", "in", "info", "kind", "let", "line", "message", "no",
+             "not", "note", "null", "or", "override", "page", "per", "program", "published", "quote", "reason",
+             "record", "rejected", "replaced_by", "retire", "rule", "section", "set", "source", "suggest",
+             "suggestion", "summary", "supersedes", "tag", "test", "title", "true", "units", "unless", "until",
+             "unverified", "url", "warn", "when", "where"}
+_TAKEN = {"member_id", "month", "member", "agreements", "loans", "history", "service_date", "total_units",
+          "first_ebook_month", "PRINT", "MEDIA", "ANY_ITEM"} | set(CODES)
+_PYTHONIC = ["__import__", "__builtins__", "__class__", "eval", "exec", "open", "rec", "hist", "ln", "sd", "_rt",
+             "_E", "_fmt", "_K0", "_rule0", "_let_x", "_decide", "None", "lambda", "import", "os", "sys", "_"]
+identifiers = st.one_of(st.sampled_from(_PYTHONIC), st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,12}\Z")).filter(
+    lambda s: s not in _KEYWORDS and s not in _TAKEN)
+nasty = st.sampled_from(list("'\"\\{}()[];#%$`\n\r\t\x00\u2028\u202e\U0001F600") +
+                        ["__import__('os').system('touch @MARKER@')", "'''", '"""', "\\'", "\\\"", "{{", "}}",
+                         "\\u0000", "\\x41", "{0}", "%s", "${x}", "#{x}", "\")#", "')#"])
+hostile_text = st.lists(st.one_of(nasty, st.text(max_size=4)), max_size=12).map("".join)
+
+
+def _lit(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _tpl(s: str) -> str:
+    return _lit(s.replace("{", "{{").replace("}", "}}"))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(names=st.lists(identifiers, min_size=4, max_size=4, unique=True), title=hostile_text, message=hostile_text,
+       section=hostile_text, code_desc=hostile_text, member=hostile_text)
+def test_generated_hostile_identifiers_strings_and_messages_never_run(tmp_path_factory, names, title, message,
+                                                                      section, code_desc, member):
+    tmp = tmp_path_factory.mktemp("gen")
+    marker = tmp / "MARKER"
+
+    def m(s, lead):
+        # Every text starts with a letter: empty titles and messages are (rightly) pack errors.
+        return lead + s.replace("@MARKER@", str(marker))
+
+    let_name, var, set_name, code_name = names
+    title, message, section, code_desc, member = (m(title, "T"), m(message, "M"), m(section, "S"),
+                                                  m(code_desc, "D"), m(member, "P"))
+    text = (f"source SRC_{code_name} {{\n  title {_lit(title)}\n  url {_lit('https://example.org/' + section)}\n}}\n"
+            f"code {code_name} {_lit(code_desc)} {{\n  cite SRC_{code_name} section {_lit(section)}\n}}\n"
+            f"set {set_name} = {{BOOK, {code_name}}}\n"
+            f"let {let_name} = count({var} in loans where {var}.item in {set_name})\n"
+            f"rule gen.{let_name.lower()}-rule {{\n  title {_lit(title)}\n"
+            f"  cite SRC_{code_name} section {_lit(section)} quote {_lit(title)}\n"
+            f"  for {var} in loans where {var}.item in {set_name}\n  deny when {let_name} > 0\n"
+            f"  message {_tpl(message)} \"{{{let_name}}}\"\n  suggest {_tpl(title)}\n}}\n")
+    d = tmp / "p"
+    shutil.copytree(LIBRARY, d)
+    (d / "gen.policy").write_text(text, encoding="utf-8")
+    record = {"member_id": member, "month": "2025-03", "loans": [{"line": 1, "item": "BOOK"}]}
+    pack = load_pack(d)
+    with watching() as w:
+        out, again = evaluate(pack, [record, json.dumps(record)])
+        explain(pack, record)
+    assert not w.forbidden()
+    (finding,) = [f for f in out.findings if f.rule.startswith("gen.")]
+    assert finding.message == message + "1"
+    assert finding.suggestion == title
+    assert out.id == member
+    assert json.loads(out.to_json())["findings"] == json.loads(again.to_json())["findings"]
+    assert not marker.exists()
