@@ -357,8 +357,10 @@ def check_records(spec: dict) -> None:
             if isinstance(item, dict):
                 check_explain(pack, item, spec.get("as_of"))
     except BaseException as e:
-        e.add_note("records (save as tests/fuzz/crashes/evaluate/NAME.records.json to replay): "
-                   + json.dumps(spec))
+        # Printed too: atheris's report of an uncaught exception leaves notes out.
+        note = "records (save as tests/fuzz/crashes/evaluate/NAME.records.json to replay): " + json.dumps(spec)
+        print(note, file=sys.stderr, flush=True)
+        e.add_note(note)
         raise
 
 

@@ -106,6 +106,9 @@ def _traceback(text: str) -> str:
     i = text.find("=== Uncaught Python exception")
     if i < 0:
         i = max(text.rfind("==ERROR"), text.rfind("ALARM"), 0)
+    j = text.rfind("records (save as", 0, i)  # the structured records fuzz_evaluate prints
+    if j >= 0:
+        i = text.rfind("\n", 0, j) + 1
     return text[i:]
 
 
