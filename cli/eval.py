@@ -11,6 +11,7 @@ from collections import Counter
 
 import click
 from rulecite import __version__
+from rulecite.interpreter.engine import DEFAULT_LIMITS, Limits
 from rulecite.interpreter.results import dumps
 
 from ._common import (
@@ -59,8 +60,14 @@ REJECTIONS_SHOWN = 10
 @click.option("--fail-on", type=click.Choice(["deny", "warn"]), default=None,
               help="Exit 1 when a line is denied (deny) or any deny or warn finding is made (warn). A "
                    "rejected record counts too: nobody judged it.")
+@click.option("--max-record-bytes", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_record_bytes,
+              show_default=True, metavar="N",
+              help="A JSON Lines record longer than N bytes is rejected before it is decoded.")
+@click.option("--max-depth", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_depth, show_default=True,
+              metavar="N", help="A record whose JSON nests deeper than N levels is rejected.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
-def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, log_path, fail_on, quiet) -> int:
+def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, log_path, fail_on,
+            max_record_bytes, max_depth, quiet) -> int:
     """Evaluate FACTS against PACK: one result per record, in input order.
 
     FACTS is a JSON Lines file (streamed), a .json file holding an array of records
@@ -87,7 +94,8 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
 
         items = RawTee(source.items()) if dlog else source.items()
         logger = DecisionLogger(rp, as_of, __version__, _now()) if dlog else None
-        for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler):
+        limits = Limits(max_record_bytes=max_record_bytes, max_depth=max_depth)
+        for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
             d = item.to_dict() if counted and item.kind == "result" else None
             tally.add(item, d)
             writer.write(item, d)
@@ -113,16 +121,16 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
     return EXIT_FINDINGS if tally.fails(fail_on) else EXIT_OK
 
 
-def _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler):
+def _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
     if engine == "dask":
         pack_root(pack)
-        return _parallel().evaluate_dask(pack, facts, scheduler=scheduler, as_of=as_of)
+        return _parallel().evaluate_dask(pack, facts, scheduler=scheduler, as_of=as_of, limits=limits)
     if jobs > 1:
         lines = (i if isinstance(i, (bytes, str)) else json.dumps(i, ensure_ascii=False) for i in items)
-        return _parallel().evaluate_parallel(pack, lines, jobs=jobs, as_of=as_of)
+        return _parallel().evaluate_parallel(pack, lines, jobs=jobs, as_of=as_of, limits=limits)
     from rulecite.interpreter import evaluate
 
-    return evaluate(rp, items, as_of=as_of)
+    return evaluate(rp, items, as_of=as_of, limits=limits)
 
 
 def _parallel():

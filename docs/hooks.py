@@ -181,17 +181,6 @@ def _insert_nav(nav: list, before: str, entry: dict) -> None:
     nav.append(entry)
 
 
-def _add_audit_guide(nav: list, docs_dir: Path) -> None:
-    """The audit guide belongs to the CLI; list it once it exists."""
-    if not (docs_dir / "guides" / "audit.md").is_file():
-        return
-    for item in nav:
-        if isinstance(item, dict) and "Guides" in item:
-            guides = item["Guides"]
-            if not any("guides/audit.md" in d.values() for d in guides if isinstance(d, dict)):
-                guides.insert(2, {"Audit and evidence": "guides/audit.md"})
-
-
 @event_priority(100)  # before mkdocstrings reads its search paths
 def on_config(config, **kwargs):
     docs_dir = Path(config["docs_dir"])
@@ -201,7 +190,6 @@ def on_config(config, **kwargs):
     nav = config.get("nav")
     if nav is not None:
         nav = [dict(item) if isinstance(item, dict) else item for item in nav]
-        _add_audit_guide(nav, docs_dir)
         _insert_nav(nav, "Reference", {"Rule packs": packs_nav})
         config["nav"] = nav
     return config

@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 
 
 from .api import load_pack
-from .engine import Evaluator, SubjectTracker
+from .engine import DEFAULT_LIMITS, Evaluator, Limits, SubjectTracker
 from .results import Rejection, Result
 
 CHUNK_LINES = 2000  # lines per chunk, at least (a chunk ends where the subject changes)
@@ -39,24 +39,25 @@ class PackChanged(RuntimeError):
     """A worker loaded a pack whose lock differs from the caller's."""
 
 
-def _evaluator(pack_ref: str, lock: str, as_of) -> Evaluator:
-    key = (pack_ref, lock, as_of)
+def _evaluator(pack_ref: str, lock: str, as_of, limits: Limits = DEFAULT_LIMITS) -> Evaluator:
+    key = (pack_ref, lock, as_of, limits)
     ev = _WORKER.get(key)
     if ev is None:
         pack = load_pack(pack_ref)
         if pack.lock != lock:
             raise PackChanged(f"the pack at {pack_ref} has lock {pack.lock[:12]} in a worker, "
                               f"{lock[:12]} in the caller: it changed on disk during the run")
-        ev = Evaluator(pack.compiled(_as_date(as_of)))
+        ev = Evaluator(pack.compiled(_as_date(as_of)), limits)
         _WORKER[key] = ev
     return ev
 
 
-def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list) -> list:
+def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list,
+                   limits: Limits = DEFAULT_LIMITS) -> list:
     """Evaluate one chunk in a worker: results with their JSON made, the record left out
     (the caller has the input line)."""
     out = []
-    for item in _evaluator(pack_ref, lock, as_of).run(lines, start=start, track_subjects=False):
+    for item in _evaluator(pack_ref, lock, as_of, limits).run(lines, start=start, track_subjects=False):
         if item.kind == "result":
             text = item.to_json()
             item.detached(text)
@@ -204,13 +205,15 @@ def _ordered(submit, ev: Evaluator, chunks: Iterator, window: int) -> Iterator:
 # ---------------------------------------------------------------- the two entry points
 
 
-def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None) -> Iterator:
+def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
+                      limits: Limits = DEFAULT_LIMITS) -> Iterator:
     """Evaluate JSON Lines (``str`` or ``bytes`` items) in ``jobs`` processes; yield one
-    ``Result`` or ``Rejection`` per line, in input order, identical to ``evaluate``.
+    ``Result`` or ``Rejection`` per line, in input order, identical to ``evaluate``
+    with the same ``as_of`` and ``limits``.
 
     Results carry no ``record`` (workers do not send the input back)."""
     pack = load_pack(pack_path_or_name)
-    ev = Evaluator(pack.compiled(_as_date(as_of)))
+    ev = Evaluator(pack.compiled(_as_date(as_of)), limits)
     if jobs <= 1:
         yield from ev.run(lines)
         return
@@ -222,12 +225,13 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None)
     ctx = multiprocessing.get_context("spawn")  # workers import Rulecite afresh and load the pack
     with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         def submit(start, chunk):
-            return pool.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk)
+            return pool.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk, limits)
 
         yield from _ordered(submit, ev, _chunks(lines, _IdReader(pack.model.shape.id)), 2 * jobs)
 
 
-def evaluate_dask(pack_path_or_name, path, scheduler=None, n_workers: int = 2, as_of=None) -> Iterator:
+def evaluate_dask(pack_path_or_name, path, scheduler=None, n_workers: int = 2, as_of=None,
+                  limits: Limits = DEFAULT_LIMITS) -> Iterator:
     """Evaluate a JSON Lines file on Dask (extra ``scale``), partitioned by subject; yield
     results in input order, identical to ``evaluate``.
 
@@ -237,7 +241,7 @@ def evaluate_dask(pack_path_or_name, path, scheduler=None, n_workers: int = 2, a
     from distributed import Client, LocalCluster
 
     pack = load_pack(pack_path_or_name)
-    ev = Evaluator(pack.compiled(_as_date(as_of)))
+    ev = Evaluator(pack.compiled(_as_date(as_of)), limits)
     ref = _pack_ref(pack_path_or_name)
     as_of_text = None if as_of is None else str(as_of)
     cluster = None
@@ -250,7 +254,8 @@ def evaluate_dask(pack_path_or_name, path, scheduler=None, n_workers: int = 2, a
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
         with open(path, "rb") as fh:
             def submit(start, chunk):
-                return client.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk, pure=False)
+                return client.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk, limits,
+                                     pure=False)
 
             yield from _ordered(submit, ev, _chunks(fh, _IdReader(pack.model.shape.id)), window)
     finally:

@@ -251,3 +251,32 @@ def test_dask_engine_gives_identical_output_and_log(facts, tmp_path):
     assert dask.exit_code == 0, dask.output
     assert dask.stdout == one.stdout
     assert _log_without_clock(tmp_path / "a.jsonl") == _log_without_clock(tmp_path / "b.jsonl")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_record_limits_are_options_and_hitting_one_is_a_rejection(tmp_path, jobs):
+    pack = load_pack(LIBRARY)
+    records = [r for r in library_records() if not list(evaluate(pack, [r]))[0].kind == "rejection"]
+    facts = write_jsonl(tmp_path / "good.jsonl", records, [])
+    sizes = [len(json.dumps(r, separators=(",", ":"))) for r in records]
+    cut = sorted(sizes)[len(sizes) // 2]  # about half the records are longer than this
+    r = run(["eval", LIBRARY, facts, "-q", "-j", jobs, "--max-record-bytes", cut])
+    assert r.exit_code == 0, r.output
+    out = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(out) == len(records)
+    too_big = [o for o in out if o.get("rejected")]
+    assert too_big and len(too_big) < len(out)
+    assert all("the limit is" in o["reason"] and o["path"] == "$" for o in too_big)
+    # Depth: every library record nests at least 3 levels (record, loans, a loan).
+    r = run(["eval", LIBRARY, facts, "-q", "-j", jobs, "--max-depth", "2"])
+    out = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(out) == len(records) and all(o.get("rejected") for o in out)
+    assert all("deeper than 2 levels" in o["reason"] for o in out)
+    # The defaults let every record through.
+    r = run(["eval", LIBRARY, facts, "-q", "-j", jobs])
+    assert not any(json.loads(x).get("rejected") for x in r.stdout.splitlines())
+
+
+def test_record_limits_must_be_positive(facts):
+    assert_bad_input(run(["eval", LIBRARY, facts, "--max-depth", "0"]), "--max-depth")
+    assert_bad_input(run(["eval", LIBRARY, facts, "--max-record-bytes", "-5"]), "--max-record-bytes")
