@@ -59,14 +59,25 @@ class RulePack:
         return f"<RulePack {self.name} {self.version} {self.lock[:12]}>"
 
 
-def load_pack(path_or_name, *, max_quantifier_depth: int = DEFAULT_MAX_DEPTH) -> RulePack:
+def load_pack(path_or_name, *, max_quantifier_depth: int = DEFAULT_MAX_DEPTH, cache: bool = True) -> RulePack:
     """Parse, check and compile a pack once.
 
     ``path_or_name`` is a pack folder (holding ``pack.toml``) or the name of a bundled
     pack such as ``"cms-care-management"``. Raises :class:`PackError` with every
     diagnostic when the pack has errors.
+
+    With ``cache`` (the default), a pack whose files, Rulecite version and settings
+    match one loaded before is read from the checked-pack cache instead of being
+    parsed and checked again (see :mod:`rulecite.policy_lang.cache`: where it lives,
+    how entries are keyed and why reading one cannot run code; ``RULECITE_NO_CACHE=1``
+    turns it off). The result is the same pack, with the same lock, either way.
     """
-    loaded = _load_model(path_or_name, max_depth=max_quantifier_depth)
+    if cache:
+        from rulecite.policy_lang.cache import load_cached
+
+        loaded, _ = load_cached(path_or_name, max_depth=max_quantifier_depth)
+    else:
+        loaded = _load_model(path_or_name, max_depth=max_quantifier_depth)
     if not loaded.ok:
         err = PackError([d for d in loaded.diagnostics])
         err.texts = loaded.texts

@@ -13,6 +13,26 @@ LIBRARY = TESTS / "packs" / "library"
 BRANCH = TESTS / "packs" / "library-branch"
 
 
+def pytest_configure(config):
+    """The checked-pack cache of this test run lives in a private temporary folder
+    (inherited by the subprocesses tests start), never in the user's ~/.cache."""
+    import os
+    import tempfile
+
+    if "RULECITE_CACHE_DIR" not in os.environ:
+        config._rulecite_cache = tempfile.mkdtemp(prefix="rulecite-test-cache-")
+        os.environ["RULECITE_CACHE_DIR"] = config._rulecite_cache
+
+
+def pytest_unconfigure(config):
+    import os
+
+    folder = getattr(config, "_rulecite_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("RULECITE_CACHE_DIR", None)
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="re-record golden files instead of comparing with them")
