@@ -35,15 +35,6 @@ def command(pack: str, out_dir: str) -> int:
 
 def _exercised(rp) -> dict:
     """rule id -> names of the pack tests in which the rule fired, for the pages' test tables."""
-    from rulecite.interpreter.packtest import run_tests
-    from rulecite.interpreter.results import Result
+    from rulecite.interpreter.packtest import rules_fired
 
-    fired: dict = {}
-    for case in run_tests(rp).cases:
-        if isinstance(case.result, Result):
-            rules = {f.rule for f in case.result.findings}
-            for v in case.result.lines:
-                rules.update(v.rules)
-            for rid in rules:
-                fired.setdefault(rid, set()).add(case.name)
-    return fired
+    return rules_fired(rp)

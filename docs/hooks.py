@@ -47,18 +47,9 @@ def _pack_names() -> list:
 def _exercised(model) -> dict:
     """rule id -> names of the pack tests in which the rule fired (runs the pack tests)."""
     from rulecite.interpreter.api import RulePack
-    from rulecite.interpreter.packtest import run_tests
-    from rulecite.interpreter.results import Result
+    from rulecite.interpreter.packtest import rules_fired
 
-    fired: dict = {}
-    for case in run_tests(RulePack(model)).cases:
-        if isinstance(case.result, Result):
-            rules = {f.rule for f in case.result.findings}
-            for v in case.result.lines:
-                rules.update(v.rules)
-            for rid in rules:
-                fired.setdefault(rid, set()).add(case.name)
-    return fired
+    return rules_fired(RulePack(model))
 
 
 def generate_reference(docs_dir: Path) -> list:

@@ -13,7 +13,7 @@ import attrs
 
 from .api import RulePack, evaluate
 from .compiler import default_service_date
-from .results import Rejection
+from .results import Rejection, Result
 
 
 @attrs.frozen
@@ -183,3 +183,17 @@ def run_tests(pack: RulePack, include_inherited: bool = False) -> TestReport:
     tests = [t for t in pack.model.tests if include_inherited or t.pack == pack.model.name]
     cases = tuple(run_case(pack, t) for t in tests)
     return TestReport(cases, coverage(pack, cases, own_only=not include_inherited))
+
+
+def rules_fired(pack: RulePack) -> dict:
+    """rule id -> names of the pack's tests in which the rule fired (made a finding or
+    denied a line): what the documentation's per-rule test tables show."""
+    fired: dict = {}
+    for case in run_tests(pack).cases:
+        if isinstance(case.result, Result):
+            rules = {f.rule for f in case.result.findings}
+            for v in case.result.lines:
+                rules.update(v.rules)
+            for rid in rules:
+                fired.setdefault(rid, set()).add(case.name)
+    return fired

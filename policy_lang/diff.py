@@ -455,13 +455,22 @@ def render_markdown(d: PackDiff) -> str:
         out.append("")
         out.append(f"{e(_counts(items))}.")
         out.append("")
-        for i in items:
-            title = f": {e(i.title)}" if i.title else ""
-            note = f" ({e(i.note)})" if i.note else ""
-            out.append(f"- **{e(i.kind)}** `{i.name}`{title}{note}")
-            for c in i.changes:
-                before = e(c.before) if c.before is not None else "*none*"
-                after = e(c.after) if c.after is not None else "*none*"
-                out.append(f"    - {e(c.field)}: {before} → {after}")
+        out += markdown_items(items, e, lambda name: f"`{name}`")
         out.append("")
     return "\n".join(out)
+
+
+def markdown_items(items, esc, name) -> list:
+    """One Markdown bullet per changed item, a sub-bullet per changed field; ``esc``
+    escapes untrusted text and ``name(item_name)`` renders the item's name (plain code or a
+    link to its page)."""
+    out = []
+    for i in items:
+        title = f": {esc(i.title)}" if i.title else ""
+        note = f" ({esc(i.note)})" if i.note else ""
+        out.append(f"- **{esc(i.kind)}** {name(i.name)}{title}{note}")
+        for c in i.changes:
+            before = esc(c.before) if c.before is not None else "*none*"
+            after = esc(c.after) if c.after is not None else "*none*"
+            out.append(f"    - {esc(c.field)}: {before} → {after}")
+    return out

@@ -22,6 +22,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from .diff import markdown_items
 from .model import Citation, Code, Pack, Rule, Source, Window
 
 # ---------------------------------------------------------------- escaping
@@ -772,14 +773,7 @@ def render_diff(pack: Pack, d) -> list:
             counts[i.kind] = counts.get(i.kind, 0) + 1
         out += [f"### {_DIFF_TITLES.get(section, md_text(section))}", "",
                 ", ".join(f"{n} {md_text(k)}" for k, n in sorted(counts.items())) + ".", ""]
-        for i in items:
-            title = f": {md_text(i.title)}" if i.title else ""
-            note = f" ({md_text(i.note)})" if i.note else ""
-            out.append(f"- **{md_text(i.kind)}** {_diff_link(pack, section, i.name)}{title}{note}")
-            for c in i.changes:
-                before = md_text(c.before) if c.before is not None else "*none*"
-                after = md_text(c.after) if c.after is not None else "*none*"
-                out.append(f"    - {md_text(c.field)}: {before} → {after}")
+        out += markdown_items(items, md_text, lambda name, section=section: _diff_link(pack, section, name))
         out.append("")
     return out
 
