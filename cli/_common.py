@@ -122,6 +122,15 @@ def facts_argument(f):
     return click.argument("facts", metavar="FACTS")(f)
 
 
+def record_options(f):
+    """``--record ID`` and ``--month PERIOD``: one record of FACTS, the earlier ones its history."""
+    f = click.option("--month", metavar="PERIOD", default=None,
+                     help="Which period of that id (default: the latest in FACTS); earlier ones are its "
+                          "history.")(f)
+    return click.option("--record", "record_id", required=True, metavar="ID",
+                        help="The record's id (the pack's [record] id).")(f)
+
+
 # ---------------------------------------------------------------- reading facts
 
 

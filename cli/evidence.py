@@ -15,6 +15,7 @@ from ._common import (
     find_record,
     load_rulepack,
     pack_argument,
+    record_options,
     relpath,
     stdout_text,
     why,
@@ -24,9 +25,7 @@ from ._common import (
 @click.command("evidence", short_help="Write an evidence packet for one record.")
 @pack_argument
 @facts_argument
-@click.option("--record", "record_id", required=True, metavar="ID", help="The record's id (the pack's [record] id).")
-@click.option("--month", metavar="PERIOD", default=None,
-              help="Which period of that id (default: the latest in FACTS); earlier ones are its history.")
+@record_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
               help="Folder for the packet (created when missing).")
 @as_of_option

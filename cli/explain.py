@@ -16,6 +16,7 @@ from ._common import (
     line_id,
     load_rulepack,
     pack_argument,
+    record_options,
     stdout_text,
     write_json,
 )
@@ -24,9 +25,7 @@ from ._common import (
 @click.command("explain", short_help="Explain one record's verdicts as a tree.")
 @pack_argument
 @facts_argument
-@click.option("--record", "record_id", required=True, metavar="ID", help="The record's id (the pack's [record] id).")
-@click.option("--month", metavar="PERIOD", default=None,
-              help="Which period of that id (default: the latest in FACTS); earlier ones are its history.")
+@record_options
 @click.option("--line", "line", metavar="N", default=None, help="Only this claim line.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--full", is_flag=True, help="Show the values under the conditions of rules that passed too.")
