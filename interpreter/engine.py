@@ -29,7 +29,7 @@ import attrs
 from .compiler import CompiledPack, default_service_date, fmt_value
 from .fastcheck import compile_scan
 from .results import PendingFindings, PackRef, Rejection, Result
-from .validate import RecordValidator, json_path
+from .validate import RecordValidator, _huge_int, json_path
 
 
 @attrs.frozen
@@ -273,6 +273,8 @@ class Evaluator:
     def _ids(self, rec):
         rid = rec.get(self.shape.id)
         per = rec.get(self.shape.period)
+        if type(rid) is int and _huge_int(rid) is not None:
+            rid = None  # too long to write into the rejection
         return (rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
                 per if isinstance(per, str) else None)
 

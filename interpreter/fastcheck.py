@@ -21,10 +21,11 @@ code, date or month seen before costs one set lookup.
 the value is valid, and the engine then asks ``jsonschema`` (and its own depth
 walk) for the verdict and the reason. A non-negative answer promises that the value
 is valid for the schema, that it nests no deeper than ``max_depth`` (counted as the
-engine's limit counts), and that it holds no whole-number float of magnitude 2**63
-or more (a JSON integer that a fast decoder may have turned into a float); the
-number is how many object keys the value holds, which lets the engine tell that a
-fast decoder dropped no duplicate key.
+engine's limit counts), and that it holds no whole number of magnitude 2**63 or more:
+no such float (a JSON integer that a fast decoder may have turned into a float) and
+no such int (one too long to write back as text must be rejected, which the slow
+path does); the number is how many object keys the value holds, which lets the
+engine tell that a fast decoder dropped no duplicate key.
 
 The generated source is built from fixed templates and ``repr()`` of schema values
 only, so a hostile schema cannot inject code; tests compare it with jsonschema on
@@ -76,6 +77,8 @@ def _deep(v, room: int) -> int:
     t = type(v)
     if t is float:
         return 0 if _float_ok(v) else -1
+    if t is int:
+        return 0 if -_BIG < v < _BIG else -1
     if isinstance(v, dict):
         n = len(v)
         for x in v.values():
@@ -205,14 +208,20 @@ class _Gen:
         if "enum" in schema or "const" in schema:
             raise _Unsupported("enum or const on a number")
         bounds = ""
+        low = high = False  # whether the bounds keep an int within +-_BIG on that side
         for kw, op in (("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
             if kw in schema:
                 bound = schema[kw]
                 if type(bound) not in (int, float) or bound != bound or bound - bound != 0:
                     raise _Unsupported(kw)
                 bounds += f" and {v} {op} {bound!r}"
+                if op[0] == ">":
+                    low = low or bound > -_BIG
+                else:
+                    high = high or bound < _BIG
+        big = (f" and {v} > {-_BIG!r}" if not low else "") + (f" and {v} < {_BIG!r}" if not high else "")
         whole = f" and {v}.is_integer()" if t == "integer" else ""
-        return f"((type({v}) is int{bounds}) or (type({v}) is float and _float_ok({v}){whole}{bounds}))"
+        return f"((type({v}) is int{big}{bounds}) or (type({v}) is float and _float_ok({v}){whole}{bounds}))"
 
     # ------------------------------------------------------------ containers, inlined
     def value(self, schema, v: str, depth: int, ind: int, count: bool):

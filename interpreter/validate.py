@@ -110,17 +110,25 @@ class RecordValidator:
             where = _huge_int(record)
             if where is None:
                 raise
-            return Problem(json_path(where), "a number too long to read (over "
-                           f"{sys.get_int_max_str_digits()} digits)")
+            return _too_long(where)
         if not errors:
             return None
         best = best_match(errors)
         return Problem(json_path(best.absolute_path), _reason(best), len(errors) - 1)
 
     def check(self, record) -> Problem | None:
-        if self.is_valid(record):
-            return None
+        if self.fast is not None and self.fast(record):
+            return None  # the fast check accepts no integer too long to write
         problem = self.problem(record)
-        if problem is None:  # the fast path and jsonschema disagree: trust jsonschema
-            return None
+        if problem is None:  # valid for jsonschema (the fast check declined, or there is none)
+            # An integer too long to write (possible only in a decoded record handed to the
+            # API) may be valid for the schema, but no result could carry it: reject it, as
+            # the JSON decoder rejects it in text.
+            where = _huge_int(record)
+            if where is not None:
+                return _too_long(where)
         return problem
+
+
+def _too_long(where) -> Problem:
+    return Problem(json_path(where), f"a number too long to read (over {sys.get_int_max_str_digits()} digits)")

@@ -147,7 +147,8 @@ class Checker:
     def _lines(self, file) -> list:
         """The lines of a pack file, split once (a pack may hold thousands of rules)."""
         if file not in self._line_cache:
-            self._line_cache[file] = self.texts.get(file, "").splitlines()
+            # split as the lexer counts lines (at \n only: a string may hold \u2028)
+            self._line_cache[file] = [ln.removesuffix("\r") for ln in self.texts.get(file, "").split("\n")]
         return self._line_cache[file]
 
     def err(self, code, msg, span, hints=(), severity="error"):

@@ -149,9 +149,11 @@ def render_text(diags: Iterable[Diagnostic], sources: dict[str, str] | None = No
         lines = [head]
         text = sources.get(d.span.file)
         if text is not None and d.span.line >= 1:
-            src_lines = text.splitlines()
+            # Lines as the parser counts them: split at \n only (not at \u2028, \x85, a lone
+            # \r, ...), after the byte-order mark the parser drops.
+            src_lines = text.removeprefix("\ufeff").split("\n")
             if d.span.line <= len(src_lines):
-                src = src_lines[d.span.line - 1].replace("\t", " ")
+                src = src_lines[d.span.line - 1].removesuffix("\r").replace("\t", " ")
                 gutter = f"{d.span.line:>4} | "
                 lines.append(gutter + src)
                 width = 1

@@ -702,9 +702,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str) -
         return Diagnostic("E102", msg, ast.Span(file, line, column, line, column + 1), tuple(hints), label=label)
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         expected = _expected_text(getattr(exc, "expected", ()) or ())
-        last = text.rstrip().splitlines()
-        line = len(last) or 1
-        column = (len(last[-1]) + 1) if last else 1
+        last = text.rstrip().split("\n")  # lines as the lexer counts them: at \n only
+        line = len(last)
+        column = len(last[-1]) + 1
         code = "E103" if "`}`" in expected else "E100"
         return Diagnostic(code, f"the file ends too early; expected {expected}",
                           ast.Span(file, line, column, line, column + 1),
@@ -751,13 +751,13 @@ def parse(text: str, file: str = "<string>") -> tuple["ast.Module | None", list]
     deep = _too_deep(tuple(decls), file)
     if deep is not None:
         return None, build.errors + [deep]
-    lines = text.splitlines()
+    lines = text.split("\n")  # as the lexer counts lines: at \n only (a string may hold \u2028)
     comments = []
     for t in comment_toks:
         prefix = lines[t.line - 1][: t.column - 1] if t.line - 1 < len(lines) else ""
         comments.append(ast.Comment(str(t), t.line, t.column, own_line=not prefix.strip()))
     decls = [_finish(d) for d in decls]
-    nlines = max(1, len(lines))
+    nlines = max(1, len(lines) - text.endswith("\n"))
     module = ast.Module(file, tuple(decls), tuple(comments), span=ast.Span(file, 1, 1, nlines, 1))
     return module, build.errors
 
