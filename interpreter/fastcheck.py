@@ -66,8 +66,10 @@ def _month_ok(v) -> bool:
 
 
 def _float_ok(v) -> bool:
-    """A float the fast path may accept: finite, and not a whole number past 2**63."""
-    return -_BIG < v < _BIG or not (v == v and v - v == 0 and v.is_integer())
+    """A float the fast path may accept: finite and below 2**63 in magnitude (every float
+    past that is a whole number, which may be a decoded 64-bit-plus integer; NaN and the
+    infinities fail the comparison too, and the full check rejects them)."""
+    return -_BIG < v < _BIG
 
 
 def _deep(v, room: int) -> int:

@@ -10,6 +10,7 @@ keywords it does not compile.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 import sys
 
@@ -73,12 +74,23 @@ def _reason(err: jsonschema.ValidationError) -> str:
 
 def _huge_int(value):
     """The path (parts) of the first integer too long to turn into text, or None."""
+    found = _unwritable(value)
+    return found[0] if found is not None and found[1] == "int" else None
+
+
+def _unwritable(value):
+    """(path parts, "int" | "float") of the first number that no JSON result could carry:
+    an integer too long to turn into text, or a float that is NaN or infinite (both only
+    possible in a decoded record handed to the API; JSON text cannot hold them). None
+    when there is none."""
     limit = sys.get_int_max_str_digits()
     stack = [(value, ())]
     while stack:
         v, p = stack.pop()
         if type(v) is int and limit and v.bit_length() > limit * 3 and abs(v) >= 10 ** limit:
-            return p
+            return p, "int"
+        if type(v) is float and not math.isfinite(v):
+            return p, "float"
         if isinstance(v, dict):
             stack.extend((x, p + (k,)) for k, x in reversed(list(v.items())))
         elif isinstance(v, list):
@@ -121,12 +133,15 @@ class RecordValidator:
             return None  # the fast check accepts no integer too long to write
         problem = self.problem(record)
         if problem is None:  # valid for jsonschema (the fast check declined, or there is none)
-            # An integer too long to write (possible only in a decoded record handed to the
-            # API) may be valid for the schema, but no result could carry it: reject it, as
-            # the JSON decoder rejects it in text.
-            where = _huge_int(record)
-            if where is not None:
-                return _too_long(where)
+            # An integer too long to write, or a NaN or infinity (possible only in a decoded
+            # record handed to the API) may be valid for the schema, but no result could
+            # carry it: reject it, as the JSON decoder rejects it in text.
+            found = _unwritable(record)
+            if found is not None:
+                where, kind = found
+                if kind == "int":
+                    return _too_long(where)
+                return Problem(json_path(where), "a number that is not finite (NaN or infinity)")
         return problem
 
 

@@ -157,6 +157,19 @@ def test_a_huge_integer_in_a_decoded_record_is_a_rejection(lib):
     o.to_json()
 
 
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_nan_and_infinity_in_a_decoded_record_are_a_rejection(lib, value):
+    """JSON text cannot hold them (the decoder rejects `Infinity`, `NaN`); a dict handed to
+    the API gets the same answer, on the fast path and the full one alike."""
+    rec = {**GOOD, "member": {"age": 40, "fines": value}}
+    (o,) = evaluate(lib, [rec])
+    assert isinstance(o, Rejection), o.to_dict()
+    assert (o.path, o.reason) == ("$.member.fines", "a number that is not finite (NaN or infinity)")
+    json.loads(o.to_json())
+    (t,) = evaluate(lib, ['{"member_id": "M1", "month": "2025-03", "member": {"fines": Infinity}}'])
+    assert isinstance(t, Rejection)
+
+
 def test_numbers_too_large_for_arithmetic_are_a_rejection_not_a_crash(tmp_path):
     """A pack that divides and floors: overflowing values reject the record they are in."""
     d = tmp_path / "p"
