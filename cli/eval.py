@@ -12,7 +12,6 @@ from collections import Counter
 import click
 from rulecite import __version__
 from rulecite.interpreter.engine import DEFAULT_LIMITS, Limits
-from rulecite.interpreter.results import dumps
 
 from ._common import (
     EXIT_FINDINGS,
@@ -228,7 +227,9 @@ class JsonlWriter:
         self.out = out
 
     def write(self, item, d=None):
-        self.out.write((dumps(d) if d is not None else item.to_json()) + "\n")
+        # to_json, not dumps(d): the same text by definition, made faster (with orjson), and
+        # in parallel runs already made by the worker
+        self.out.write(item.to_json() + "\n")
 
     def close(self):
         pass
@@ -242,7 +243,7 @@ class JsonWriter:
         self.first = True
 
     def write(self, item, d=None):
-        self.out.write(("[\n" if self.first else ",\n") + (dumps(d) if d is not None else item.to_json()))
+        self.out.write(("[\n" if self.first else ",\n") + item.to_json())  # see JsonlWriter
         self.first = False
 
     def close(self):
