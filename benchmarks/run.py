@@ -374,7 +374,7 @@ def main():
     md.append("- Compared engines (anchor venv): " + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()))
     try:
         import orjson
-        md.append(f"- Rulecite with orjson {orjson.__version__} (the `fast` extra) for decoding JSON Lines")
+        md.append(f"- Rulecite with orjson {orjson.__version__} (the `fast` extra) for decoding JSON Lines and writing results (same bytes as without it)")
     except ImportError:
         md.append("- Rulecite without orjson (standard json decoding)")
     load = os.getloadavg()
