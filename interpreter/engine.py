@@ -243,11 +243,12 @@ class Evaluator:
         # Fast path: a record the compiled schema scan accepts (and, for text, that a fast
         # decoder read without dropping a repeated key) goes straight to the coverage check.
         # Anything else takes the full path below, which gives the verdict and the reason.
+        # (The scan's yes also says that no string holds half a surrogate pair.)
         scan = self.scan
         if scan is not None:
             t = type(item)
             if t is dict:
-                if scan(item) >= 0 and _surrogate_path(item) is None:
+                if scan(item) >= 0:
                     return self._coverage(item, n)
             elif (t is bytes or t is str) and len(item) <= self.limits.max_record_bytes:
                 value = _fast_loads(item)
@@ -279,22 +280,33 @@ class Evaluator:
                 per if isinstance(per, str) else None)
 
     def _coverage(self, rec, n):
-        period = rec.get(self.shape.period)
+        shape = self.shape
+        lo, hi = self.cov_lo, self.cov_hi
+        period = rec.get(shape.period)
         if not isinstance(period, str) or len(period) < 7:
-            return Rejection(n, f"$.{self.shape.period}", "missing period (YYYY-MM)", 0, *self._ids(rec))
-        first = period[:7] + "-01"
-        last = period[:7] + "-31"
-        if first > self.cov_hi or last < self.cov_lo:
-            return Rejection(n, f"$.{self.shape.period}",
+            return Rejection(n, f"$.{shape.period}", "missing period (YYYY-MM)", 0, *self._ids(rec))
+        month = period[:7]
+        if month + "-01" > hi or month + "-31" < lo:
+            return Rejection(n, f"$.{shape.period}",
                              f"{period} is outside the service dates this pack covers ({self.pack.coverage}); "
                              "the pack cannot judge it", 0, *self._ids(rec))
-        lines = rec.get(self.shape.lines) or ()
+        lines = rec.get(shape.lines)
         if not isinstance(lines, list):
             return rec
-        for i, ln in enumerate(lines):
-            d = ln.get(self.shape.line_date) if isinstance(ln, dict) else None
+        key = shape.line_date
+        for ln in lines:
+            d = ln.get(key) if isinstance(ln, dict) else None
+            if isinstance(d, str) and not (lo <= d <= hi):
+                return self._outside(rec, n)
+        return rec
+
+    def _outside(self, rec, n):
+        """The rejection for the first line whose service date the pack does not cover."""
+        shape = self.shape
+        for i, ln in enumerate(rec[shape.lines]):
+            d = ln.get(shape.line_date) if isinstance(ln, dict) else None
             if isinstance(d, str) and not (self.cov_lo <= d <= self.cov_hi):
-                return Rejection(n, f"$.{self.shape.lines}[{i}].{self.shape.line_date}",
+                return Rejection(n, f"$.{shape.lines}[{i}].{shape.line_date}",
                                  f"service date {d} is outside the dates this pack covers ({self.pack.coverage})",
                                  0, *self._ids(rec))
         return rec
@@ -415,6 +427,36 @@ class Evaluator:
         line number of the first record (a chunk of a larger input starts later). With
         ``track_subjects`` off (chunks of a parallel run), no result gets a note about a
         subject coming back: the process that merges the chunks adds those."""
+        if not self.uses_history:
+            return self._run_each(records, start, track_subjects)
+        return self._run_groups(records, start, track_subjects)
+
+    def _run_each(self, records, start: int, track_subjects: bool):
+        """``run`` for a pack no rule of which reads history: each record is judged as soon
+        as it is read (the same results, in the same order, as ``_run_groups``; the note
+        on a subject that comes back depends only on the groups before its own)."""
+        shape_id = self.shape.id
+        seen = SubjectTracker(self.shape) if track_subjects else None
+        prepare, judge = self.prepare, self.judge
+        gid = _NOGROUP
+        notes = ()
+        n = start - 1
+        for item in records:
+            n += 1
+            rec = prepare(item, n)
+            if isinstance(rec, Rejection):
+                yield rec
+                continue
+            pid = rec.get(shape_id)
+            if pid != gid:
+                gid = pid
+                if seen is not None:
+                    note = seen.note(pid)
+                    notes = () if note is None else (note,)
+            yield judge(rec, [], n, notes)
+
+    def _run_groups(self, records, start: int, track_subjects: bool):
+        """``run`` for a pack that reads history: a subject's group is judged when it ends."""
         shape = self.shape
         group: list = []  # (n, record or Rejection)
         gid = _NOGROUP
@@ -469,6 +511,7 @@ class Evaluator:
 
 
 _NOGROUP = object()
+_I64 = 1 << 63
 
 
 def subject_key(gid) -> bytes:
@@ -479,16 +522,21 @@ def subject_key(gid) -> bytes:
 class SubjectTracker:
     """Notes a subject whose group comes back after other subjects' groups.
 
-    It keeps an 8-byte key per subject it has seen (about 60 bytes each in memory):
-    exact, at the cost of memory that grows with the number of distinct subjects, not
-    with the number of records (a subject's months are one group)."""
+    It keeps a key per subject it has seen: the id itself when it is a string of at most
+    64 characters or an integer within 64 bits (exact, and about 60 bytes each), else an
+    8-byte digest of it; memory grows with the number of distinct subjects, not with the
+    number of records (a subject's months are one group)."""
 
     def __init__(self, shape):
         self.shape = shape
         self.seen: set = set()
 
     def note(self, gid):
-        key = subject_key(gid)
+        t = type(gid)
+        if (t is str and len(gid) <= 64) or (t is int and -_I64 <= gid < _I64):
+            key = gid  # a str, an int and a digest (bytes) never compare equal
+        else:
+            key = subject_key(gid)
         if key in self.seen:
             return repeat_note(self.shape, gid)
         self.seen.add(key)

@@ -21,7 +21,9 @@ code, date or month seen before costs one set lookup.
 the value is valid, and the engine then asks ``jsonschema`` (and its own depth
 walk) for the verdict and the reason. A non-negative answer promises that the value
 is valid for the schema, that it nests no deeper than ``max_depth`` (counted as the
-engine's limit counts), and that it holds no whole number of magnitude 2**63 or more:
+engine's limit counts), that no string in it (value or key) holds half a surrogate pair
+(text that cannot be written as UTF-8), and that it holds no whole number of magnitude
+2**63 or more:
 no such float (a JSON integer that a fast decoder may have turned into a float) and
 no such int (one too long to write back as text must be rejected, which the slow
 path does); the number is how many object keys the value holds, which lets the
@@ -65,6 +67,17 @@ def _month_ok(v) -> bool:
     return _MONTH_RE.match(v) is not None
 
 
+def _text_ok(s) -> bool:
+    """Whether ``s`` can be written as UTF-8 (holds no half of a surrogate pair)."""
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _float_ok(v) -> bool:
     """A float the fast path may accept: finite and below 2**63 in magnitude (every float
     past that is a whole number, which may be a decoded 64-bit-plus integer; NaN and the
@@ -81,9 +94,13 @@ def _deep(v, room: int) -> int:
         return 0 if _float_ok(v) else -1
     if t is int:
         return 0 if -_BIG < v < _BIG else -1
+    if isinstance(v, str):
+        return 0 if _text_ok(v) else -1
     if isinstance(v, dict):
         n = len(v)
-        for x in v.values():
+        for k, x in v.items():
+            if isinstance(k, str) and not _text_ok(k):
+                return -1
             c = _deep(x, room - 1)
             if c < 0:
                 return -1
@@ -156,15 +173,18 @@ class _Gen:
         """Checks (templates over ``{v}``) on a value already known to be a str."""
         parts = []
         slow = []
+        known_text = False  # whether a test below already implies the value is UTF-8 text
         if "enum" in schema:
             vals = schema["enum"]
-            if not all(type(x) is str for x in vals):
-                raise _Unsupported("non-string enum")
+            if not all(type(x) is str and _text_ok(x) for x in vals):
+                raise _Unsupported("enum of other than UTF-8 strings")
             parts.append(f"{{v}} in {self.const(frozenset(vals))}")
+            known_text = True
         if "const" in schema:
-            if type(schema["const"]) is not str:
-                raise _Unsupported("non-string const")
+            if type(schema["const"]) is not str or not _text_ok(schema["const"]):
+                raise _Unsupported("const other than a UTF-8 string")
             parts.append("{v} == " + repr(schema["const"]).replace("{", "{{").replace("}", "}}"))
+            known_text = True
         if "minLength" in schema:
             parts.append(f"len({{v}}) >= {int(schema['minLength'])!r}")
         if "maxLength" in schema:
@@ -180,8 +200,12 @@ class _Gen:
             digits = _DIGITS_RE.match(pattern)
             if digits:  # ^[0-9]{n}$ without a regex call; a trailing newline goes to jsonschema
                 parts.append(f"len({{v}}) == {int(digits.group(1))!r} and {{v}}.isascii() and {{v}}.isdigit()")
+                known_text = True
             else:
                 slow.append(f"{self.const(rx, 're')}.search({{v}}) is not None")
+        if slow and not known_text:
+            slow.append("_text_ok({v})")
+            known_text = True
         if slow:
             # Remember the strings that passed the slow checks: codes, dates and months repeat.
             ok, fn = self.var("_ok"), self.var("_slow")
@@ -193,6 +217,8 @@ class _Gen:
                              f"        {ok}.add(s)",
                              "    return True"]
             parts.append(f"({{v}} in {ok} or {fn}({{v}}))")
+        if not known_text:
+            parts.append("({v}.isascii() or _text_ok({v}))")
         return parts
 
     def scalar(self, schema, v: str) -> str | None:
@@ -266,19 +292,46 @@ class _Gen:
             if not _is_any(add):
                 raise _Unsupported("additionalProperties schema")
             add = True
+        if not all(type(p) is str and _text_ok(p) for p in props):
+            raise _Unsupported("property names other than UTF-8 strings")
+        required = schema.get("required", [])
+        if not isinstance(required, list) or not all(type(r) is str for r in required):
+            raise _Unsupported("required")
         self.emit(ind, f"if type({x}) is not dict:")
         self.emit(ind + 1, "return -1")
         if count:
             self.emit(ind, f"nk += len({x})")
         known = self.const(frozenset(props))
+        # Each property present adds one to `m` (the required ones up front); when `m`
+        # falls short of len(x) the object has other keys, walked at the end.
+        m = self.var("m")
+        self.emit(ind, f"{m} = {sum(1 for r in set(required) if r in props)!r}")
+        for r in required:
+            if r not in props:
+                self.emit(ind, f"if {r!r} not in {x}:")
+                self.emit(ind + 1, "return -1")
+        for key in sorted(props):
+            v = self.var("v")
+            # `in` then `[]`: an absent optional key (most of a wide schema's) costs one
+            # membership test, cheaper than a .get call with a sentinel.
+            if key in required:
+                self.emit(ind, f"if {key!r} not in {x}:")
+                self.emit(ind + 1, "return -1")
+                self.emit(ind, f"{v} = {x}[{key!r}]")
+                self.value(props[key], v, depth + 1, ind, count)
+            else:
+                self.emit(ind, f"if {key!r} in {x}:")
+                self.emit(ind + 1, f"{m} += 1")
+                self.emit(ind + 1, f"{v} = {x}[{key!r}]")
+                self.value(props[key], v, depth + 1, ind + 1, count)
         # Keys outside `properties` must match a pattern when additionalProperties is false;
         # their values are walked for depth (a pattern's own schema is checked below).
         k, w, c = self.var("k"), self.var("w"), self.var("c")
-        self.emit(ind, f"if not ({x}.keys() <= {known}):")
+        self.emit(ind, f"if len({x}) != {m}:")
         self.emit(ind + 1, f"for {k}, {w} in {x}.items():")
         self.emit(ind + 2, f"if {k} in {known}:")
         self.emit(ind + 3, "continue")
-        self.emit(ind + 2, f"if type({k}) is not str:")
+        self.emit(ind + 2, f"if type({k}) is not str or not _text_ok({k}):")
         self.emit(ind + 3, "return -1")
         if add is False:
             tests = " and ".join(f"{self.const(re.compile(p), 're')}.search({k}) is None" for p in sorted(pats))
@@ -299,23 +352,6 @@ class _Gen:
             self.emit(ind + 2, "return -1")
             self.emit(ind + 1, f"if {rx}.search({k2}) is not None:")
             self.value(pats[p], w2, depth + 1, ind + 2, False)  # counted with the property or the extras
-        required = schema.get("required", [])
-        if not isinstance(required, list) or not all(type(r) is str for r in required):
-            raise _Unsupported("required")
-        for r in required:
-            if r not in props:
-                self.emit(ind, f"if {r!r} not in {x}:")
-                self.emit(ind + 1, "return -1")
-        for key in sorted(props):
-            v = self.var("v")
-            self.emit(ind, f"{v} = {x}.get({key!r}, _MISSING)")
-            if key in required:
-                self.emit(ind, f"if {v} is _MISSING:")
-                self.emit(ind + 1, "return -1")
-                self.value(props[key], v, depth + 1, ind, count)
-            else:
-                self.emit(ind, f"if {v} is not _MISSING:")
-                self.value(props[key], v, depth + 1, ind + 1, count)
 
     def arr(self, schema, x: str, depth: int, ind: int, count: bool):
         if set(schema) - _ANNOTATIONS - _ARRAY_KEYS:
@@ -355,7 +391,7 @@ def compile_scan(schema, max_depth: int | None = None):
         return None
     ns = {"__builtins__": {"type": type, "len": len, "int": int, "float": float, "str": str, "dict": dict,
                            "list": list, "bool": bool, "set": set},
-          "_MISSING": _MISSING, "_date_ok": _date_ok, "_month_ok": _month_ok, "_float_ok": _float_ok,
+          "_text_ok": _text_ok, "_date_ok": _date_ok, "_month_ok": _month_ok, "_float_ok": _float_ok,
           "_deep": _deep, "_unique": _unique,
           "_MEMO_LIMIT": MEMO_LIMIT}
     for name, value in g.consts.values():
@@ -381,4 +417,3 @@ def compile_check(schema):
     return check
 
 
-_MISSING = object()

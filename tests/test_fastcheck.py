@@ -31,7 +31,8 @@ BASE = {
 }
 
 BAD_VALUES = [None, True, 1, 1.5, -1, 2 ** 70, 1e19, float("nan"), "", "x", "2026-02-30", "2026-13",
-              "12345678901", "1467503219\n", "g0557", [], ["E11.9", "E11.9"], {}, {"x_a": 1}, "\u00b2" * 10]
+              "12345678901", "1467503219\n", "g0557", [], ["E11.9", "E11.9"], {}, {"x_a": 1}, "\u00b2" * 10,
+              "\ud800", "E11.9\udc00", "caf\u00e9 \ud83d", {"x_\udfff": "a"}, ["\ud800"]]
 
 
 def _paths(value, path=()):
@@ -71,7 +72,7 @@ def _mutants(seed=7, n=1500):
             for p in path[:-1]:
                 parent = parent[p]
             if isinstance(parent, dict):
-                parent[rng.choice(["x_vendor", "extra", "X_no", "x_"])] = rng.choice(BAD_VALUES)
+                parent[rng.choice(["x_vendor", "extra", "X_no", "x_", "x_\ud800"])] = rng.choice(BAD_VALUES)
         else:
             deep = "leaf"
             for _ in range(rng.randint(25, 40)):
@@ -90,7 +91,40 @@ def test_scan_accepts_only_what_jsonschema_and_the_depth_limit_accept():
             accepted += 1
             assert validator.is_valid(rec), rec
             assert _value_depth_ok(rec, 32), rec
+            _utf8_text(rec)  # no string or key holds half a surrogate pair
     assert accepted > 100  # the valid mutants (extra x_ fields, absent optional fields) pass
+
+
+def _utf8_text(rec):
+    json.dumps(rec, ensure_ascii=False).encode("utf-8")  # raises on half a surrogate pair
+
+
+@pytest.mark.parametrize("where", ["free text", "pattern", "date", "extension value", "extension key",
+                                   "nested extension key", "enum"])
+def test_scan_refuses_half_surrogate_pairs_everywhere(where):
+    """The engine trusts the scan's yes to mean UTF-8 text too (no second pass over a dict)."""
+    scan = compile_scan(SCHEMA, 32)
+    rec = copy.deepcopy(BASE)
+    assert scan(rec) >= 0
+    half = "\ud83d"
+    if where == "free text":
+        rec["time"][0]["activity"] = "call " + half
+    elif where == "pattern":
+        rec["patient"]["chronic_conditions"].append("E11.9" + half)
+    elif where == "date":
+        rec["claims"][0]["date"] = "2026-03-3" + half
+    elif where == "extension value":
+        rec["x_vendor"] = {"a": [half]}
+    elif where == "extension key":
+        rec["x_" + half] = 1
+    elif where == "nested extension key":
+        rec["x_vendor"] = {"a": {"b" + half: 1}}
+    else:
+        rec["practice"]["type"] = "office" + half
+    assert scan(rec) == -1
+    evaluator = Evaluator(load_pack("cms-care-management").compiled(None))
+    out = evaluator.prepare(rec, 3)
+    assert out.kind == "rejection" and "surrogate" in out.reason, out
 
 
 def test_scan_counts_every_key():

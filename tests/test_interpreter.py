@@ -164,6 +164,47 @@ def test_ungrouped_input_is_noted(lib):
     assert not out[0].notes and not out[1].notes
 
 
+def test_a_pack_without_history_streams_with_the_same_results(tmp_path, lib):
+    """A pack no rule of which reads history judges each record as it reads it
+    (``Evaluator._run_each``); results, rejections, order and notes are those of the
+    grouping path."""
+    from rulecite.interpreter.engine import Evaluator
+
+    pack = make_pack(tmp_path, '''
+rule cap.units {
+  title "At most ten units a loan"
+  cite BYLAWS2025 section "2. Limits"
+  for l in loans where l.item in ANY_ITEM
+  deny when l.units > 10
+  message "{l.units} units"
+}
+''')
+    ev = Evaluator(pack.compiled(None))
+    assert not ev.uses_history and Evaluator(lib.compiled(None)).uses_history
+    records = [rec("2026-01", loan(units=11), member_id="A"), {"member_id": "A", "month": "2026-02"},
+               rec("2026-02", loan(units=2), member_id="A"), "not json", rec("2026-01", loan(), member_id="B"),
+               rec("2026-03", loan(units=12), member_id="A"), json.dumps(rec("2026-02", member_id="B")),
+               rec("2024-01", member_id="B"), rec("2026-04", member_id="C"), rec("2026-05", member_id="A")]
+    streamed = [x.to_dict() for x in ev._run_each(records, 1, True)]
+    grouped = [x.to_dict() for x in ev._run_groups(records, 1, True)]
+    assert streamed == grouped
+    assert [x.to_dict() for x in ev.run(records)] == streamed
+    assert len(streamed) == len(records)
+    noted = [d.get("input_line") for d in streamed if d.get("notes")]
+    assert noted == [6, 7, 10]  # A back after B, B back after A, A back after C
+
+
+def test_subject_tracker_tells_ids_of_different_types_apart():
+    from rulecite.interpreter.engine import SubjectTracker
+    from rulecite.policy_lang.model import RecordShape
+
+    seen = SubjectTracker(RecordShape())
+    ids = ["1", 1, True, 1.5, None, "x" * 65, "x" * 64, 2 ** 70, -(2 ** 63), ("t",)]
+    assert [seen.note(i) for i in ids] == [None] * len(ids)
+    assert all(seen.note(i) is not None for i in ids)
+    assert "x" * 65 in seen.note("x" * 65)
+
+
 # ---------------------------------------------------------------- findings, suggestions, explain
 
 
@@ -464,3 +505,23 @@ def test_inherited_tests_run_when_asked():
 def test_unusable_pack_path_is_a_pack_error():
     with pytest.raises(PackError):
         load_pack("x" * 300)
+
+
+@pytest.mark.parametrize("pack_name", ["library", "cms-care-management"])
+def test_counts_agree_with_to_dict(pack_name, lib):
+    """``Result.counts()`` (what the CLI summary reads) gives the numbers ``to_dict``
+    gives, before and after the lines and findings are wrapped into objects."""
+    from rulecite.interpreter.synth import synthesize
+
+    pack = lib if pack_name == "library" else load_pack(pack_name)
+    seen_deny = seen_findings = 0
+    for i, r in enumerate(x for x in evaluate(pack, synthesize(pack, 300, seed=5)) if x.kind == "result"):
+        d = r.to_dict()
+        want = (sum(v["verdict"] == "allow" for v in d["lines"]), sum(v["verdict"] == "deny" for v in d["lines"]),
+                tuple((f["rule"], f["severity"]) for f in d["findings"]))
+        if i % 2:
+            r.lines, r.findings  # noqa: B018 - wrap them
+        assert r.counts() == want
+        seen_deny += want[1]
+        seen_findings += len(want[2])
+    assert seen_deny and seen_findings  # the records exercise denials and findings
