@@ -95,9 +95,8 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
         logger = DecisionLogger(rp, as_of, __version__, _now()) if dlog else None
         limits = Limits(max_record_bytes=max_record_bytes, max_depth=max_depth)
         for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
-            d = item.to_dict() if counted and item.kind == "result" else None
-            tally.add(item, d)
-            writer.write(item, d)
+            tally.add(item, counted)
+            writer.write(item)
             if rejects is not None and item.kind == "rejection":
                 rejects.write(item.to_json() + "\n")
             if logger is not None:
@@ -164,8 +163,8 @@ class Tally:
         self.rejected: list = []
         self.deny_findings = self.warn_findings = 0
 
-    def add(self, item, d: dict | None):
-        """Count one result from its contract dict ``d`` (None: count the record only)."""
+    def add(self, item, counted: bool = True):
+        """Count one result or rejection (``counted`` off: count the record only)."""
         self.records += 1
         if item.kind == "rejection":
             self.rejections += 1
@@ -173,15 +172,12 @@ class Tally:
                 self.rejected.append(item)
             return
         self.results += 1
-        if d is None:
+        if not counted:
             return
-        for v in d["lines"]:
-            if v["verdict"] == "deny":
-                self.denied += 1
-            else:
-                self.allowed += 1
-        for f in d["findings"]:
-            rule, severity = f["rule"], f["severity"]
+        allowed, denied, found = item.counts()
+        self.allowed += allowed
+        self.denied += denied
+        for rule, severity in found:
             self.by_rule[rule] += 1
             self.severity[rule] = severity
             if severity == "deny":
@@ -226,7 +222,7 @@ class JsonlWriter:
     def __init__(self, out, shape):
         self.out = out
 
-    def write(self, item, d=None):
+    def write(self, item):
         # to_json, not dumps(d): the same text by definition, made faster (with orjson), and
         # in parallel runs already made by the worker
         self.out.write(item.to_json() + "\n")
@@ -242,7 +238,7 @@ class JsonWriter:
         self.out = out
         self.first = True
 
-    def write(self, item, d=None):
+    def write(self, item):
         self.out.write(("[\n" if self.first else ",\n") + item.to_json())  # see JsonlWriter
         self.first = False
 
@@ -266,7 +262,7 @@ class CsvWriter:
         self.buf.seek(0)
         self.buf.truncate()
 
-    def write(self, item, d=None):
+    def write(self, item):
         if item.kind == "rejection":
             return
         for v in item.lines:
@@ -299,7 +295,7 @@ class TableWriter:
         self.first = True
         self.style = click.style  # click.echo drops the colours off a terminal and with NO_COLOR
 
-    def write(self, item, d=None):
+    def write(self, item):
         out = self.out
 
         def w(text):

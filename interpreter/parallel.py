@@ -27,7 +27,7 @@ from typing import Iterable, Iterator
 
 from .api import load_pack
 from .engine import DEFAULT_LIMITS, Evaluator, Limits, SubjectTracker
-from .results import Rejection, Result
+from .results import Rejection, Result, result_from_wire
 
 CHUNK_LINES = 2000  # lines per chunk, at least (a chunk ends where the subject changes)
 MAX_CHUNK_LINES = 50_000  # a chunk ends here whatever the ids say (the check repairs it)
@@ -54,15 +54,17 @@ def _evaluator(pack_ref: str, lock: str, as_of, limits: Limits = DEFAULT_LIMITS)
 
 def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list,
                    limits: Limits = DEFAULT_LIMITS) -> list:
-    """Evaluate one chunk in a worker: results with their JSON made, the record left out
-    (the caller has the input line)."""
-    out = []
-    for item in _evaluator(pack_ref, lock, as_of, limits).run(lines, start=start, track_subjects=False):
-        if item.kind == "result":
-            text = item.to_json()
-            item.detached(text)
-        out.append(item)
-    return out
+    """Evaluate one chunk in a worker: each result as ``Result.to_wire`` gives it (its
+    parts and JSON text, no record: the caller has the input line), each rejection as
+    itself. ``from_chunk`` makes them results again."""
+    run = _evaluator(pack_ref, lock, as_of, limits).run(lines, start=start, track_subjects=False)
+    return [item.to_wire() if item.kind == "result" else item for item in run]
+
+
+def from_chunk(ev: Evaluator, items: list) -> list:
+    """Results and rejections from what ``evaluate_chunk`` returned."""
+    shape, packref, as_of = ev.shape, ev.packref, ev.as_of
+    return [result_from_wire(shape.id, shape.period, packref, as_of, x) if type(x) is tuple else x for x in items]
 
 
 def _as_date(as_of):
@@ -195,10 +197,10 @@ def _ordered(submit, ev: Evaluator, chunks: Iterator, window: int) -> Iterator:
         inflight.append((start, lines, submit(start, lines)))
         while len(inflight) >= window:
             s, ls, fut = inflight.popleft()
-            yield from merger.add(s, ls, fut.result())
+            yield from merger.add(s, ls, from_chunk(ev, fut.result()))
     while inflight:
         s, ls, fut = inflight.popleft()
-        yield from merger.add(s, ls, fut.result())
+        yield from merger.add(s, ls, from_chunk(ev, fut.result()))
     yield from merger.finish()
 
 

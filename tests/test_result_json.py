@@ -38,6 +38,7 @@ from rulecite.interpreter import (
     parallel,
     results,
 )
+from rulecite.interpreter.engine import Evaluator
 from rulecite.interpreter.results import Evidence, PackRef, SuggestionOut
 from rulecite.interpreter.synth import synthesize
 
@@ -338,15 +339,36 @@ def test_chunk_results_and_pickled_results(road):
     pack = rulepack("anchor")
     lines = _anchor_lines(300)
     direct = [r.to_json() for r in _results(pack, lines)]
-    chunk = [x for x in parallel.evaluate_chunk(str(ANCHOR), pack.lock, None, 1, lines) if x.kind == "result"]
-    assert [x.to_json() for x in chunk] == direct
-    moved = pickle.loads(pickle.dumps(chunk))
+    wire = pickle.loads(pickle.dumps(parallel.evaluate_chunk(str(ANCHOR), pack.lock, None, 1, lines)))
+    assert all(type(x) is tuple for x in wire)  # plain values cross the process boundary
+    moved = [x for x in parallel.from_chunk(Evaluator(pack.compiled(None)), wire) if x.kind == "result"]
     assert [x.to_json() for x in moved] == [canonical(x) for x in moved] == direct
+    assert [x.to_dict() for x in moved] == [r.to_dict() for r in _results(pack, lines)]
+    assert all(x.record is None for x in moved)
     # A result pickled before its text was made: the copy's parts (citations copied too).
     fresh = pickle.loads(pickle.dumps(_results(pack, lines)))
     for x in fresh:
         assert_same(x)
     assert [x.to_json() for x in fresh] == direct
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_to_wire_restores_the_same_result(road, wrap):
+    """``to_wire`` and ``result_from_wire`` give back an equal result, its objects read or
+    not (library pack: findings, evidence, suggestions, notes)."""
+    pack = rulepack("library")
+    ev = Evaluator(pack.compiled(None))
+    seen = set()
+    for r in _results(pack, synthesize(pack, 200, seed=11)):
+        want = r.to_dict()
+        if wrap:
+            r.lines, r.findings, r.suggestions  # noqa: B018
+        back = results.result_from_wire(ev.shape.id, ev.shape.period, ev.packref, ev.as_of,
+                                        pickle.loads(pickle.dumps(r.to_wire())))
+        assert back.to_dict() == want and back.to_json() == canonical(r)
+        assert back.lines == r.lines and back.findings == r.findings and back.suggestions == r.suggestions
+        seen.update(k for k in ("findings", "suggestions") if want[k])
+    assert seen == {"findings", "suggestions"}
 
 
 def test_two_jobs_write_the_canonical_text():
