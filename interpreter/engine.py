@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import re
+from array import array
 
 import attrs
 
@@ -511,35 +512,74 @@ class Evaluator:
 
 
 _NOGROUP = object()
-_I64 = 1 << 63
 
 
-def subject_key(gid) -> bytes:
-    """A short, stable key for a subject id: what the engine remembers of each group."""
-    return hashlib.blake2b(repr(gid).encode(), digest_size=8).digest()
+def subject_key(gid) -> int:
+    """A stable 64-bit key for a subject id (never 0): what the engine remembers of each
+    group. ``repr`` keeps ids of different types apart (``"1"`` and ``1``)."""
+    return int.from_bytes(hashlib.blake2b(repr(gid).encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "little") or 1
+
+
+class KeySet:
+    """A set of non-zero 64-bit keys in one open-addressing table: 8 bytes a slot, at most
+    half full, so about 16 bytes a key (a Python set of the same keys takes about 60)."""
+
+    __slots__ = ("table", "mask", "n")
+
+    def __init__(self):
+        self.table = array("Q", bytes(8 * 1024))
+        self.mask = 1023
+        self.n = 0
+
+    def add(self, key: int) -> bool:
+        """Add ``key``; True if it was there already."""
+        table, mask = self.table, self.mask
+        i = key & mask
+        while True:
+            k = table[i]
+            if k == key:
+                return True
+            if not k:
+                break
+            i = (i + 1) & mask
+        table[i] = key
+        self.n += 1
+        if 2 * self.n > mask:
+            self._grow()
+        return False
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _grow(self):
+        old = self.table
+        self.table = table = array("Q", bytes(16 * len(old)))
+        self.mask = mask = len(table) - 1
+        for key in old:
+            if key:
+                i = key & mask
+                while table[i]:
+                    i = (i + 1) & mask
+                table[i] = key
 
 
 class SubjectTracker:
     """Notes a subject whose group comes back after other subjects' groups.
 
-    It keeps a key per subject it has seen: the id itself when it is a string of at most
-    64 characters or an integer within 64 bits (exact, and about 60 bytes each), else an
-    8-byte digest of it; memory grows with the number of distinct subjects, not with the
-    number of records (a subject's months are one group)."""
+    It keeps a 64-bit digest per subject it has seen (``subject_key``, in a ``KeySet``:
+    about 16 bytes each), so memory grows with the number of distinct subjects, not with
+    the number of records (a subject's months are one group). Two ids sharing a digest
+    would give a wrong note; the odds are about n^2 / 2^65 for n subjects (1 in 37
+    million at a million subjects)."""
 
     def __init__(self, shape):
         self.shape = shape
-        self.seen: set = set()
+        self.seen = KeySet()
 
     def note(self, gid):
-        t = type(gid)
-        if (t is str and len(gid) <= 64) or (t is int and -_I64 <= gid < _I64):
-            key = gid  # a str, an int and a digest (bytes) never compare equal
-        else:
-            key = subject_key(gid)
-        if key in self.seen:
+        if self.seen.add(subject_key(gid)):
             return repeat_note(self.shape, gid)
-        self.seen.add(key)
         return None
 
 

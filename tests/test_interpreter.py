@@ -205,6 +205,25 @@ def test_subject_tracker_tells_ids_of_different_types_apart():
     assert "x" * 65 in seen.note("x" * 65)
 
 
+def test_key_set_is_a_set():
+    import random
+
+    from rulecite.interpreter.engine import KeySet
+
+    rng = random.Random(3)
+    keys = KeySet()
+    model: set = set()
+    # Keys sharing their low bits (the table's index) probe past each other.
+    pool = [rng.getrandbits(64) or 1 for _ in range(3000)] + [(i << 20) | 5 for i in range(1, 3000)]
+    for _ in range(20000):
+        k = rng.choice(pool)
+        assert keys.add(k) == (k in model)
+        model.add(k)
+    assert len(keys) == len(model) > 4000
+    assert all(keys.add(k) for k in model)
+    assert len(keys.table) >= 2 * len(model)  # it grew, and stays at most half full
+
+
 # ---------------------------------------------------------------- findings, suggestions, explain
 
 
