@@ -381,6 +381,8 @@ def main():
     md.append(f"- Load average when the run started: {load[0]:.1f} (other work on the machine slows every engine "
               "alike within a step, but not evenly across steps)")
     md.append("")
+    summary_at = len(md)  # "Targets at a glance" goes here once everything is measured
+    glance: list = []
 
     # -- equivalence, then the anchor table
     path = data_file(big)
@@ -414,6 +416,8 @@ def main():
             md.append(f"| {eng} | not run: {r.get('error', '?')} | | | | |")
     ratio = rates.get("rulecite", 0) / rates["hand"] if "hand" in rates else 0
     md += ["", f"**Rulecite / hand.py = {ratio:.2f}×** (must: 0.67×, goal: 1.0×).", ""]
+    glance.append(("Anchor, parsed records: Rulecite / hand.py", "≥ 0.67× (goal 1.0×)", f"{ratio:.2f}×",
+                   ratio >= 0.67))
 
     # -- where the time goes
     bd = child("breakdown", path)
@@ -458,6 +462,8 @@ def main():
             rate = r["n"] / r["median"]
             md += [f"{rate:,.0f} patient-months per second on one core ({1e6 / rate:.1f} µs each) on {cms_n:,} "
                    f"parsed records; the goal is 100,000/s: {rate / 100_000:.2f} of it.", ""]
+            glance.append(("CMS pack, parsed synth records, one core", "goal 100,000/s", f"{rate:,.0f}/s",
+                           rate >= 100_000))
         else:
             md += [f"not measured: {r.get('error')}", ""]
         prof = child("profile", "cms-care-management", spath, min(cms_n, 10_000))
@@ -470,6 +476,7 @@ def main():
     md += ["## `rulecite eval` end to end (JSON Lines in, JSON Lines out)", "",
            "| pack, records | mode | seconds | rec/s | peak RSS MB (main process) |", "|---|---|---|---|---|"]
     e2e = {}
+    rss = {}
     sizes = sorted({100_000, e2e_big})
     cases = [("anchor", str(ANCHOR_PACK), data_file(n)) for n in sizes]
     if spath is not None:
@@ -486,11 +493,21 @@ def main():
                 _, status, ru = os.wait4(p.pid, 0)
                 dt = time.perf_counter() - t0
             e2e[(label, n, mode)] = n / dt
+            rss[(label, n, mode)] = ru.ru_maxrss / 1024
             md.append(f"| {label}, {n:,} | {mode} | {dt:.1f} | {n / dt:,.0f} | {ru.ru_maxrss / 1024:.0f} |"
                       + ("" if status == 0 else f" exit {status}"))
             log(label, n, mode, f"{n / dt:,.0f} rec/s")
     sp = [e2e[(lb, n, "--jobs 2")] / e2e[(lb, n, "1 process")] for (lb, n, m) in e2e if m == "--jobs 2"]
     md += ["", "Speed-up with --jobs 2: " + ", ".join(f"{x:.2f}×" for x in sp) + " (goal 1.7×).", ""]
+    if sp:
+        glance.append(("`eval --jobs 2` speed-up", "goal ≥ 1.7×", ", ".join(f"{x:.2f}×" for x in sp),
+                       min(sp) >= 1.7))
+    lo, hi = rss.get(("anchor", 100_000, "1 process")), rss.get(("anchor", e2e_big, "1 process"))
+    if lo and hi and e2e_big > 100_000:
+        md += [f"Peak RSS, anchor, 1 process: {hi:.0f} MB at {e2e_big:,} records, {lo:.0f} MB at 100,000: "
+               f"{hi / lo:.2f}× (target: within 1.5× and under 300 MB).", ""]
+        glance.append(("Peak RSS at 1,000,000 records vs 100,000", "≤ 1.5× and < 300 MB",
+                       f"{hi / lo:.2f}×, {hi:.0f} MB", hi / lo <= 1.5 and hi < 300))
 
     # -- load time
     md += ["## Loading a pack", "",
@@ -500,6 +517,7 @@ def main():
            "| pack | rules | from | import s | parse+check (or cache read) s | compile s | load s |",
            "|---|---|---|---|---|---|---|"]
     cache_tmp = tempfile.mkdtemp(prefix="rulecite-bench-cache-")
+    loads: dict = {}
     os.environ["RULECITE_CACHE_DIR"] = cache_tmp
     try:
         for pk in (str(ANCHOR_PACK), str(ROOT / "tests" / "packs" / "library"), "cms-care-management"):
@@ -508,6 +526,8 @@ def main():
             load_cached(pk)  # fill the cache
             for mode in ("source", "cache"):
                 r = child("load", pk, mode)
+                if "rules" in r:
+                    loads[(Path(pk).name, mode)] = r
                 md.append(f"| {Path(pk).name} | {r.get('rules')} | {mode} | {r.get('import', 0):.2f} | "
                           f"{r.get('parse_check', 0):.3f} | {r.get('compile', 0):.3f} | "
                           f"{r.get('parse_check', 0) + r.get('compile', 0):.3f} |"
@@ -515,6 +535,15 @@ def main():
     finally:
         shutil.rmtree(cache_tmp, ignore_errors=True)
         os.environ.pop("RULECITE_CACHE_DIR", None)
+    for name, mode in (("cms-care-management", "source"), ("cms-care-management", "cache")):
+        r = loads.get((name, mode))
+        if r:
+            t = r["parse_check"] + r["compile"]
+            glance.append((f"Load the CMS pack from {'the checked-pack cache' if mode == 'cache' else 'source'}",
+                           "< 0.3 s (or a cache that gets there)", f"{t:.3f} s", t < 0.3))
+    md[summary_at:summary_at] = (
+        ["## Targets at a glance", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
+        + [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in glance] + [""])
     md += ["", *notes, f"- The whole run took {(time.time() - started) / 60:.1f} minutes.", ""]
     Path(args.out).write_text("\n".join(md))
     log("wrote", args.out)

@@ -522,30 +522,34 @@ def subject_key(gid) -> int:
 
 
 class KeySet:
-    """A set of non-zero 64-bit keys in one open-addressing table: 8 bytes a slot, at most
-    half full, so about 16 bytes a key (a Python set of the same keys takes about 60)."""
+    """A set of non-zero 64-bit keys in one open-addressing table of 8-byte slots, at most
+    three quarters full and grown by half: about 12 bytes a key (a Python set of the same
+    keys takes about 60)."""
 
-    __slots__ = ("table", "mask", "n")
+    __slots__ = ("table", "size", "n", "limit")
 
     def __init__(self):
-        self.table = array("Q", bytes(8 * 1024))
-        self.mask = 1023
+        self.size = 1024
+        self.table = array("Q", bytes(8 * self.size))
         self.n = 0
+        self.limit = self.size * 3 // 4
 
     def add(self, key: int) -> bool:
         """Add ``key``; True if it was there already."""
-        table, mask = self.table, self.mask
-        i = key & mask
+        table, size = self.table, self.size
+        i = key % size
         while True:
             k = table[i]
             if k == key:
                 return True
             if not k:
                 break
-            i = (i + 1) & mask
+            i += 1
+            if i == size:
+                i = 0
         table[i] = key
         self.n += 1
-        if 2 * self.n > mask:
+        if self.n > self.limit:
             self._grow()
         return False
 
@@ -554,13 +558,16 @@ class KeySet:
 
     def _grow(self):
         old = self.table
-        self.table = table = array("Q", bytes(16 * len(old)))
-        self.mask = mask = len(table) - 1
+        self.size = size = len(old) * 3 // 2
+        self.limit = size * 3 // 4
+        self.table = table = array("Q", bytes(8 * size))
         for key in old:
             if key:
-                i = key & mask
+                i = key % size
                 while table[i]:
-                    i = (i + 1) & mask
+                    i += 1
+                    if i == size:
+                        i = 0
                 table[i] = key
 
 
@@ -568,7 +575,7 @@ class SubjectTracker:
     """Notes a subject whose group comes back after other subjects' groups.
 
     It keeps a 64-bit digest per subject it has seen (``subject_key``, in a ``KeySet``:
-    about 16 bytes each), so memory grows with the number of distinct subjects, not with
+    about 12 bytes each), so memory grows with the number of distinct subjects, not with
     the number of records (a subject's months are one group). Two ids sharing a digest
     would give a wrong note; the odds are about n^2 / 2^65 for n subjects (1 in 37
     million at a million subjects)."""
