@@ -506,7 +506,7 @@ def main():
     if lo and hi and e2e_big > 100_000:
         md += [f"Peak RSS, anchor, 1 process: {hi:.0f} MB at {e2e_big:,} records, {lo:.0f} MB at 100,000: "
                f"{hi / lo:.2f}× (target: within 1.5× and under 300 MB).", ""]
-        glance.append(("Peak RSS at 1,000,000 records vs 100,000", "≤ 1.5× and < 300 MB",
+        glance.append((f"Peak RSS at {e2e_big:,} records vs 100,000", "≤ 1.5× and < 300 MB",
                        f"{hi / lo:.2f}×, {hi:.0f} MB", hi / lo <= 1.5 and hi < 300))
 
     # -- load time
@@ -537,7 +537,7 @@ def main():
         os.environ.pop("RULECITE_CACHE_DIR", None)
     for name, mode in (("cms-care-management", "source"), ("cms-care-management", "cache")):
         r = loads.get((name, mode))
-        if r:
+        if r and "parse_check" in r and "compile" in r:
             t = r["parse_check"] + r["compile"]
             glance.append((f"Load the CMS pack from {'the checked-pack cache' if mode == 'cache' else 'source'}",
                            "< 0.3 s (or a cache that gets there)", f"{t:.3f} s", t < 0.3))

@@ -102,7 +102,7 @@ def _value_depth_ok(value, limit: int, depth: int = 1) -> bool:
         return False
     if isinstance(value, dict):
         return all(_value_depth_ok(v, limit, depth + 1) for v in value.values())
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return all(_value_depth_ok(v, limit, depth + 1) for v in value)
     return True
 
@@ -183,7 +183,7 @@ def _unpaired_surrogate(value):
             for k, x in reversed(list(v.items())):
                 stack.append((x, p + (k,)))
                 stack.append((k, p))
-        elif isinstance(v, list):
+        elif isinstance(v, (list, tuple)):  # a caller's dict may hold tuples
             stack.extend((x, p + (i,)) for i, x in reversed(list(enumerate(v))))
     return None
 
@@ -470,10 +470,11 @@ class Evaluator:
                 group.append((n, prepared))
                 continue
             pid = prepared.get(shape.id)
-            if pid != gid and group:
-                yield from self._flush(group, gid, seen)
-                group = []
-            gid = pid
+            if pid != gid:  # a group is named by its first record's id (ids equal as 1 and 1.0 are one group)
+                if group:
+                    yield from self._flush(group, gid, seen)
+                    group = []
+                gid = pid
             group.append((n, prepared))
         if group:
             yield from self._flush(group, gid, seen)
@@ -516,7 +517,11 @@ _NOGROUP = object()
 
 def subject_key(gid) -> int:
     """A stable 64-bit key for a subject id (never 0): what the engine remembers of each
-    group. ``repr`` keeps ids of different types apart (``"1"`` and ``1``)."""
+    group. Ids that compare equal as numbers (``1``, ``1.0``, ``True``) share a key, as
+    they share a group; ``repr`` keeps the rest apart (``"1"`` and ``1``)."""
+    t = type(gid)
+    if t is bool or (t is float and gid.is_integer()):
+        gid = int(gid)
     return int.from_bytes(hashlib.blake2b(repr(gid).encode("utf-8", "surrogatepass"), digest_size=8).digest(),
                           "little") or 1
 

@@ -48,6 +48,7 @@ _ARRAY_KEYS = {"type", "items", "minItems", "maxItems", "uniqueItems"}
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")
 _DIGITS_RE = re.compile(r"\^\[0-9\]\{([0-9]{1,3})\}\$\Z")
+_CHECKED_FORMATS = ("date", "month")  # the formats validate.FORMATS checks
 _BIG = 9.2e18  # a float this large and whole may be a decoded 64-bit-plus integer
 MEMO_LIMIT = 10_000  # strings remembered per schema node
 NO_LIMIT = 1 << 30
@@ -114,7 +115,9 @@ def _deep(v, room: int) -> int:
                 return -1
             n += c
         return n
-    return 0
+    if v is None or t is bool:
+        return 0
+    return -1  # not a JSON value (a tuple, a set, a subclass of a number...): the full path decides
 
 
 def _unique(items) -> bool:
@@ -144,7 +147,12 @@ class _Unsupported(Exception):
 
 
 def _is_any(schema) -> bool:
-    return schema is True or (isinstance(schema, dict) and not (set(schema) - _ANNOTATIONS))
+    """Whether ``schema`` accepts every value: ``true``, or only annotations (``format``
+    counts as one unless it names a format the engine checks, see ``validate.FORMATS``)."""
+    if schema is True:
+        return True
+    return (isinstance(schema, dict) and not (set(schema) - _ANNOTATIONS)
+            and schema.get("format") not in _CHECKED_FORMATS)
 
 
 class _Gen:

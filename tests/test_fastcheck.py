@@ -100,7 +100,7 @@ def _utf8_text(rec):
 
 
 @pytest.mark.parametrize("where", ["free text", "pattern", "date", "extension value", "extension key",
-                                   "nested extension key", "enum"])
+                                   "nested extension key", "enum", "extension tuple"])
 def test_scan_refuses_half_surrogate_pairs_everywhere(where):
     """The engine trusts the scan's yes to mean UTF-8 text too (no second pass over a dict)."""
     scan = compile_scan(SCHEMA, 32)
@@ -119,12 +119,39 @@ def test_scan_refuses_half_surrogate_pairs_everywhere(where):
         rec["x_" + half] = 1
     elif where == "nested extension key":
         rec["x_vendor"] = {"a": {"b" + half: 1}}
+    elif where == "extension tuple":  # not JSON, but a caller's dict may hold one
+        rec["x_vendor"] = ("a", half)
     else:
         rec["practice"]["type"] = "office" + half
     assert scan(rec) == -1
     evaluator = Evaluator(load_pack("cms-care-management").compiled(None))
     out = evaluator.prepare(rec, 3)
     assert out.kind == "rejection" and "surrogate" in out.reason, out
+
+
+def test_the_scan_checks_the_formats_the_engine_checks():
+    from rulecite.interpreter.fastcheck import _CHECKED_FORMATS
+
+    assert set(_CHECKED_FORMATS) == set(FORMATS.checkers)
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"d": {"format": "date"}}},
+    {"type": "object", "additionalProperties": {"format": "date"}},
+    {"type": "object", "patternProperties": {"^d": {"format": "month"}}},
+    {"type": "array", "items": {"format": "date"}},
+])
+def test_a_format_without_a_type_is_not_any_value(schema):
+    """A subschema holding only a checked format still checks it (the scan must not take
+    it for an annotation and accept anything)."""
+    bad = ["nope"] if schema["type"] == "array" else {"d": "nope"}
+    good = ["2026-01-31"] if schema["type"] == "array" else {"d": "2026-01"}
+    validator = Draft202012Validator(schema, format_checker=FORMATS)
+    assert not validator.is_valid(bad)
+    scan = compile_scan(schema, 32)
+    assert scan is None or scan(bad) == -1
+    if "patternProperties" in schema:
+        assert validator.is_valid(good) and (scan is None or scan(good) >= 0)
 
 
 def test_scan_counts_every_key():

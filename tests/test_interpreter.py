@@ -194,14 +194,68 @@ rule cap.units {
     assert noted == [6, 7, 10]  # A back after B, B back after A, A back after C
 
 
-def test_subject_tracker_tells_ids_of_different_types_apart():
+def test_a_group_is_named_by_its_first_id_on_every_path(tmp_path):
+    """Ids equal as 1, 1.0 and True are one group; the group's notes follow its first
+    record's id whether the pack reads history (groups) or not (streaming), and in
+    parallel runs."""
+    import json as _json
+
+    from rulecite.interpreter import parallel
+    from rulecite.interpreter.engine import Evaluator
+
+    def pack_dir(name, rule):
+        d = tmp_path / name
+        d.mkdir()
+        for f in ("pack.toml", "sources.policy", "catalog.policy"):
+            shutil.copy(LIBRARY / f, d / f)
+        schema = _json.loads((LIBRARY / "facts.schema.json").read_text())
+        schema["properties"]["member_id"] = {"type": "integer"}
+        (d / "facts.schema.json").write_text(_json.dumps(schema))
+        (d / "rules.policy").write_text(rule)
+        return d
+
+    plain = pack_dir("plain", """
+rule cap.units {
+  title "At most ten units a loan"
+  cite BYLAWS2025 section "2. Limits"
+  for l in loans where l.item in ANY_ITEM
+  deny when l.units > 10
+  message "{l.units} units"
+}
+""")
+    hist = pack_dir("hist", """
+rule first.month {
+  title "A member's first month"
+  cite BYLAWS2025 section "2. Limits"
+  for l in loans where l.item in ANY_ITEM
+  deny when count(h in history) > 5
+  message "{l.item}"
+}
+""")
+    lines = [_json.dumps({"member_id": i, "month": m, "loans": [{"line": 1, "item": "BOOK"}]})
+             for i, m in [(1, "2026-01"), (2, "2026-01"), (1.0, "2026-02"), (1, "2026-03"), (True, "2026-04")]]
+    for d in (plain, hist):
+        ev = Evaluator(load_pack(d).compiled(None))
+        assert ev.uses_history == (d is hist)
+        outs = [[x.to_dict() for x in run] for run in (
+            ev._run_each(lines, 1, True), ev._run_groups(lines, 1, True),
+            parallel.evaluate_parallel(d, iter(lines), jobs=2))]
+        assert outs[0] == outs[1] == outs[2]
+        assert [o.get("notes") for o in outs[0]][:2] == [None, None]
+        assert outs[0][2]["notes"] == outs[0][3]["notes"]  # one group, named by 1.0, seen before as 1
+        assert outs[0][2]["notes"][0].startswith("member_id 1.0 also appears earlier")
+        assert outs[0][4]["rejected"]  # true is not an integer
+
+
+def test_subject_tracker_tells_ids_apart_as_groups_do():
     from rulecite.interpreter.engine import SubjectTracker
     from rulecite.policy_lang.model import RecordShape
 
     seen = SubjectTracker(RecordShape())
-    ids = ["1", 1, True, 1.5, None, "x" * 65, "x" * 64, 2 ** 70, -(2 ** 63), ("t",)]
+    ids = ["1", 1, 1.5, None, "x" * 65, "x" * 64, 2 ** 70, -(2 ** 63), ("t",), float("nan"), "True"]
     assert [seen.note(i) for i in ids] == [None] * len(ids)
     assert all(seen.note(i) is not None for i in ids)
+    assert seen.note(1.0) and seen.note(True)  # equal to 1, as in a group
     assert "x" * 65 in seen.note("x" * 65)
 
 
