@@ -229,24 +229,34 @@ class Result:
             object.__setattr__(self, "_wrapped", self._wrapped | 4)
         return self._suggestions
 
+    # The parts (see ``from_parts``), whether or not they were read as objects.
+    def _line_tuples(self):
+        if self._wrapped & 1:
+            return tuple((v.line, v.code, v.verdict, v.rules, v.warnings) for v in self._lines)
+        return self._lines
+
+    def _finding_tuples(self):
+        if self._wrapped & 2:
+            return tuple((f.rule, f.version, f.severity, f.line, f.message, f.citations,
+                          tuple((e.expr, e.value, e.path) for e in f.evidence), f.suggestion, f.title)
+                         for f in self._findings)
+        return self._finding_parts()
+
+    def _suggestion_tuples(self):
+        if self._wrapped & 4:
+            return tuple((s.code, s.units, s.reason, s.source, s.line) for s in self._suggestions)
+        return self._suggestions
+
     @property
     def denied(self) -> bool:
-        if self._wrapped & 1:
-            return any(v.verdict == "deny" for v in self._lines)
-        return any(x[2] == "deny" for x in self._lines)
+        return any(x[2] == "deny" for x in self._line_tuples())
 
     def counts(self) -> tuple:
         """``(lines allowed, lines denied, ((rule, severity), ...))``: what a summary counts,
         read from the compact parts (cheaper than ``to_dict``; the same numbers)."""
-        if self._wrapped & 1:
-            denied = sum(1 for v in self._lines if v.verdict == "deny")
-        else:
-            denied = sum(1 for x in self._lines if x[2] == "deny")
-        if self._wrapped & 2:
-            found = tuple((f.rule, f.severity) for f in self._findings)
-        else:
-            found = tuple((x[0], x[2]) for x in self._finding_parts())
-        return len(self._lines) - denied, denied, found
+        lines = self._line_tuples()
+        denied = [x[2] for x in lines].count("deny")
+        return len(lines) - denied, denied, tuple((x[0], x[2]) for x in self._finding_tuples())
 
     def to_dict(self) -> dict:
         w = self._wrapped
@@ -281,18 +291,8 @@ class Result:
         the one that writes (a tuple pickles and unpickles several times faster than an
         object; :func:`result_from_wire` makes the result again). The input record stays
         behind."""
-        w = self._wrapped
-        lines = (tuple((v.line, v.code, v.verdict, v.rules, v.warnings) for v in self._lines) if w & 1
-                 else self._lines)
-        if w & 2:
-            findings = tuple((f.rule, f.version, f.severity, f.line, f.message, f.citations,
-                              tuple((e.expr, e.value, e.path) for e in f.evidence), f.suggestion, f.title)
-                             for f in self._findings)
-        else:
-            findings = self._finding_parts()
-        suggestions = (tuple((s.code, s.units, s.reason, s.source, s.line) for s in self._suggestions) if w & 4
-                       else self._suggestions)
-        return (self.id, self.period, self.input_line, self.notes, lines, findings, suggestions, self.to_json())
+        return (self.id, self.period, self.input_line, self.notes, self._line_tuples(), self._finding_tuples(),
+                self._suggestion_tuples(), self.to_json())
 
     def with_notes(self, notes: tuple) -> "Result":
         """A copy of this result with other notes."""
@@ -479,15 +479,14 @@ def _orjson_text(r: Result) -> str:
     w = r._wrapped
     if type(r._lines) not in _SEQ or type(r._suggestions) not in _SEQ:
         raise _Unsure
+    # Objects of exactly the result classes only: a subclass may write itself otherwise.
+    if ((w & 1 and any(type(x) is not LineVerdict for x in r._lines))
+            or (w & 2 and any(type(x) is not Finding for x in r._findings))
+            or (w & 4 and any(type(x) is not SuggestionOut for x in r._suggestions))):
+        raise _Unsure
 
     lines = []
-    for x in r._lines:
-        if w & 1:
-            if type(x) is not LineVerdict:
-                raise _Unsure
-            line, code, verdict, rules, warnings = x.line, x.code, x.verdict, x.rules, x.warnings
-        else:
-            line, code, verdict, rules, warnings = x
+    for line, code, verdict, rules, warnings in r._line_tuples():
         d = {"line": line if type(line) in plain else ck(line),
              "code": code if type(code) in plain else ck(code),
              "verdict": verdict if type(verdict) in plain else ck(verdict)}
@@ -497,17 +496,9 @@ def _orjson_text(r: Result) -> str:
             d["warnings"] = _checked_list(warnings)
         lines.append(d)
 
-    if w & 2:
-        parts = []
-        for f in r._findings:
-            if type(f) is not Finding:
-                raise _Unsure
-            parts.append((f.rule, None, f.severity, f.line, f.message, f.citations,
-                          [(e.expr, e.value, e.path) for e in f.evidence], f.suggestion, None))
-    else:
-        parts = r._finding_parts()
-        if type(parts) not in _SEQ:
-            raise _Unsure
+    parts = r._finding_tuples()
+    if type(parts) not in _SEQ:
+        raise _Unsure
     findings = []
     for rule, _, severity, line, message, citations, evidence, suggestion, _ in parts:
         if type(evidence) not in _SEQ:  # to_dict reads it twice (values, then paths)
@@ -530,13 +521,7 @@ def _orjson_text(r: Result) -> str:
         findings.append(d)
 
     suggestions = []
-    for x in r._suggestions:
-        if w & 4:
-            if type(x) is not SuggestionOut:
-                raise _Unsure
-            code, units, reason, source, line = x.code, x.units, x.reason, x.source, x.line
-        else:
-            code, units, reason, source, line = x
+    for code, units, reason, source, line in r._suggestion_tuples():
         d = {"code": code if type(code) in plain else ck(code)}
         if units is not None:
             d["units"] = units if type(units) in plain else ck(units)

@@ -164,13 +164,7 @@ def test_ungrouped_input_is_noted(lib):
     assert not out[0].notes and not out[1].notes
 
 
-def test_a_pack_without_history_streams_with_the_same_results(tmp_path, lib):
-    """A pack no rule of which reads history judges each record as it reads it
-    (``Evaluator._run_each``); results, rejections, order and notes are those of the
-    grouping path."""
-    from rulecite.interpreter.engine import Evaluator
-
-    pack = make_pack(tmp_path, '''
+CAP_RULE = '''
 rule cap.units {
   title "At most ten units a loan"
   cite BYLAWS2025 section "2. Limits"
@@ -178,7 +172,16 @@ rule cap.units {
   deny when l.units > 10
   message "{l.units} units"
 }
-''')
+'''  # reads no history
+
+
+def test_a_pack_without_history_streams_with_the_same_results(tmp_path, lib):
+    """A pack no rule of which reads history judges each record as it reads it
+    (``Evaluator._run_each``); results, rejections, order and notes are those of the
+    grouping path."""
+    from rulecite.interpreter.engine import Evaluator
+
+    pack = make_pack(tmp_path, CAP_RULE)
     ev = Evaluator(pack.compiled(None))
     assert not ev.uses_history and Evaluator(lib.compiled(None)).uses_history
     records = [rec("2026-01", loan(units=11), member_id="A"), {"member_id": "A", "month": "2026-02"},
@@ -214,15 +217,7 @@ def test_a_group_is_named_by_its_first_id_on_every_path(tmp_path):
         (d / "rules.policy").write_text(rule)
         return d
 
-    plain = pack_dir("plain", """
-rule cap.units {
-  title "At most ten units a loan"
-  cite BYLAWS2025 section "2. Limits"
-  for l in loans where l.item in ANY_ITEM
-  deny when l.units > 10
-  message "{l.units} units"
-}
-""")
+    plain = pack_dir("plain", CAP_RULE)
     hist = pack_dir("hist", """
 rule first.month {
   title "A member's first month"

@@ -41,6 +41,7 @@ from rulecite.interpreter.validate import FORMATS
 from rulecite.policy_lang import CODES, ast, format_text, load, parse, render_text
 
 from .conftest import LIBRARY
+from .test_fastcheck import _paths
 
 PACKS = ["library", "cms"]
 # RULECITE_PROPERTY_SCALE=N runs N times the examples (a longer hunt than `make test`'s).
@@ -263,16 +264,6 @@ def shape_of(name: str) -> Shape:
 def valid_records(draw, name: str):
     g = shape_of(name)
     return g.obj(draw, g.schema, draw(g.month()), None)
-
-
-def _paths(value, path=()):
-    yield path
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, path + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, path + (i,))
 
 
 def schema_at(schema, path):
