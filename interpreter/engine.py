@@ -28,7 +28,7 @@ from array import array
 import attrs
 
 from .compiler import CompiledPack, default_service_date, fmt_value
-from .fastcheck import compile_scan
+from .fastcheck import _text_ok, compile_scan
 from .results import PendingFindings, PackRef, Rejection, Result
 from .validate import RecordValidator, _huge_int, json_path
 
@@ -138,7 +138,7 @@ def decode_line(raw, n: int, limits: Limits):
         where = _unpaired_surrogate(value)
         if where is not None:
             return Rejection(n, where, "a \\u escape holds half a surrogate pair: not Unicode text")
-    if not _utf8_ok(text):  # text given as str can hold a half pair itself, unescaped
+    if not _text_ok(text):  # text given as str can hold a half pair itself, unescaped
         where = _unpaired_surrogate(value)
         if where is not None:
             return Rejection(n, where, _HALF_PAIR)
@@ -147,16 +147,6 @@ def decode_line(raw, n: int, limits: Limits):
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _HALF_PAIR = "a string holds half a surrogate pair: not Unicode text"
-
-
-def _utf8_ok(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _surrogate_path(value):
@@ -654,7 +644,7 @@ def _fast_loads_stdlib(raw):
     # str) takes the full path, which checks for halves of surrogate pairs.
     try:
         text = raw.decode("utf-8") if type(raw) is bytes else raw
-        if "\\u" in text or not _utf8_ok(text):
+        if "\\u" in text or not _text_ok(text):
             return None
         return _PLAIN_DECODER.decode(text)
     except (ValueError, RecursionError):

@@ -93,7 +93,7 @@ def _unwritable(value):
             return p, "float"
         if isinstance(v, dict):
             stack.extend((x, p + (k,)) for k, x in reversed(list(v.items())))
-        elif isinstance(v, list):
+        elif isinstance(v, (list, tuple)):  # a caller's dict may hold tuples
             stack.extend((x, p + (i,)) for i, x in reversed(list(enumerate(v))))
     return None
 
