@@ -18,6 +18,7 @@ from pathlib import Path
 import attrs
 import click
 from rulecite.policy_lang import bundled_names, did_you_mean, resolve_pack_path
+from rulecite.policy_lang.packs import shadowed_folder
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -39,12 +40,21 @@ def why(e: Exception) -> str:
 # ---------------------------------------------------------------- packs
 
 
+_NOTED: set = set()  # names already given the note below in this process
+
+
 def pack_root(path_or_name: str) -> Path:
     """The folder of a pack given as a path or a bundled name, or ``BadInput``."""
     try:
         root = resolve_pack_path(path_or_name)
     except (OSError, ValueError) as e:  # a name too long for the file system, say
         raise BadInput(f"no pack at `{short(path_or_name)}`: {why(e)}") from None
+    shadowed = shadowed_folder(path_or_name)
+    if shadowed is not None and path_or_name not in _NOTED:
+        _NOTED.add(path_or_name)
+        click.echo(f"note: `{path_or_name}` is the bundled pack; the folder ./{path_or_name} of the same name is "
+                   f"not used (write ./{path_or_name} for the folder, bundled:{path_or_name} to say the bundled "
+                   "pack and silence this note)", err=True)
     if root is None:
         raise BadInput(f"no pack at `{short(path_or_name)}`: give a folder holding pack.toml, or a bundled pack "
                        f"name ({', '.join(bundled_names()) or 'none installed'})",

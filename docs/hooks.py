@@ -23,7 +23,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 
 from rulecite.policy_lang import CODES, bundled_names, load, render_text
-from rulecite.policy_lang.docgen import md_text, reference_nav, write_pack_reference
+from rulecite.policy_lang.docgen import md_text, nav_text, reference_nav, write_pack_reference
 
 log = logging.getLogger("mkdocs.hooks.rulecite")
 
@@ -76,7 +76,7 @@ def generate_reference(docs_dir: Path) -> list:
         out = root / model.name
         keep.update(write_pack_reference(model, out, exercised=exercised))
         prefix = f"{GENERATED}/{model.name}"
-        nav.append({model.title: reference_nav(model, prefix)})
+        nav.append({nav_text(model.title): reference_nav(model, prefix)})
         packs_index.append(f"| [{md_text(model.name)}]({model.name}/index.md) | {md_text(model.title)} | "
                            f"{md_text(model.version)} | {len(model.rule_ids)} |")
     if len(packs_index) == 6:

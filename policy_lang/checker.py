@@ -108,6 +108,9 @@ class PackConfig:
     unknown_codes: str
     root: str
     explicit: dict = attrs.field(factory=dict)
+    # How the checker reads a test facts file: the loader's ``PackFiles.read`` (regular
+    # files inside the pack folder, capped), or None to read nothing from disk.
+    read_file: object = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.define
@@ -824,10 +827,16 @@ class Checker:
         if root not in path.parents:
             self.err("E603", f"facts file `{d.facts_file}` is outside the pack folder", d.span)
             return None
+        if self.cfg.read_file is None:
+            self.err("E603", f"facts file `{d.facts_file}` cannot be read here (no pack folder)", d.span)
+            return None
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
+            text = self.cfg.read_file(path).decode("utf-8")
+        except UnicodeDecodeError as e:
             self.err("E603", f"cannot read facts file `{d.facts_file}`: {e.__class__.__name__}", d.span)
+            return None
+        except OSError as e:  # files.UnsafeFile says why: outside the folder, not a regular file, too large
+            self.err("E603", f"facts file `{d.facts_file}` was not read: {e}", d.span)
             return None
         try:
             if path.suffix == ".jsonl":

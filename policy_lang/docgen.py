@@ -45,6 +45,13 @@ def md_text(value) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def nav_text(value) -> str:
+    """Untrusted text as an mkdocs navigation title. mkdocs and its themes put nav titles
+    into the page (the menu, the tab, ``<title>``, the search index) without escaping
+    them, so they are HTML-escaped here, whitespace collapsed: the title shows as text."""
+    return html.escape(" ".join(str(value).split()), quote=True)
+
+
 def md_code(value) -> str:
     """Untrusted text as inline code."""
     return f"<code>{md_text(value)}</code>"
@@ -278,10 +285,10 @@ def reference_nav(pack: Pack, prefix: str) -> list:
     the pages relative to ``docs/``), rules grouped by the first part of their id."""
     rules_by_family: dict = {}
     for rid in pack.rule_ids:
-        rules_by_family.setdefault(_family(rid), []).append({rid: f"{prefix}/{rule_page(rid)}"})
+        rules_by_family.setdefault(_family(rid), []).append({nav_text(rid): f"{prefix}/{rule_page(rid)}"})
     return [
         {"Overview": f"{prefix}/index.md"},
-        {"Rules": [{fam: items} for fam, items in sorted(rules_by_family.items())]},
+        {"Rules": [{nav_text(fam): items} for fam, items in sorted(rules_by_family.items())]},
         {"Code catalog": f"{prefix}/codes.md"},
         {"Sources": f"{prefix}/sources.md"},
         {"What changed": f"{prefix}/changes.md"},

@@ -63,7 +63,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E502": ("extends-not-found", "`extends` names a pack that cannot be found."),
     "E503": ("circular-extends", "Packs that extend each other in a circle."),
     "E504": ("bad-version", "A version that is not calendar-based (YYYY.N.N)."),
-    "E505": ("unreadable-file", "A pack file that cannot be read as UTF-8 text."),
+    "E505": ("unreadable-file", "A pack file that was not read: not UTF-8 text, outside the pack folder (a symlink "
+                                "pointing out), not a regular file (a FIFO or device), or larger than the limit."),
     "E506": ("language-version", "A pack written for a language version this Rulecite lacks."),
     # tests
     "E600": ("test-unknown-line", "A test expects a claim line its facts do not have."),

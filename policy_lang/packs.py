@@ -22,12 +22,14 @@ import jsonschema
 from .ast import Span
 from .checker import DEFAULT_MAX_DEPTH, PackConfig, check
 from .errors import Diagnostic, did_you_mean, sort_diagnostics
+from .files import PackFiles, UnsafeFile
 from .model import Pack, RecordShape, Window
 from .parser import parse
 
 LANGUAGE_VERSION = "1"
 VERSION_RE = re.compile(r"^(19|20|21)[0-9]{2}\.[0-9]+\.[0-9]+$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a record field named in [record]
 
 
 @attrs.frozen
@@ -53,28 +55,78 @@ def bundled_names() -> list:
     return sorted(p.name for p in root.iterdir() if (p / "pack.toml").is_file())
 
 
+BUNDLED_PREFIX = "bundled:"
+
+
 def resolve_pack_path(path_or_name) -> Path | None:
+    """The folder of a pack named on the command line, in the API or in ``extends``.
+
+    How a name resolves (the same everywhere):
+
+    - ``bundled:NAME`` is the bundled pack NAME, and nothing else;
+    - a bare NAME (lower-case letters, digits, dashes) of a bundled pack is that bundled
+      pack, even when the working directory holds a folder of the same name: a folder
+      cannot stand in for a bundled pack by its name (write ``./NAME`` for the folder;
+      the CLI prints a note when such a folder exists, see ``shadowed_folder``);
+    - anything else is a folder holding ``pack.toml`` (or that ``pack.toml`` itself).
+
+    None when there is no such pack.
+    """
     try:
         return _resolve_pack_path(path_or_name)
     except (OSError, ValueError):  # a name too long for the file system, a NUL byte, ...
         return None
 
 
+def _bundled(name: str) -> Path | None:
+    if not NAME_RE.match(name):
+        return None
+    cand = bundled_root() / name
+    return cand if (cand / "pack.toml").is_file() else None
+
+
 def _resolve_pack_path(path_or_name) -> Path | None:
+    if isinstance(path_or_name, str):
+        if path_or_name.startswith(BUNDLED_PREFIX):
+            return _bundled(path_or_name[len(BUNDLED_PREFIX):])
+        bundled = _bundled(path_or_name)
+        if bundled is not None:
+            return bundled
     p = Path(path_or_name)
     if (p / "pack.toml").is_file():
         return p
     if p.name == "pack.toml" and p.is_file():
         return p.parent
-    if isinstance(path_or_name, str) and NAME_RE.match(path_or_name):
-        cand = bundled_root() / path_or_name
-        if (cand / "pack.toml").is_file():
-            return cand
     return None
 
 
-def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = ()) -> LoadedPack:
-    """Parse and check a pack (and the packs it extends)."""
+def shadowed_folder(path_or_name) -> Path | None:
+    """The folder in the working directory that a bare bundled-pack name does *not*
+    mean (``resolve_pack_path`` picks the bundled pack), when there is one: the CLI
+    says so on stderr, so nobody evaluates the bundled pack believing it is theirs."""
+    if not isinstance(path_or_name, str) or _bundled(path_or_name) is None:
+        return None
+    try:
+        p = Path(path_or_name)
+        return p if (p / "pack.toml").is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _is_absolute(text: str) -> bool:
+    return Path(text).is_absolute() or text.startswith(("/", "\\")) or (len(text) > 1 and text[1] == ":")
+
+
+def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = (),
+         files: PackFiles | None = None) -> LoadedPack:
+    """Parse and check a pack (and the packs it extends).
+
+    Every file is read through ``files`` (a new ``PackFiles`` when None): only regular
+    files inside each pack's folder, capped in size (see ``rulecite.policy_lang.files``).
+    A caller that hashed the files first (the cache) passes the same ``PackFiles``, so
+    what is parsed is exactly what was hashed.
+    """
+    files = PackFiles() if files is None else files
     root = resolve_pack_path(path_or_name)
     if root is None:
         hint = did_you_mean(str(path_or_name), bundled_names())
@@ -85,37 +137,50 @@ def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = ()) -
     texts: dict = {}
     diags: list = []
     toml_file = root / "pack.toml"
-    cfg, extends = _read_toml(toml_file, root, diags, texts)
+    try:
+        toml_bytes = files.read(toml_file, root)
+    except UnsafeFile as e:
+        diags.append(Diagnostic("E505", f"pack.toml was not read: {e}", Span(str(toml_file), 0, 0, 0, 0)))
+        return LoadedPack(None, tuple(diags), texts)
+    cfg, extends = _read_toml(toml_file, root, diags, texts, toml_bytes)
     if cfg is None:
         return LoadedPack(None, tuple(sort_diagnostics(diags)), texts)
+    cfg.read_file = lambda path: files.read(path, root)
     parent = None
     if extends:
-        ppath = _resolve_extends(extends, root)
+        ext_span = _toml_span(toml_file, texts.get(str(toml_file), ""), "pack", "extends")
+        ppath = resolve_extends(extends, root)
         if ppath is None:
-            diags.append(Diagnostic("E502", f"`extends = \"{extends}\"`: no such pack",
-                                    Span(str(toml_file), 1, 1, 1, 1), did_you_mean(extends, bundled_names())))
+            diags.append(Diagnostic("E502", f"`extends = \"{extends}\"`: no such pack", ext_span,
+                                    did_you_mean(extends.removeprefix(BUNDLED_PREFIX), bundled_names())))
         elif ppath.resolve() in _chain + (root,):
             names = " -> ".join(p.name for p in _chain + (root, ppath.resolve()))
-            diags.append(Diagnostic("E503", f"packs extend each other in a circle: {names}",
-                                    Span(str(toml_file), 1, 1, 1, 1)))
+            diags.append(Diagnostic("E503", f"packs extend each other in a circle: {names}", ext_span))
         else:
-            loaded = load(ppath, max_depth, _chain + (root,))
+            loaded = load(ppath, max_depth, _chain + (root,), files)
             texts.update(loaded.texts)
             if not loaded.ok:
                 diags.extend(loaded.diagnostics)
-                diags.append(Diagnostic("E502", f"extended pack `{extends}` has errors",
-                                        Span(str(toml_file), 1, 1, 1, 1)))
+                diags.append(Diagnostic("E502", f"extended pack `{extends}` has errors", ext_span))
             else:
                 parent = loaded.pack
                 cfg = _inherit(cfg, parent, toml_file)
-    schema = _read_schema(root, parent, diags, texts)
+    schema = _read_schema(root, parent, diags, texts, files)
     modules = []
-    for f in sorted(root.rglob("*.policy"), key=lambda p: p.relative_to(root).as_posix()):
+    try:
+        policy_files = files.policy_files(root)
+    except UnsafeFile as e:
+        diags.append(Diagnostic("E505", f"the pack's .policy files were not read: {e}", Span(str(root), 0, 0, 0, 0)))
+        policy_files = []
+    for f in policy_files:
         rel = f.relative_to(root).as_posix()
         name = str(f)
         try:
-            text = f.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as e:
+            text = files.read(f, root).decode("utf-8")
+        except UnsafeFile as e:
+            diags.append(Diagnostic("E505", f"`{rel}` was not read: {e}", Span(name, 0, 0, 0, 0)))
+            continue
+        except UnicodeDecodeError as e:
             diags.append(Diagnostic("E505", f"cannot read `{rel}` as UTF-8 text ({e.__class__.__name__})",
                                     Span(name, 0, 0, 0, 0)))
             continue
@@ -131,16 +196,18 @@ def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = ()) -
     if pack is not None:
         own = tuple((Path(n).relative_to(root).as_posix(), t) for n, t in sorted(texts.items())
                     if Path(n).is_relative_to(root) and n.endswith(".policy"))
-        pack = attrs.evolve(pack, files=own, lock=lock_hash(root, own, schema, parent))
+        pack = attrs.evolve(pack, files=own, lock=lock_hash(root, own, schema, parent,
+                                                             texts.get(str(toml_file), "")))
     return LoadedPack(pack, tuple(sort_diagnostics(diags)), texts)
 
 
-def lock_hash(root: Path, files, schema: dict, parent: Pack | None) -> str:
+def lock_hash(root: Path, files, schema: dict, parent: Pack | None, toml_text: str | None = None) -> str:
     """sha256 over pack.toml, the schema (canonical JSON), every .policy file (sorted by
     path, newlines normalized) and the parent's lock."""
     h = hashlib.sha256()
     h.update(b"rulecite-pack-lock-v1\0")
-    toml_text = (root / "pack.toml").read_text(encoding="utf-8-sig")
+    if toml_text is None:
+        toml_text = (root / "pack.toml").read_text(encoding="utf-8-sig")
     h.update(_norm(toml_text).encode() + b"\0")
     h.update(json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\0")
     for rel, text in sorted(files):
@@ -153,11 +220,19 @@ def _norm(text: str) -> str:
     return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _resolve_extends(extends: str, root: Path) -> Path | None:
-    rel = (root / extends)
-    if (rel / "pack.toml").is_file():
-        return rel
-    return resolve_pack_path(extends)
+def resolve_extends(extends: str, root: Path) -> Path | None:
+    """``extends``: ``bundled:NAME`` or a bundled pack's bare name (as on the command
+    line), else a folder relative to the extending pack's own folder; never an
+    absolute path."""
+    if _is_absolute(extends):
+        return None
+    if extends.startswith(BUNDLED_PREFIX) or _bundled(extends) is not None:
+        return resolve_pack_path(extends)
+    try:
+        rel = root / extends
+        return rel if (rel / "pack.toml").is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 def _date(v, key, diags, span) -> _dt.date | None:
@@ -170,57 +245,112 @@ def _date(v, key, diags, span) -> _dt.date | None:
         return None
 
 
-def _read_toml(path: Path, root: Path, diags: list, texts: dict):
+def _toml_span(path: Path, text: str, table: str | None = None, key: str | None = None) -> Span:
+    """The span of ``[table] key = ...`` in pack.toml (of ``[table]`` without a key; of the
+    first line when the key is not written in the file): a caret under the setting at fault."""
+    lines = text.split("\n")
+    current = None
+    header = re.compile(r"^\s*\[\s*([A-Za-z0-9_-]+)\s*\]")
+    for i, line in enumerate(lines, 1):
+        m = header.match(line)
+        if m:
+            current = m.group(1)
+            if table is not None and key is None and current == table:
+                return Span(str(path), i, m.start(1) + 1, i, m.end(1) + 1)
+            continue
+        if key is not None and current == table:
+            k = re.match(r"^(\s*)(" + re.escape(key) + r"|\"" + re.escape(key) + r"\")\s*=", line)
+            if k:
+                return Span(str(path), i, len(k.group(1)) + 1, i, k.end(2) + 1)
+    return Span(str(path), 1, 1, 1, 1)
+
+
+def _read_toml(path: Path, root: Path, diags: list, texts: dict, data: bytes | None = None):
     span = Span(str(path), 1, 1, 1, 1)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = (path.read_bytes() if data is None else data).decode("utf-8-sig")
         texts[str(path)] = text
         data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         diags.append(Diagnostic("E500", f"cannot read pack.toml: {e}", span))
         return None, None
+
+    def at(table, key=None):
+        return _toml_span(path, text, table, key)
+
     pk = data.get("pack", {})
+    if not isinstance(pk, dict):
+        diags.append(Diagnostic("E500", "`pack` in pack.toml must be a table (`[pack]`)", at(None, "pack")))
+        return None, None
     missing = [k for k in ("name", "version") if not pk.get(k)]
     for k in missing:
-        diags.append(Diagnostic("E500", f"pack.toml needs `[pack] {k} = ...`", span))
+        diags.append(Diagnostic("E500", f"pack.toml needs `[pack] {k} = ...`", at("pack")))
     if missing:
         return None, None
     if not NAME_RE.match(str(pk["name"])):
         diags.append(Diagnostic("E500", f"pack name `{pk['name']}` must be lower-case letters, digits and dashes",
-                                span))
+                                at("pack", "name")))
     if not VERSION_RE.match(str(pk["version"])):
-        diags.append(Diagnostic("E504", f"version `{pk['version']}` is not calendar-based", span,
+        diags.append(Diagnostic("E504", f"version `{pk['version']}` is not calendar-based", at("pack", "version"),
                                 ("write YEAR.MAJOR.PATCH, e.g. 2026.1.0",)))
     lang = str(pk.get("language", LANGUAGE_VERSION))
     if lang != LANGUAGE_VERSION:
         diags.append(Diagnostic("E506", f"pack is written for language {lang}; this Rulecite reads {LANGUAGE_VERSION}",
-                                span))
+                                at("pack", "language")))
+    for k in ("title", "extends"):
+        if k in pk and not isinstance(pk[k], str):
+            diags.append(Diagnostic("E500", f"`[pack] {k}` must be a string", at("pack", k)))
     known_tables = {"pack", "coverage", "record", "catalog", "docs"}
     for k in data:
         if k not in known_tables:
-            diags.append(Diagnostic("E500", f"pack.toml has unknown table `[{k}]`", span,
+            diags.append(Diagnostic("E500", f"pack.toml has unknown table `[{k}]`", at(k),
                                     did_you_mean(k, known_tables)))
     cov = data.get("coverage", {})
-    start = _date(cov["from"], "coverage.from", diags, span) if "from" in cov else None
-    end = _date(cov["until"], "coverage.until", diags, span) if "until" in cov else None
+    cov = cov if isinstance(cov, dict) else {}
+    start = _date(cov["from"], "coverage.from", diags, at("coverage", "from")) if "from" in cov else None
+    end = _date(cov["until"], "coverage.until", diags, at("coverage", "until")) if "until" in cov else None
     shape_data = data.get("record", {})
+    shape_data = shape_data if isinstance(shape_data, dict) else {}
     fields = {a.name for a in attrs.fields(RecordShape)}
     for k in shape_data:
         if k not in fields:
-            diags.append(Diagnostic("E500", f"`[record] {k}` is not a record setting", span,
+            diags.append(Diagnostic("E500", f"`[record] {k}` is not a record setting", at("record", k),
                                     did_you_mean(k, fields)))
-    shape = RecordShape(**{k: str(v) for k, v in shape_data.items() if k in fields})
+    shape_values = {}
+    for k, v in shape_data.items():
+        if k not in fields:
+            continue
+        if k == "default_day":
+            shape_values[k] = str(v)
+        elif isinstance(v, str) and FIELD_RE.match(v):
+            shape_values[k] = v
+        else:
+            shape = repr(v) if len(repr(v)) <= 60 else repr(v)[:60] + "..."
+            diags.append(Diagnostic("E500", f"`[record] {k}` must name a field of the record, got {shape}",
+                                    at("record", k),
+                                    ("a field name is letters, digits and underscores, not starting with a "
+                                     "digit, as in the facts schema",)))
+    shape = RecordShape(**shape_values)
     if shape.default_day not in ("first", "last"):
-        diags.append(Diagnostic("E500", "`[record] default_day` is \"first\" or \"last\"", span))
+        diags.append(Diagnostic("E500", "`[record] default_day` is \"first\" or \"last\"", at("record", "default_day")))
         shape = attrs.evolve(shape, default_day="first")
-    unknown = data.get("catalog", {}).get("unknown_codes", "warn")
+    catalog = data.get("catalog", {})
+    unknown = catalog.get("unknown_codes", "warn") if isinstance(catalog, dict) else "warn"
     if unknown not in ("warn", "deny", "ignore"):
-        diags.append(Diagnostic("E500", "`[catalog] unknown_codes` is warn, deny or ignore", span))
+        diags.append(Diagnostic("E500", "`[catalog] unknown_codes` is warn, deny or ignore",
+                                at("catalog", "unknown_codes")))
         unknown = "warn"
+    extends = pk.get("extends") or None
+    if isinstance(extends, str) and _is_absolute(extends):
+        diags.append(Diagnostic("E502", f"`extends = \"{extends}\"`: a pack extends a bundled pack by name or a "
+                                "folder by a path relative to its own folder, never an absolute path",
+                                at("pack", "extends"),
+                                ("write `extends = \"bundled:NAME\"` or a relative path such as `../base`",)))
+        return None, None
     cfg = PackConfig(str(pk["name"]), str(pk["version"]), str(pk.get("title", pk["name"])), lang,
                      Window(start, end), shape, unknown, str(root))
     cfg.explicit = {"coverage": bool(cov), "record": bool(shape_data), "catalog": "catalog" in data}
-    return cfg, pk.get("extends") or None
+    return cfg, extends if isinstance(extends, str) else None
 
 
 def _inherit(cfg: PackConfig, parent: Pack, path: Path) -> PackConfig:
@@ -245,19 +375,26 @@ def _finite_float(text):
     return value
 
 
-def _read_schema(root: Path, parent: Pack | None, diags: list, texts: dict):
+def _read_schema(root: Path, parent: Pack | None, diags: list, texts: dict, files: PackFiles):
     path = root / "facts.schema.json"
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         if parent is not None:
             return parent.schema
         diags.append(Diagnostic("E501", "the pack has no facts.schema.json", Span(str(path), 0, 0, 0, 0),
                                 ("every pack needs a JSON Schema for one record; an extending pack inherits it",)))
         return None
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = files.read(path, root).decode("utf-8-sig")
+    except UnsafeFile as e:
+        diags.append(Diagnostic("E501", f"facts.schema.json was not read: {e}", Span(str(path), 0, 0, 0, 0)))
+        return None
+    except UnicodeDecodeError as e:
+        diags.append(Diagnostic("E501", f"facts.schema.json is not UTF-8 text: {e}", Span(str(path), 1, 1, 1, 1)))
+        return None
+    try:
         texts[str(path)] = text
         schema = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except (RecursionError, ValueError) as e:
         diags.append(Diagnostic("E501", f"facts.schema.json is not JSON: {e}", Span(str(path), 1, 1, 1, 1)))
         return None
     try:

@@ -21,7 +21,9 @@ def pytest_configure(config):
 
     if "RULECITE_CACHE_DIR" not in os.environ:
         config._rulecite_cache = tempfile.mkdtemp(prefix="rulecite-test-cache-")
-        os.environ["RULECITE_CACHE_DIR"] = config._rulecite_cache
+        os.environ["RULECITE_CACHE_DIR"] = os.path.join(config._rulecite_cache, "cache")
+        # The entries' HMAC key, outside the cache folder as in real use.
+        os.environ["RULECITE_CACHE_KEY_FILE"] = os.path.join(config._rulecite_cache, "config", "cache-key")
 
 
 def pytest_unconfigure(config):
@@ -31,6 +33,7 @@ def pytest_unconfigure(config):
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         os.environ.pop("RULECITE_CACHE_DIR", None)
+        os.environ.pop("RULECITE_CACHE_KEY_FILE", None)
 
 
 def pytest_addoption(parser):

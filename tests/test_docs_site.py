@@ -172,3 +172,85 @@ def test_rule_page_in_headless_chromium(site, tmp_path):
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass
+
+
+# ---------------------------------------------------------------- hostile pack text on the built site
+
+HOSTILE = Path(__file__).parent / "hostile" / "packs"
+
+
+class _Markup:
+    """Every element, attribute and script body of one HTML page (html.parser, as a
+    browser tokenizes it)."""
+
+    def __init__(self, text: str):
+        from html.parser import HTMLParser
+
+        self.tags, self.scripts, self.texts = [], [], []
+        outer = self
+
+        class P(HTMLParser):
+            in_script = False
+
+            def handle_starttag(self, tag, attrs):
+                outer.tags.append((tag, attrs))
+                self.in_script = tag == "script"
+
+            def handle_endtag(self, tag):
+                self.in_script = False
+
+            def handle_data(self, data):
+                (outer.scripts if self.in_script else outer.texts).append(data)
+
+        P(convert_charrefs=True).feed(text)
+
+
+@pytest.fixture(scope="module")
+def hostile_site(tmp_path_factory) -> Path:
+    """The site built for the hostile corpus packs whose text must reach pages escaped:
+    every free-text field of pack.toml (``pack-toml-title``) and of the .policy files
+    (``hostile-strings``)."""
+    work = tmp_path_factory.mktemp("hostile-site")
+    shutil.copytree(LIBRARY, work / "packs" / "library")
+    marker = work / "MARKER"
+    for name in ("pack-toml-title", "hostile-strings"):
+        dst = work / "hostile" / "packs" / name
+        shutil.copytree(HOSTILE / name, dst)
+        for f in dst.rglob("*"):
+            if f.is_file() and b"@MARKER@" in f.read_bytes():
+                f.write_bytes(f.read_bytes().replace(b"@MARKER@", str(marker).encode()))
+    shutil.copy(ROOT / "mkdocs.yml", work / "mkdocs.yml")
+    shutil.copytree(ROOT / "docs", work / "docs", ignore=shutil.ignore_patterns("generated", "__pycache__"))
+    packs = [str(work / "hostile" / "packs" / n) for n in ("pack-toml-title", "hostile-strings")]
+    env = dict(os.environ, RULECITE_DOCS_PACKS=os.pathsep.join(packs), NO_MKDOCS_2_WARNING="1")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f", str(work / "mkdocs.yml"),
+                           "-d", str(work / "site")], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
+    assert not marker.exists(), "code in a pack ran while the site was built"
+    return work / "site"
+
+
+def test_no_pack_text_reaches_a_built_page_as_markup(hostile_site):
+    title = " ".join(load(HOSTILE / "pack-toml-title").pack.title.split()).split("@MARKER@")[0]
+    pages = sorted(hostile_site.rglob("*.html"))
+    assert len(pages) > 10
+    shown = 0
+    for page in pages:
+        m = _Markup(page.read_text(encoding="utf-8"))
+        for tag, attrs in m.tags:
+            for k, v in attrs:
+                assert not k.startswith("on"), (page, tag, k, v)  # no event handler at all
+                if k in ("href", "src", "action", "formaction"):
+                    assert not (v or "").strip().lower().startswith(("javascript:", "data:", "vbscript:")), (page, v)
+                # pack text in an attribute only as a heading's slug or plain text attributes
+                assert ("rc-xss" not in (v or "") or k in ("id", "title", "aria-label", "alt", "content", "value")
+                        or (k == "href" and v.startswith("#"))), (page, k, v)
+            assert not (tag == "img" and dict(attrs).get("src") == "x"), page
+        for body in m.scripts:
+            assert "rc-xss" not in body and "MARKER" not in body and "alert(" not in body, (page, body[:200])
+        shown += any(title in " ".join(t.split()) for t in m.texts)
+    assert shown > 10, "the title shows as plain text in the navigation of every page"
+    index = json.loads((hostile_site / "search" / "search_index.json").read_text(encoding="utf-8"))
+    for doc in index["docs"]:
+        for value in (doc.get("title", ""), doc.get("text", "")):
+            assert "<script" not in value.lower() and "<img" not in value.lower(), doc["location"]
