@@ -225,8 +225,21 @@ def task_profile(pack: str, path: str, n: str) -> dict:
     s = io.StringIO()
     pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(14)
     text = s.getvalue()
-    rows = [ln for ln in text.splitlines() if re.match(r"\s+\d", ln)]
+    rows = [_relative_paths(ln) for ln in text.splitlines() if re.match(r"\s+\d", ln)]
     return {"rows": rows}
+
+
+def _relative_paths(line: str) -> str:
+    """A profile row with file names relative to the project (or to site-packages), so the
+    report names no folder of the machine it ran on."""
+    import site
+    import sysconfig
+
+    roots = [(str(ROOT) + os.sep, ""), (sysconfig.get_paths()["stdlib"] + os.sep, "<stdlib>/")]
+    roots += [(p + os.sep, "<site-packages>/") for p in site.getsitepackages()]
+    for root, label in sorted(roots, key=lambda r: -len(r[0])):
+        line = line.replace(root, label)
+    return line
 
 
 def task_stream(pack: str, path: str) -> dict:
