@@ -36,6 +36,48 @@ def pytest_unconfigure(config):
         os.environ.pop("RULECITE_CACHE_KEY_FILE", None)
 
 
+# ---------------------------------------------------------------- no silent skips
+
+# The only skips a run may have, each with why it is harmless. `make test` installs every
+# extra and Chromium, so on Linux none of these happen either; they are for other
+# operating systems. Any other skip fails the run (see pytest_sessionfinish).
+ALLOWED_SKIPS = {
+    "POSIX owners and modes": "Windows has no file owners and modes to check",
+    "POSIX symlinks and FIFOs": "Windows has no FIFOs, and symlinks need privileges there",
+    "needs /dev/zero": "only POSIX systems have /dev/zero",
+    "needs /dev/full": "only Linux has /dev/full",
+}
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _bad_skips(session) -> list:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return []
+    return [(r.nodeid, _skip_reason(r)) for r in reporter.stats.get("skipped", [])
+            if _skip_reason(r) not in ALLOWED_SKIPS]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    bad = _bad_skips(terminalreporter._session) if hasattr(terminalreporter, "_session") else []
+    if bad:
+        terminalreporter.section("skipped tests that may not skip", red=True)
+        for nodeid, reason in bad:
+            terminalreporter.line(f"{nodeid}: {reason}")
+        terminalreporter.line("A skip fails the run unless its reason is listed in tests/conftest.py ALLOWED_SKIPS.")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _bad_skips(session) and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="re-record golden files instead of comparing with them")

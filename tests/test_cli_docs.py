@@ -7,15 +7,6 @@ import pytest
 from tests.cli_support import BRANCH, LIBRARY, run
 
 
-def _docgen():
-    try:
-        from rulecite.policy_lang import docgen
-    except ImportError:
-        return None
-    return docgen if hasattr(docgen, "write_pack_reference") else None
-
-
-@pytest.mark.skipif(_docgen() is None, reason="policy_lang.docgen.write_pack_reference is not there yet")
 @pytest.mark.parametrize("pack", [LIBRARY, BRANCH])
 def test_writes_markdown_pages(pack, tmp_path):
     out = tmp_path / "ref"
