@@ -87,30 +87,40 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
     counted = not quiet or fail_on is not None  # the summary and --fail-on read every result
     progress = Progress(source)
     rejects = _open(rejects_path, "w") if rejects_path else None
-    dlog = _open(log_path, "a") if log_path else None
+    dlog = _open_log(log_path) if log_path else None
+    logger, stopped = None, None
     try:
-        from rulecite.interpreter.audit import DecisionLogger, RawTee
+        from rulecite.interpreter.audit import DecisionLogWriter, RawTee
 
         items = RawTee(source.items()) if dlog else source.items()
-        logger = DecisionLogger(rp, as_of, __version__, _now()) if dlog else None
         limits = Limits(max_record_bytes=max_record_bytes, max_depth=max_depth)
+        if dlog:  # the header now; entries as their subject's group ends; the footer in `finally`
+            logger = DecisionLogWriter(dlog, rp, as_of, __version__, limits=limits, logged_at=_now())
         for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
             tally.add(item, counted)
             writer.write(item)
             if rejects is not None and item.kind == "rejection":
                 rejects.write(item.to_json() + "\n")
             if logger is not None:
-                for entry in logger.add(item, items.pop(item.input_line)):
-                    dlog.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                logger.add(item, items.pop(item.input_line))
             progress.tick()
         if logger is not None:
-            for entry in logger.finish():
-                dlog.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            logger.finish()
         writer.close()
         out.flush()
+    except BaseException as e:
+        detail = getattr(e, "message", None)
+        stopped = f"the run stopped early ({e.__class__.__name__}{': ' + detail if detail else ''})"
+        raise
     finally:
         progress.done()
         source.close()
+        if logger is not None:  # the footer: complete only when every entry was written
+            try:
+                logger.close(reason=stopped)
+            except OSError as e:
+                if stopped is None:  # else the error that stopped the run is the one to show
+                    raise BadInput(f"cannot write `{log_path}`: {why(e)}") from None
         for f in (rejects, dlog):
             if f is not None:
                 f.close()
@@ -143,6 +153,14 @@ def _parallel():
 def _open(path: str, mode: str):
     try:
         return open(path, mode, encoding="utf-8", newline="\n")
+    except (OSError, ValueError) as e:
+        raise BadInput(f"cannot write `{path}`: {why(e)}") from None
+
+
+def _open_log(path: str):
+    """The decision log, opened to append and to read its last line (which the run chains to)."""
+    try:
+        return open(path, "a+b")
     except (OSError, ValueError) as e:
         raise BadInput(f"cannot write `{path}`: {why(e)}") from None
 

@@ -10,6 +10,12 @@ A decision-log entry holds what it takes to reproduce a decision later: the sha2
 of the canonical input record (and of the earlier records of the same subject that
 it saw as history), the pack's name, version and lock, the publication clock
 (``as_of``), the verdicts, and the sha256 of the whole result.
+
+A log (format 2) is a chain of runs. ``DecisionLogWriter`` writes one run to a file
+the caller opened: a header (pack, clock, options), one entry per input record, and
+a footer (counts; whether the run got to its end), each line holding ``prev``, the
+sha256 of the line before it. ``verify`` checks the chain and the counts as well as
+the decisions.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import attrs
 
 from .results import Rejection, Result
 
-LOG_FORMAT = "rulecite-decision/1"
+LOG_FORMAT = "rulecite-decision/2"  # chained: header, entries, footer; each line holds the previous line's sha256
+LOG_FORMAT_1 = "rulecite-decision/1"  # unchained entries only, as written before format 2
 
 
 # ---------------------------------------------------------------- hashing
@@ -163,7 +170,7 @@ class DecisionLogger:
         return out
 
     def _head(self, n: int, h: str | None) -> dict:
-        return {"log": LOG_FORMAT, "input_line": n, "input_sha256": h}
+        return {"log": LOG_FORMAT, "type": "decision", "input_line": n, "input_sha256": h}
 
     def _tail(self, entry: dict) -> dict:
         entry["rulecite"] = self.version
@@ -201,6 +208,131 @@ def decision_log(results_with_raw, pack, as_of=None, rulecite_version: str = "",
     yield from logger.finish()
 
 
+# ---------------------------------------------------------------- writing a chained log
+
+
+def log_line(entry: dict) -> bytes:
+    """One log line's bytes, without its newline: JSON, UTF-8, keys in the order given.
+    Text that UTF-8 cannot carry (a lone surrogate) is written with ``\\u`` escapes."""
+    try:
+        return json.dumps(entry, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(entry, ensure_ascii=True).encode("ascii")
+
+
+def _is_blank(line: bytes) -> bool:
+    return not line.strip()
+
+
+def log_tail(f) -> tuple:
+    """What a run appended to ``f`` (a binary file open for reading) must know of the log
+    before it: ``(sha256 of its last non-blank line or None, whether it ends without a
+    newline)``. A file that cannot seek or be read (a pipe) counts as empty."""
+    try:
+        return _tail(f)
+    except (OSError, ValueError):
+        return None, False
+
+
+def _tail(f) -> tuple:
+    f.seek(0, 2)
+    end = f.tell()
+    if end == 0:
+        return None, False
+    pos, tail, torn = end, b"", None
+    while pos > 0:
+        step = min(65536, pos)
+        pos -= step
+        f.seek(pos)
+        tail = f.read(step) + tail
+        if torn is None:
+            torn = not tail.endswith(b"\n")
+        lines = tail.split(b"\n")
+        # lines[0] may be cut at the front unless we reached the start of the file
+        whole = lines if pos == 0 else lines[1:]
+        for line in reversed(whole):
+            if not _is_blank(line):
+                return sha256(line), torn
+    return None, bool(torn)
+
+
+class DecisionLogWriter:
+    """Writes one run of a chained decision log (format 2) to ``f``.
+
+    ``f`` is a binary file the caller opened for appending, and for reading too
+    (``open(path, "a+b")``) so that the run can chain to the log already there: the
+    header's ``prev`` is the sha256 of the file's last line, and a last line without
+    its newline (a run killed mid-write) is ended first, so the new run starts on a
+    line of its own. The header is written at once; ``add`` and ``finish`` write the
+    entries as ``DecisionLogger`` releases them; ``close`` writes the footer, which
+    says whether the run got to its end. Nothing here reads the clock: ``logged_at``
+    (the footer's only wall-clock value) is the caller's.
+    """
+
+    def __init__(self, f, pack, as_of=None, rulecite_version: str = "", *, limits=None,
+                 logged_at: str | None = None):
+        from .engine import DEFAULT_LIMITS
+
+        self.f = f
+        self.logger = DecisionLogger(pack, as_of, rulecite_version)
+        self.version = rulecite_version
+        self.logged_at = logged_at
+        self.records = self.results = self.rejections = 0
+        self.finished = self.closed = False
+        prev, torn = log_tail(f)
+        if torn:
+            f.write(b"\n")
+        self.prev = prev
+        options = attrs.asdict(limits if limits is not None else DEFAULT_LIMITS)
+        self._write({"log": LOG_FORMAT, "type": "header", "prev": None, "pack": dict(self.logger.pack),
+                     "as_of": self.logger.as_of, "options": {k: options[k] for k in sorted(options)},
+                     "rulecite": rulecite_version})
+
+    def _write(self, entry: dict):
+        entry["prev"] = self.prev
+        line = log_line(entry)
+        self.f.write(line + b"\n")
+        self.prev = sha256(line)
+
+    def _entries(self, entries):
+        for e in entries:
+            if "rejected" in e:
+                self.rejections += 1
+            else:
+                self.results += 1
+            self._write({"log": e.pop("log"), "type": e.pop("type"), "prev": None, **e})
+
+    def add(self, item, raw=None):
+        """One result or rejection (with the raw input item it came from)."""
+        self.records += 1
+        self._entries(self.logger.add(item, raw))
+
+    def finish(self):
+        """Every input record was given: write the entries still held."""
+        self._entries(self.logger.finish())
+        self.finished = True
+
+    def close(self, complete: bool = True, reason: str | None = None):
+        """Write the footer (once) and flush. The run counts as complete only when
+        ``finish`` was called and ``complete`` is true; an incomplete footer keeps
+        ``reason``. Held entries are not written: a record's history may not be whole."""
+        if self.closed:
+            return
+        self.closed = True
+        complete = bool(complete and self.finished)
+        entries = self.results + self.rejections
+        foot = {"log": LOG_FORMAT, "type": "footer", "prev": None, "complete": complete,
+                "records": self.records, "entries": entries, "results": self.results,
+                "rejections": self.rejections}
+        if not complete:
+            foot["reason"] = reason or "the run stopped early"
+        foot["rulecite"] = self.version
+        if self.logged_at is not None:
+            foot["logged_at"] = self.logged_at
+        self._write(foot)
+        self.f.flush()
+
+
 # ---------------------------------------------------------------- verification
 
 
@@ -209,6 +341,17 @@ class Mismatch:
     entry: dict  # as logged
     now: dict | None  # as re-evaluated; None when the input is not in the facts
     differences: tuple  # readable
+    line: int | None = None  # the entry's line in the log
+
+
+@attrs.frozen
+class LogProblem:
+    """Something wrong with the log itself rather than with one decision."""
+
+    line: int | None  # the log line it is about (None: the whole log)
+    kind: str  # CHAIN (a line does not follow the one before), RUN (a header, entry or footer does not
+    # fit its run), INCOMPLETE (a run with no footer, or one that says it stopped early)
+    message: str
 
 
 @attrs.frozen
@@ -220,72 +363,346 @@ class VerifyReport:
     bad_entries: tuple  # (log line number, reason)
     pack_now: dict
     packs_logged: tuple  # distinct pack dicts in the log
+    problems: tuple = ()  # LogProblem, in log order
+    pack_changes: tuple = ()  # (log line, logged pack): a run (or format 1 entry) logged with another pack
+    unlogged: tuple = ()  # re-evaluated entries (with the facts' input_line) that no log entry matches
+    twice: tuple = ()  # Mismatch: a second entry of one run for a record the facts hold once
+    runs: int = 0  # headers seen
+    unchained: tuple = ()  # log line numbers of format 1 entries
+    last_line: tuple | None = None  # (log line number, sha256 of its bytes): keep it to detect a rewrite
+    allow_other_pack: bool = False
 
     @property
     def ok(self) -> bool:
-        return not (self.mismatches or self.missing or self.bad_entries)
+        return not (self.mismatches or self.missing or self.bad_entries or self.problems or self.unlogged
+                    or self.twice or (self.pack_changes and not self.allow_other_pack))
 
 
-_COMPARED = ("verdicts", "findings", "rejected", "result_sha256")
+_COMPARED = ("id", "period", "verdicts", "findings", "rejected", "result_sha256")
+
+
+# ------------------------------------------------ reading a log: shapes
+
+
+def _hex64(v) -> bool:
+    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+
+
+def _int(v, least: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+
+def _date_problem(v) -> str | None:
+    import datetime as _dt
+
+    if v is None:
+        return None
+    if isinstance(v, str) and len(v) == 10:
+        try:
+            _dt.date.fromisoformat(v)
+            return None
+        except ValueError:
+            pass
+    return f"as_of must be null or a date (YYYY-MM-DD), not {_show(v)}"
+
+
+def _pack_problem(v) -> str | None:
+    if not isinstance(v, dict) or not all(isinstance(v.get(k), str) for k in ("name", "version", "sha256")):
+        return f"pack must be an object with name, version and sha256 (text), not {_show(v)}"
+    return None
+
+
+def _show(v) -> str:
+    text = json.dumps(v, ensure_ascii=True, default=str)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _entry_problem(e: dict) -> str | None:
+    """Why a decision entry (either format) cannot be used, or None."""
+    if not _int(e.get("input_line"), 1):
+        return f"input_line must be a whole number from 1, not {_show(e.get('input_line'))}"
+    if not _hex64(e.get("input_sha256")):
+        return f"input_sha256 must be a sha256 (64 hex digits), not {_show(e.get('input_sha256'))}"
+    h = e.get("history_sha256", [])
+    if not isinstance(h, list) or not all(_hex64(x) for x in h):
+        return f"history_sha256 must be a list of sha256s, not {_show(h)}"
+    for problem in (_date_problem(e.get("as_of")), _pack_problem(e.get("pack"))):
+        if problem:
+            return problem
+    if "rejected" in e:
+        r = e["rejected"]
+        if not isinstance(r, dict):
+            return f"rejected must be an object (path, reason), not {_show(r)}"
+        return None
+    v = e.get("verdicts")
+    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+        return f"verdicts must be a list of objects, not {_show(v)}"
+    f = e.get("findings")
+    if not isinstance(f, list) or not all(isinstance(x, dict) and isinstance(x.get("rule"), str) for x in f):
+        return f"findings must be a list of objects with a rule id, not {_show(f)}"
+    if not _hex64(e.get("result_sha256")):
+        return f"result_sha256 must be a sha256 (64 hex digits), not {_show(e.get('result_sha256'))}"
+    return None
+
+
+def _line_problem(e: dict) -> str | None:
+    """Why a format 2 line (header, decision or footer) cannot be used, or None."""
+    kind = e.get("type")
+    prev = e.get("prev")
+    if kind == "header":
+        if prev is not None and not _hex64(prev):
+            return f"prev must be null or a sha256, not {_show(prev)}"
+        for problem in (_pack_problem(e.get("pack")), _date_problem(e.get("as_of"))):
+            if problem:
+                return problem
+        o = e.get("options", {})
+        if not isinstance(o, dict) or not all(_int(x, 1) for x in o.values()):
+            return f"options must be an object of whole numbers, not {_show(o)}"
+        return None
+    if not _hex64(prev):
+        return f"prev must be a sha256 (64 hex digits), not {_show(prev)}"
+    if kind == "decision":
+        return _entry_problem(e)
+    if kind == "footer":
+        if not isinstance(e.get("complete"), bool):
+            return f"complete must be true or false, not {_show(e.get('complete'))}"
+        for k in ("records", "entries", "results", "rejections"):
+            if not _int(e.get(k)):
+                return f"{k} must be a whole number, not {_show(e.get(k))}"
+        return None
+    return f"type must be header, decision or footer, not {_show(kind)}"
 
 
 def parse_log(lines) -> tuple:
-    """Decision-log text lines -> (entries with their line numbers, bad lines)."""
-    entries, bad = [], []
-    for n, line in enumerate(lines, 1):
-        if isinstance(line, (bytes, bytearray)):
-            line = bytes(line).decode("utf-8", "replace")
-        if not line.strip():
+    """Decision-log lines -> (decision entries with their line numbers, bad lines).
+
+    Only the shape of each line is checked here; :func:`verify` checks the chain."""
+    scan = _scan(lines, None)
+    return [(n, e) for n, e, _ in scan["entries"]], scan["bad"]
+
+
+def _as_bytes(line) -> bytes:
+    if isinstance(line, (bytes, bytearray)):
+        return bytes(line).rstrip(b"\n")
+    return str(line).rstrip("\n").encode("utf-8", "surrogatepass")
+
+
+def _scan(lines, pack_now) -> dict:
+    """Read a log line by line: its entries, bad lines, chain and run problems."""
+    entries, bad, problems, packs_v1, unchained, headers = [], [], [], [], [], []
+    last_h = last_n = None
+    run = None  # the open run: its header line, header, counts
+    orphan = False
+    for n, raw in enumerate(lines, 1):
+        b = _as_bytes(raw)
+        if _is_blank(b):
             continue
+        h = sha256(b)
         try:
-            e = json.loads(line)
-        except ValueError as exc:
-            bad.append((n, f"not JSON: {exc}"))
+            e = json.loads(b)
+        except (ValueError, RecursionError) as exc:
+            bad.append((n, f"not JSON ({_why(exc)})"))
+            last_h, last_n = h, n
             continue
-        if not isinstance(e, dict) or e.get("log") != LOG_FORMAT or not isinstance(e.get("input_sha256"), str):
-            bad.append((n, f"not a {LOG_FORMAT} entry"))
+        fmt = e.get("log") if isinstance(e, dict) else None
+        if fmt == LOG_FORMAT_1:
+            problem = _entry_problem(e)
+            if problem:
+                bad.append((n, problem))
+            else:
+                unchained.append(n)
+                entries.append((n, e, None))
+                if run is not None:
+                    problems.append(LogProblem(n, "RUN", "a format 1 entry inside a chained run: format 2 "
+                                                         "runs never hold one"))
+                elif pack_now is not None and e["pack"] != pack_now and e["pack"] not in [p for _, p in packs_v1]:
+                    packs_v1.append((n, e["pack"]))
+            last_h, last_n = h, n
             continue
-        entries.append((n, e))
-    return entries, bad
+        if fmt != LOG_FORMAT:
+            bad.append((n, f"not a decision-log line ({LOG_FORMAT} or {LOG_FORMAT_1})"))
+            last_h, last_n = h, n
+            continue
+        problem = _line_problem(e)
+        if problem:
+            bad.append((n, problem))
+            last_h, last_n = h, n
+            continue
+        prev = e["prev"]
+        if prev != last_h:
+            if last_h is None:
+                msg = "the log starts in the middle of a chain: the lines before it are missing"
+            elif prev is None:
+                msg = (f"a new chain starts here, but log line {last_n} comes before it: lines before it "
+                       "were deleted, or logs were joined")
+            else:
+                msg = (f"does not follow log line {last_n}: a line was deleted, inserted, moved or edited "
+                       "here")
+            problems.append(LogProblem(n, "CHAIN", msg))
+        kind = e["type"]
+        if kind == "header":
+            if run is not None:
+                problems.append(LogProblem(run["line"], "INCOMPLETE", "the run has no footer: it stopped before "
+                                           f"its end or the log was cut (the next run starts at log line {n})"))
+            run = {"line": n, "header": e, "entries": 0, "results": 0, "rejections": 0, "last_input": 0,
+                   "id": len(headers)}
+            headers.append((n, e))
+            orphan = False
+        elif kind == "decision":
+            if run is None:
+                if not orphan:
+                    problems.append(LogProblem(n, "RUN", "a decision outside a run: no header before it "
+                                                         "(it was deleted, or the entry was not written here)"))
+                orphan = True
+                entries.append((n, e, None))
+            else:
+                head = run["header"]
+                run["entries"] += 1
+                run["rejections" if "rejected" in e else "results"] += 1
+                if e["pack"] != head["pack"]:
+                    problems.append(LogProblem(n, "RUN", f"the entry names the pack {_pack_text(e['pack'])}; "
+                                               f"its run's header names {_pack_text(head['pack'])}"))
+                if e.get("as_of") != head.get("as_of"):
+                    problems.append(LogProblem(n, "RUN", f"the entry's as_of is {_show(e.get('as_of'))}; its "
+                                               f"run's header says {_show(head.get('as_of'))}"))
+                if e["input_line"] <= run["last_input"]:
+                    problems.append(LogProblem(n, "RUN", f"input line {e['input_line']} does not follow input "
+                                               f"line {run['last_input']}: entries out of order or repeated"))
+                run["last_input"] = max(run["last_input"], e["input_line"])
+                entries.append((n, e, run))
+        else:  # footer
+            if run is None:
+                problems.append(LogProblem(n, "RUN", "a footer with no run: its header is missing"))
+            else:
+                problems.extend(_footer_problems(n, e, run))
+                run = None
+        last_h, last_n = h, n
+    if run is not None:
+        problems.append(LogProblem(run["line"], "INCOMPLETE", "the run has no footer: it stopped before its end "
+                                                              "or the log was cut"))
+    if not headers and not entries:
+        problems.append(LogProblem(None, "INCOMPLETE", "the log holds no run"))
+    return {"entries": entries, "bad": bad, "problems": problems, "headers": headers, "packs_v1": packs_v1,
+            "unchained": unchained, "last": (last_n, last_h) if last_n is not None else None}
 
 
-def verify(log_lines, pack, facts_items, evaluate_fn) -> VerifyReport:
-    """Re-evaluate the facts and compare every logged decision with what the pack decides now.
+def _why(exc) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__
 
+
+def _footer_problems(n: int, foot: dict, run: dict):
+    have = run["entries"]
+    if foot["entries"] != have:
+        yield LogProblem(n, "RUN", f"the footer counts {foot['entries']} entries; the run has {have}: entries "
+                                   "were deleted or added")
+    elif (foot["results"], foot["rejections"]) != (run["results"], run["rejections"]):
+        yield LogProblem(n, "RUN", f"the footer counts {foot['results']} results and {foot['rejections']} "
+                                   f"rejections; the run has {run['results']} and {run['rejections']}")
+    if foot["complete"] and foot["records"] != foot["entries"]:
+        yield LogProblem(n, "RUN", f"the footer says the run is complete, with {foot['records']} records read "
+                                   f"but {foot['entries']} entries")
+    if not foot["complete"]:
+        reason = foot.get("reason")
+        yield LogProblem(n, "INCOMPLETE", "the run stopped before its end"
+                         + (f" ({reason})" if isinstance(reason, str) and reason else ""))
+
+
+def _pack_text(p) -> str:
+    if not isinstance(p, dict):
+        return _show(p)
+    return f"{p.get('name')} {p.get('version')} (lock {str(p.get('sha256'))[:12]})"
+
+
+def _limits(options):
+    """The record limits a run's header names, as the engine takes them (unknown options left out)."""
+    from .engine import DEFAULT_LIMITS, Limits
+
+    if not options:
+        return DEFAULT_LIMITS
+    known = attrs.fields_dict(Limits)
+    return attrs.evolve(DEFAULT_LIMITS, **{k: v for k, v in options.items() if k in known})
+
+
+def verify(log_lines, pack, facts_items, evaluate_fn, *, allow_other_pack: bool = False,
+           subset: bool = False) -> VerifyReport:
+    """Check a decision log: its chain and runs, then every logged decision against what
+    the pack decides now.
+
+    ``log_lines`` are the log's lines (bytes as written, or text), in order.
     ``facts_items`` is a callable giving a fresh iterable of input items (it is read
-    once per distinct ``as_of`` in the log); ``evaluate_fn(pack, items, as_of=...)`` is
-    :func:`rulecite.interpreter.evaluate`. Entries are matched by input hash and
-    history hashes, so the facts may be in another order than when logged.
+    once per distinct clock and options in the log); ``evaluate_fn(pack, items,
+    as_of=..., limits=...)`` is :func:`rulecite.interpreter.evaluate` (``limits`` is
+    passed only when a run's header names other limits than the default). Entries are
+    matched by input hash and history hashes, so the facts may be in another order than
+    when logged. Facts records that no entry matches are reported (unless ``subset``:
+    the log covers only part of the facts), as are two entries of one run for a record
+    the facts hold once. A run logged with another pack than ``pack`` fails the check
+    unless ``allow_other_pack`` (an update's impact: the decisions that differ).
     """
-    entries, bad = parse_log(log_lines)
+    from .engine import DEFAULT_LIMITS
+
+    pack_now = {"name": pack.name, "version": pack.version, "sha256": pack.lock}
+    scan = _scan(log_lines, pack_now)
     by_clock = defaultdict(list)
-    for n, e in entries:
-        by_clock[e.get("as_of")].append((n, e))
-    mismatches, missing = [], []
+    clocks = set()
+    for _, head in scan["headers"]:
+        clocks.add((head.get("as_of"), _limits(head.get("options"))))
+    for n, e, run in scan["entries"]:
+        limits = _limits(run["header"].get("options")) if run is not None else DEFAULT_LIMITS
+        by_clock[(e.get("as_of"), limits)].append((n, e, run))
+        clocks.add((e.get("as_of"), limits))
+    mismatches, missing, unlogged, twice = [], [], [], []
     same = 0
-    for as_of, group in sorted(by_clock.items(), key=lambda kv: str(kv[0])):
+    for as_of, limits in sorted(clocks, key=lambda c: (str(c[0]), repr(c[1]))):
+        group = by_clock.get((as_of, limits), [])
         tee = RawTee(facts_items())
-        pairs = ((r, tee.pop(r.input_line)) for r in evaluate_fn(pack, tee, as_of=as_of))
+        kw = {} if limits == DEFAULT_LIMITS else {"limits": limits}
+        pairs = ((r, tee.pop(r.input_line)) for r in evaluate_fn(pack, tee, as_of=as_of, **kw))
         now: dict = defaultdict(list)
         for entry in decision_log(pairs, pack, as_of):
             now[_key(entry)].append(entry)
-        for _, e in group:
-            found = now.get(_key(e))
+        used: dict = defaultdict(list)  # (run, key) -> log lines
+        for n, e, run in group:
+            key = _key(e)
+            rid = None if run is None else run["id"]
+            lines_used = used[(rid, key)]
+            lines_used.append(n)
+            found = now.get(key)
             if not found:
-                missing.append(Mismatch(e, None, ("the input record is not in the facts (or its history differs)",)))
+                missing.append(Mismatch(e, None, ("the input record is not in the facts (or its history differs)",),
+                                        n))
                 continue
-            cur = found.pop(0) if len(found) > 1 else found[0]
+            cur = found[min(len(lines_used), len(found)) - 1]
+            if run is not None and len(lines_used) > len(found):
+                twice.append(Mismatch(e, cur, (f"log line {n} and log line {lines_used[0]}: one run logged a "
+                                               "record the facts hold once",), n))
             diffs = tuple(_differences(e, cur))
             if diffs:
-                mismatches.append(Mismatch(e, cur, diffs))
+                mismatches.append(Mismatch(e, cur, diffs, n))
             else:
                 same += 1
+        if not subset:
+            most: dict = defaultdict(int)
+            for (_, key), ns in used.items():
+                most[key] = max(most[key], len(ns))
+            for key, found in now.items():
+                unlogged.extend(found[most.get(key, 0):])
+    unlogged.sort(key=lambda e: (e.get("input_line") or 0, str(e.get("as_of"))))
     packs = []
-    for _, e in entries:
+    for _, e, _ in scan["entries"]:
         if e.get("pack") not in packs:
             packs.append(e.get("pack"))
-    pack_now = {"name": pack.name, "version": pack.version, "sha256": pack.lock}
-    return VerifyReport(len(entries), same, tuple(mismatches), tuple(missing), tuple(bad), pack_now, tuple(packs))
+    for _, head in scan["headers"]:
+        if head["pack"] not in packs:
+            packs.append(head["pack"])
+    changes = [(n, head["pack"]) for n, head in scan["headers"] if head["pack"] != pack_now] + scan["packs_v1"]
+    return VerifyReport(
+        len(scan["entries"]), same, tuple(mismatches), tuple(missing), tuple(scan["bad"]), pack_now, tuple(packs),
+        problems=tuple(scan["problems"]), pack_changes=tuple(sorted(changes, key=lambda c: c[0])),
+        unlogged=tuple(unlogged), twice=tuple(twice), runs=len(scan["headers"]),
+        unchained=tuple(scan["unchained"]), last_line=scan["last"], allow_other_pack=allow_other_pack)
 
 
 def _key(e: dict):
@@ -297,7 +714,9 @@ def _differences(logged: dict, now: dict):
         a, b = logged.get(k), now.get(k)
         if a == b:
             continue
-        if k == "verdicts" and isinstance(a, list) and isinstance(b, list):
+        if k in ("id", "period"):
+            yield f"{k} was {_plain(a)}; now {_plain(b)}"
+        elif k == "verdicts" and isinstance(a, list) and isinstance(b, list):
             yield from _verdict_differences(a, b)
         elif k == "result_sha256":
             if logged.get("verdicts") == now.get("verdicts") and logged.get("findings") == now.get("findings"):
@@ -313,8 +732,14 @@ def _differences(logged: dict, now: dict):
             yield f"rejection was {_rej(a)}; now {_rej(b)}"
 
 
+def _plain(v) -> str:
+    return v if isinstance(v, str) else _show(v)
+
+
 def _rej(r) -> str:
-    return "none" if not r else f"{r.get('path')}: {r.get('reason')}"
+    if isinstance(r, dict):
+        return f"{r.get('path')}: {r.get('reason')}" if r else "none"
+    return "none" if r is None else _show(r)
 
 
 def _verdict_differences(a: list, b: list):
@@ -332,10 +757,14 @@ def _v(v) -> str:
         return "absent"
     text = str(v.get("verdict"))
     if v.get("rules"):
-        text += " by " + ", ".join(map(str, v["rules"]))
+        text += " by " + _names(v["rules"])
     if v.get("warnings"):
-        text += " (warnings: " + ", ".join(map(str, v["warnings"])) + ")"
+        text += " (warnings: " + _names(v["warnings"]) + ")"
     return text
+
+
+def _names(v) -> str:
+    return ", ".join(map(str, v)) if isinstance(v, list) else _show(v)
 
 
 # ---------------------------------------------------------------- evidence packets

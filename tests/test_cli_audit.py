@@ -29,7 +29,8 @@ def logged(facts, tmp_path):
 
 
 def entries(log):
-    return [json.loads(x) for x in log.read_text().splitlines()]
+    """The decision entries of a log (its runs' headers and footers left out)."""
+    return [e for e in (json.loads(x) for x in log.read_text().splitlines()) if e["type"] == "decision"]
 
 
 def test_one_entry_per_record_in_input_order(logged, facts):
@@ -43,7 +44,9 @@ def test_one_entry_per_record_in_input_order(logged, facts):
         assert e["pack"] == {"name": pack.name, "version": pack.version, "sha256": pack.lock}
         assert e["as_of"] == "2026-06-30"
         assert re.fullmatch(r"[0-9a-f]{64}", e["input_sha256"])
-        assert e["rulecite"] and e["logged_at"].endswith("Z")
+        assert e["rulecite"] and "logged_at" not in e  # the run's one wall-clock stamp is in its footer
+    footer = json.loads(logged.read_text().splitlines()[-1])
+    assert footer["type"] == "footer" and footer["logged_at"].endswith("Z")
 
 
 def test_input_hash_is_of_the_canonical_record(logged):
@@ -114,7 +117,7 @@ def test_verify_log_reports_a_changed_decision(logged, facts, tmp_path):
     rules.write_text(rules.read_text().replace("deny when l.days > 14", "deny when l.days > 21"))
     r = run(["verify-log", logged, changed, facts])
     assert r.exit_code == 1
-    assert "note: decisions were logged with library-loans 2026.1.0" in r.stdout
+    assert "PACK log line 1: the run was logged with library-loans 2026.1.0" in r.stdout
     assert "DIFFERS M12 2026-04" in r.stdout
     assert "line 1: was deny by stream.days; now allow" in r.stdout
     assert "1 differ" in r.stdout
