@@ -118,9 +118,11 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
         if logger is not None:  # the footer: complete only when every entry was written
             try:
                 logger.close(reason=stopped)
-            except OSError as e:
-                if stopped is None:  # else the error that stopped the run is the one to show
-                    raise BadInput(f"cannot write `{log_path}`: {why(e)}") from None
+            except Exception as e:  # noqa: BLE001 - a run already stopping shows its own error; no footer
+                if stopped is None:  # then says the log is incomplete
+                    if isinstance(e, OSError):
+                        raise BadInput(f"cannot write `{log_path}`: {why(e)}") from None
+                    raise
         for f in (rejects, dlog):
             if f is not None:
                 f.close()

@@ -167,8 +167,8 @@ def test_same_bytes(cell, facts, baseline, tmp_path):
 
 
 def _without_stamps(log: bytes) -> tuple[bytes, set]:
-    """The decision log without its `logged_at` stamp (documented as the time the run's
-    footer was written, the only wall-clock value rulecite writes), and the stamps seen.
+    """The decision log without its `logged_at` stamp (documented as when the run started,
+    kept in its footer: the only wall-clock value rulecite writes), and the stamps seen.
     Every other byte counts, the hash chain (`prev`) included."""
     entries = [json.loads(x) for x in log.splitlines()]
     stamps = {e.pop("logged_at") for e in entries if "logged_at" in e}
