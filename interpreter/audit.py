@@ -676,8 +676,8 @@ def verify(log_lines, pack, facts_items, evaluate_fn, *, allow_other_pack: bool 
                 continue
             cur = found[min(len(lines_used), len(found)) - 1]
             if run is not None and len(lines_used) > len(found):
-                twice.append(Mismatch(e, cur, (f"log line {n} and log line {lines_used[0]}: one run logged a "
-                                               "record the facts hold once",), n))
+                why = f"log line {n} and log line {lines_used[0]}: one run logged a record the facts hold once"
+                twice.append(Mismatch(e, cur, (why,), n))
             diffs = tuple(_differences(e, cur))
             if diffs:
                 mismatches.append(Mismatch(e, cur, diffs, n))

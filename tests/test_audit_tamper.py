@@ -163,6 +163,7 @@ TAMPERED = {
         ["CHAIN log line 5", "RUN log line 4: a format 1 entry inside a chained run"]),
     "second header inside a run": (lambda ls: ls[:3] + [ls[0]] + ls[3:],
                                    ["INCOMPLETE log line 1: the run has no footer", "CHAIN log line 4"]),
+    "line endings changed to CRLF": (lambda ls: [x + b"\r" for x in ls], ["CHAIN log line 2: does not follow"]),
     "footer says complete: false": (
         lambda ls: rechain([json.loads(x) for x in ls[:-1]]
                            + [dict(json.loads(ls[-1]), complete=False, reason="stopped")]),
@@ -402,9 +403,9 @@ def test_the_library_writer(tmp_path, facts):
     """The same log from Python, through the writer the CLI uses."""
     pack = load_pack(LIBRARY)
     path = tmp_path / "py.jsonl"
-    with open(path, "a+b") as f:
+    with open(path, "a+b") as f, open(facts, "rb") as source:
         w = DecisionLogWriter(f, pack, None, "0.1.0")
-        items = RawTee(open(facts, "rb"))
+        items = RawTee(source)
         for result in evaluate(pack, items):
             w.add(result, items.pop(result.input_line))
         w.finish()
