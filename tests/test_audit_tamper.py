@@ -355,7 +355,8 @@ def test_appending_to_a_log_ending_without_a_newline_but_whole(tmp_path, facts, 
     assert r.exit_code == 0, r.stdout
 
 
-def test_a_run_that_stops_early_marks_its_log_incomplete(tmp_path, facts, monkeypatch):
+@pytest.mark.parametrize("stop", [BrokenPipeError, KeyboardInterrupt])
+def test_a_run_that_stops_early_marks_its_log_incomplete(tmp_path, facts, monkeypatch, stop):
     from rulecite.cli import eval as eval_cli
 
     log = tmp_path / "stopped.jsonl"
@@ -365,7 +366,7 @@ def test_a_run_that_stops_early_marks_its_log_incomplete(tmp_path, facts, monkey
     def write(self, item):
         calls["n"] += 1
         if calls["n"] == 8:
-            raise BrokenPipeError(32, "Broken pipe")
+            raise stop()
         return real(self, item)
 
     monkeypatch.setattr(eval_cli.JsonlWriter, "write", write)
@@ -374,11 +375,11 @@ def test_a_run_that_stops_early_marks_its_log_incomplete(tmp_path, facts, monkey
     foot = objs[-1]
     assert foot["type"] == "footer" and foot["complete"] is False
     assert foot["entries"] == sum(o["type"] == "decision" for o in objs) < len(library_records())
-    assert foot["reason"] == "the run stopped early (BrokenPipeError)"
+    assert foot["reason"] == f"the run stopped early ({stop.__name__})"
     monkeypatch.undo()
     r = run(["verify-log", log, LIBRARY, facts])
     assert r.exit_code == 1
-    assert "the run stopped before its end (the run stopped early (BrokenPipeError))" in r.stdout
+    assert f"the run stopped before its end (the run stopped early ({stop.__name__}))" in r.stdout
 
 
 def test_eval_into_head_leaves_the_log_marked_incomplete(tmp_path):
