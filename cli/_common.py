@@ -21,6 +21,47 @@ from rulecite.policy_lang import bundled_names, did_you_mean, resolve_pack_path
 from rulecite.policy_lang.packs import shadowed_folder
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INCOMPLETE, EXIT_INTERRUPTED = 4, 130  # the environment stopped the run: its output is incomplete
+
+
+class RunStopped(Exception):
+    """Something around the run stopped it: output that cannot be written (a closed pipe, a
+    full disk), a worker process that died, Ctrl-C. Not a bug: one line, no traceback."""
+
+    def __init__(self, message: str, code: int = EXIT_INCOMPLETE):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class GuardedOutput:
+    """A text stream whose write and flush turn an OS error into ``RunStopped``."""
+
+    def __init__(self, stream, name: str):
+        self._stream = stream
+        self._name = name
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as e:
+            raise self._stopped(e) from None
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except OSError as e:
+            raise self._stopped(e) from None
+
+    def _stopped(self, e: OSError) -> RunStopped:
+        if self._stream is sys.stdout or getattr(self._stream, "name", None) == "<stdout>":
+            fix_stdout_after_broken_pipe()  # the interpreter's last flush must not fail again
+        if isinstance(e, BrokenPipeError):
+            return RunStopped(f"{self._name} was closed before all results were written: the output is incomplete")
+        return RunStopped(f"cannot write to {self._name}: {why(e)}: the output is incomplete")
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 class BadInput(Exception):
@@ -164,7 +205,7 @@ class FactsSource:
             yield from self._values
             return
         for raw in self._stream:
-            self.bytes_read += len(raw)
+            self.bytes_read += raw.size if type(raw) is not bytes and hasattr(raw, "size") else len(raw)
             yield raw
 
     def close(self):
@@ -181,11 +222,16 @@ def stdin_bytes():
     return getattr(sys.stdin, "buffer", sys.stdin)
 
 
-def open_facts(path: str) -> FactsSource:
+MAX_STDIN_DOCUMENT_BYTES = 100_000_000  # a JSON array given on stdin is read whole: at most this
+
+
+def open_facts(path: str, max_record_bytes: int | None = None) -> FactsSource:
     """Open FACTS: a ``.json`` file (array of records or one record), a JSON Lines file, or ``-``.
 
-    A file or stream whose first non-blank character is ``[`` is read as one JSON array;
-    anything else as JSON Lines, streamed.
+    A file or stream whose first non-blank character is ``[`` is read as one JSON array
+    (on stdin, at most ``MAX_STDIN_DOCUMENT_BYTES``); anything else as JSON Lines,
+    streamed. With ``max_record_bytes``, no JSON Lines line is read whole past that
+    size: a longer one comes as an ``OversizedLine`` (see ``interpreter.reading``).
     """
     if path == "-":
         stream, name, size = _stdin(), "<stdin>", None
@@ -204,7 +250,7 @@ def open_facts(path: str) -> FactsSource:
         head = []
         first = b""
         while len(head) < 1000:
-            raw = stream.readline()
+            raw = stream.readline(-1 if max_record_bytes is None else max_record_bytes + 1)
             if not raw:
                 break
             head.append(raw)
@@ -214,8 +260,51 @@ def open_facts(path: str) -> FactsSource:
     except (OSError, ValueError) as e:
         raise BadInput(f"cannot read facts file `{path}`: {why(e)}") from None
     if path.endswith(".json") or (path == "-" and first == b"["):
+        if path == "-":
+            data = b"".join(head) + stream.read(MAX_STDIN_DOCUMENT_BYTES + 1)
+            if len(data) > MAX_STDIN_DOCUMENT_BYTES:
+                raise BadInput(f"the JSON document on stdin is larger than {MAX_STDIN_DOCUMENT_BYTES:,} bytes, "
+                               "and a JSON document is read whole",
+                               ("give one JSON object per line (JSON Lines): it is streamed, without a bound",))
+            return _json_document(name, data, size, stream, strict=False)
         return _json_document(name, b"".join(head) + stream.read(), size, stream, strict=path != "-")
+    if max_record_bytes is not None:
+        from rulecite.interpreter.reading import read_lines
+
+        head = [_too_long(h, max_record_bytes, stream) for h in head]
+        return FactsSource(name, "jsonl", size, 0, _Chained(head, _Bounded(stream, max_record_bytes)))
     return FactsSource(name, "jsonl", size, 0, _Chained(head, stream))
+
+
+def _too_long(raw: bytes, limit: int, stream):
+    """A line read with a bounded read: itself, or an OversizedLine (the rest of it skipped)."""
+    from rulecite.interpreter.reading import SKIP_PIECE, OversizedLine
+
+    if len(raw) <= limit:
+        return raw
+    size = len(raw)
+    while not raw.endswith(b"\n"):
+        raw = stream.readline(SKIP_PIECE)
+        if not raw:
+            break
+        size += len(raw)
+    return OversizedLine(size)
+
+
+class _Bounded:
+    """A binary stream's lines, read with a bounded read (``read_lines``)."""
+
+    def __init__(self, stream, limit: int):
+        self.stream = stream
+        self.limit = limit
+
+    def __iter__(self):
+        from rulecite.interpreter.reading import read_lines
+
+        return read_lines(self.stream, self.limit)
+
+    def close(self):
+        self.stream.close()
 
 
 class _Chained:
@@ -231,7 +320,8 @@ class _Chained:
         yield from self.stream
 
     def close(self):
-        if self.stream is not _stdin():
+        stream = getattr(self.stream, "stream", self.stream)
+        if stream is not _stdin():
             self.stream.close()
 
 

@@ -12,11 +12,14 @@ from collections import Counter
 import click
 from rulecite import __version__
 from rulecite.interpreter.engine import DEFAULT_LIMITS, Limits
+from rulecite.interpreter.reading import OversizedLine
 
 from ._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     BadInput,
+    GuardedOutput,
+    RunStopped,
     Progress,
     as_of_option,
     citation_text,
@@ -64,9 +67,15 @@ REJECTIONS_SHOWN = 10
               help="A JSON Lines record longer than N bytes is rejected before it is decoded.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_depth, show_default=True,
               metavar="N", help="A record whose JSON nests deeper than N levels is rejected.")
+@click.option("--max-lines", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_lines, show_default=True,
+              metavar="N", help="A record with more than N lines (the pack's [record] lines) is rejected.")
+@click.option("--max-group", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_group, show_default=True,
+              metavar="N", help="A subject's group (its records in a row, which history reads) holds at most N "
+                                "records; the next ones form a new group, with a note on their results.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
 def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, log_path, fail_on,
-            max_record_bytes, max_depth, quiet) -> int:
+            max_record_bytes, max_depth, quiet, max_lines=DEFAULT_LIMITS.max_lines,
+            max_group=DEFAULT_LIMITS.max_group) -> int:
     """Evaluate FACTS against PACK: one result per record, in input order.
 
     FACTS is a JSON Lines file (streamed), a .json file holding an array of records
@@ -80,20 +89,22 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
         raise BadInput("--engine dask reads a JSON Lines file; give its path (not - or a .json file)")
     if scheduler and engine != "dask":
         raise BadInput("--scheduler needs --engine dask")
-    source = open_facts(facts)
-    out = stdout_text()
+    source = open_facts(facts, max_record_bytes)
+    out = GuardedOutput(stdout_text(), "standard output")
     writer = _writer(output, out, rp.model.shape)
     tally = Tally()
     counted = not quiet or fail_on is not None  # the summary and --fail-on read every result
     progress = Progress(source)
     rejects = _open(rejects_path, "w") if rejects_path else None
+    rejects = GuardedOutput(rejects, f"`{rejects_path}`") if rejects is not None else None
     dlog = _open_log(log_path) if log_path else None
     logger, stopped = None, None
     try:
         from rulecite.interpreter.audit import DecisionLogWriter, RawTee
 
         items = RawTee(source.items()) if dlog else source.items()
-        limits = Limits(max_record_bytes=max_record_bytes, max_depth=max_depth)
+        limits = Limits(max_record_bytes=max_record_bytes, max_depth=max_depth, max_lines=max_lines,
+                        max_group=max_group)
         if dlog:  # the header now; entries as their subject's group ends; the footer in `finally`
             logger = DecisionLogWriter(dlog, rp, as_of, __version__, limits=limits, logged_at=_now())
         for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
@@ -132,11 +143,30 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
 
 
 def _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
+    if engine != "local" or jobs > 1:
+        return _worker_failures(_engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler,
+                                                limits))
+    return _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits)
+
+
+def _worker_failures(results):
+    """The results of a parallel run; a worker process that died stops the run with a message."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        yield from results
+    except BrokenProcessPool:
+        raise RunStopped("a worker process stopped unexpectedly (killed, or out of memory): the output is "
+                         "incomplete") from None
+
+
+def _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
     if engine == "dask":
         pack_root(pack)
         return _parallel().evaluate_dask(pack, facts, scheduler=scheduler, as_of=as_of, limits=limits)
     if jobs > 1:
-        lines = (i if isinstance(i, (bytes, str)) else json.dumps(i, ensure_ascii=False) for i in items)
+        lines = (i if isinstance(i, (bytes, str, OversizedLine)) else json.dumps(i, ensure_ascii=False)
+                 for i in items)
         return _parallel().evaluate_parallel(pack, lines, jobs=jobs, as_of=as_of, limits=limits)
     from rulecite.interpreter import evaluate
 

@@ -14,7 +14,7 @@ import click
 from rulecite import LANGUAGE_VERSION, __version__
 from rulecite.policy_lang import PackError, render_text
 
-from ._common import EXIT_BAD_INPUT, EXIT_INTERNAL, BadInput, fix_stdout_after_broken_pipe, relative_spans, stderr_text
+from ._common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, RunStopped, fix_stdout_after_broken_pipe, relative_spans, stderr_text
 
 EPILOG = """\b
 Exit codes:
@@ -26,6 +26,9 @@ Exit codes:
      malformed JSON, a record that is not there; for every command but
      `check`, a pack with errors
   3  internal error (a bug in Rulecite; --debug shows the traceback)
+  4  eval: the run could not finish and its output is incomplete: stdout
+     closed early, a full disk, a worker process that died
+  130  interrupted (Ctrl-C)
 
 \b
 Environment:
@@ -49,6 +52,13 @@ class RuleciteGroup(click.Group):
         except BrokenPipeError:
             fix_stdout_after_broken_pipe()
             ctx.exit(0)
+        except RunStopped as e:
+            click.echo(click.style("rulecite: stopped: ", fg="red", bold=True) + e.message, file=err)
+            ctx.exit(e.code)
+        except KeyboardInterrupt:
+            click.echo(click.style("rulecite: interrupted", fg="red", bold=True)
+                       + " (Ctrl-C): the output is incomplete", file=err)
+            ctx.exit(EXIT_INTERRUPTED)
         except PackError as e:
             diags, texts = relative_spans(e.diagnostics, getattr(e, "texts", {}))
             n = sum(1 for d in diags if d.severity == "error")

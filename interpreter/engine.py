@@ -29,6 +29,7 @@ import attrs
 
 from .compiler import CompiledPack, default_service_date, fmt_value
 from .fastcheck import _text_ok, compile_scan
+from .reading import OversizedLine
 from .results import PendingFindings, PackRef, Rejection, Result
 from .validate import RecordValidator, _huge_int, json_path
 
@@ -39,9 +40,18 @@ class Limits:
 
     max_record_bytes: int = 1_000_000
     max_depth: int = 32
+    max_lines: int = 1000  # lines (the pack's [record] lines) in one record
+    max_group: int = 1000  # records (and rejections among them) one subject's group holds, for history
 
 
 DEFAULT_LIMITS = Limits()
+
+# Bounds on one finding, so that output stays linear in the input: an evidence value that
+# is a list keeps its first EVIDENCE_ITEMS items (a note on the result says how many were
+# left out), and a message keeps its first
+# MESSAGE_CHARS characters.
+EVIDENCE_ITEMS = 50
+MESSAGE_CHARS = 2000
 
 
 class _Duplicate(ValueError):
@@ -226,6 +236,7 @@ class Evaluator:
         self._rule_ids = [i.rule.id for i in infos]
         self._denies = [i.rule.severity == "deny" for i in infos]
         self._paths: dict = {}  # (rule index, line index) -> evidence paths
+        self._omitted: list = []  # (rule id, line id, evidence expr, items left out) of the record being judged
 
 
     # ------------------------------------------------------------ one record
@@ -245,6 +256,8 @@ class Evaluator:
                 value = _fast_loads(item)
                 if type(value) is dict and scan(value) == item.count(_COLON[t]):
                     return self._coverage(value, n)
+        if type(item) is OversizedLine:
+            return Rejection(n, "$", f"record is {item.size} bytes; the limit is {self.limits.max_record_bytes}")
         if isinstance(item, (str, bytes, bytearray)):
             item = decode_line(item, n, self.limits)
             if isinstance(item, Rejection):
@@ -284,6 +297,9 @@ class Evaluator:
         lines = rec.get(shape.lines)
         if not isinstance(lines, list):
             return rec
+        if len(lines) > self.limits.max_lines:
+            return Rejection(n, f"$.{shape.lines}", f"record has {len(lines)} lines at $.{shape.lines}; the limit "
+                             f"is {self.limits.max_lines}", 0, *self._ids(rec))
         key = shape.line_date
         for ln in lines:
             d = ln.get(key) if isinstance(ln, dict) else None
@@ -383,8 +399,17 @@ class Evaluator:
             paths = tuple((text, path.replace("{i}", str(i)) if path and i is not None else path)
                           for text, path in info.evidence_paths)
             self._paths[(k, i)] = paths
-        evidence = tuple((text, _jsonable(v), path) for (text, path), v in zip(paths, values))
         line_id = ln.get(self.shape.line_id) if ln is not None else None
+        evidence = []
+        for (text, path), v in zip(paths, values):
+            v = _jsonable(v)
+            if type(v) is list and len(v) > EVIDENCE_ITEMS:  # bounded: see EVIDENCE_ITEMS
+                self._omitted.append((r.id, line_id, text, len(v) - EVIDENCE_ITEMS))
+                v = v[:EVIDENCE_ITEMS]
+            evidence.append((text, v, path))
+        evidence = tuple(evidence)
+        if type(message) is str and len(message) > MESSAGE_CHARS:
+            message = f"{message[:MESSAGE_CHARS]}... ({len(message) - MESSAGE_CHARS:,} characters left out)"
         return (r.id, r.version, r.severity, line_id, message, info.citations, evidence, fix, r.title)
 
     def _window_finding(self, code, lid, sd, ln, i):
@@ -413,14 +438,14 @@ class Evaluator:
                 "Code not in the catalog")
 
     # ------------------------------------------------------------ the stream
-    def run(self, records, start: int = 1, track_subjects: bool = True):
+    def run(self, records, start: int = 1, track_subjects: bool = True, resume=None):
         """Results and rejections for ``records`` in input order; ``start`` is the input
         line number of the first record (a chunk of a larger input starts later). With
         ``track_subjects`` off (chunks of a parallel run), no result gets a note about a
         subject coming back: the process that merges the chunks adds those."""
         if not self.uses_history:
             return self._run_each(records, start, track_subjects)
-        return self._run_groups(records, start, track_subjects)
+        return self._run_groups(records, start, track_subjects, resume)
 
     def _run_each(self, records, start: int, track_subjects: bool):
         """``run`` for a pack no rule of which reads history: each record is judged as soon
@@ -445,36 +470,68 @@ class Evaluator:
                     note = seen.note(pid)
                     notes = () if note is None else (note,)
             yield judge(rec, [], n, notes)
+        self.checkpoint = (n + 1, None, False)  # each record stands alone: any line is a restart point
 
-    def _run_groups(self, records, start: int, track_subjects: bool):
-        """``run`` for a pack that reads history: a subject's group is judged when it ends."""
+    def _run_groups(self, records, start: int, track_subjects: bool, resume=None):
+        """``run`` for a pack that reads history: a subject's group is judged when it ends.
+
+        Memory is bounded: a rejection is given at once when no group is pending (one
+        that comes while a group is pending waits for it, to keep input order), and a
+        group holds at most ``limits.max_group`` entries (records and the rejections
+        among them). A full group is judged as it stands; the subject's next records
+        in a row form a new group whose results carry a note saying that history saw
+        only that group, from its first input line on.
+
+        ``self.checkpoint`` is kept as ``(line, gid, cut)``: the next input line at which
+        no group was pending, and the state there (``resume`` for a run that starts at
+        that line: the subject whose group was cut there, or None). The parallel merger
+        restarts from it, so that it never holds more than a group and a chunk."""
         shape = self.shape
+        cap = max(1, self.limits.max_group)
         group: list = []  # (n, record or Rejection)
-        gid = _NOGROUP
+        gid, cut = (_NOGROUP, False) if resume is None else resume
+        notes: tuple = ()  # the tracker's note on the current subject's groups
         seen = SubjectTracker(shape) if track_subjects else None
         n = start - 1
+        self.checkpoint = (start, None if gid is _NOGROUP else gid, cut)
         for item in records:
             n += 1
             prepared = self.prepare(item, n)
             if isinstance(prepared, Rejection):
-                group.append((n, prepared))
+                if group:
+                    group.append((n, prepared))
+                    if len(group) >= cap:
+                        yield from self._flush(group, group_notes)
+                        group = []
+                        cut = True
+                        self.checkpoint = (n + 1, gid, cut)
+                else:
+                    self.checkpoint = (n + 1, None if gid is _NOGROUP else gid, cut)
+                    yield prepared
                 continue
             pid = prepared.get(shape.id)
-            if pid != gid:  # a group is named by its first record's id (ids equal as 1 and 1.0 are one group)
+            if pid != gid or not group:  # a group is named by its first record's id (1 and 1.0 are one group)
                 if group:
-                    yield from self._flush(group, gid, seen)
+                    yield from self._flush(group, group_notes)
                     group = []
-                gid = pid
+                self.checkpoint = (n, None if gid is _NOGROUP else gid, cut)
+                if pid != gid or not cut:
+                    gid, cut = pid, False
+                    note = seen.note(pid) if seen is not None else None
+                    notes = () if note is None else (note,)
+                    group_notes = notes
+                else:  # the subject's group was cut at the cap: this one goes on from here
+                    group_notes = notes + (cut_note(shape, pid, cap, n),)
             group.append((n, prepared))
-        if group:
-            yield from self._flush(group, gid, seen)
+            if len(group) >= cap:
+                yield from self._flush(group, group_notes)
+                group = []
+                cut = True
+                self.checkpoint = (n + 1, gid, cut)
+        if group:  # the input ended, not the group: the checkpoint stays where the group began
+            yield from self._flush(group, group_notes)
 
-    def _flush(self, group, gid, seen):
-        notes = ()
-        if gid is not _NOGROUP and seen is not None:
-            note = seen.note(gid)
-            if note is not None:
-                notes = (note,)
+    def _flush(self, group, notes):
         valid = [rec for _, rec in group if not isinstance(rec, Rejection)]
         period = self.shape.period
         # Sorted once per group (stable: input order within a period), so that building
@@ -493,7 +550,19 @@ class Evaluator:
         large for arithmetic, or a value of another type than the rules expect (possible
         only where the facts schema leaves a field untyped). Never an exception."""
         try:
-            return self.result(rec, hist, n, notes)
+            self._omitted = []
+            r = self.result(rec, hist, n, notes)
+            # Findings are rendered here, not when first read: a value the JSON contract
+            # cannot hold (infinity or NaN, from arithmetic that overflowed) must make this
+            # record a rejection before its result is given, never fail the writer later.
+            bad = _non_finite(r._finding_parts(), r._suggestions)
+            if bad is not None:
+                path, what = bad
+                return Rejection(n, path, f"cannot evaluate this record: {what} is not a finite number (the "
+                                 "arithmetic overflowed)", 0, *self._ids(rec))
+            if self._omitted:
+                r = r.with_notes(tuple(r.notes) + (_omitted_note(self._omitted),))
+            return r
         except RecursionError:
             return Rejection(n, "$", "record too deeply nested to evaluate", 0, *self._ids(rec))
         except (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
@@ -585,6 +654,12 @@ class SubjectTracker:
         return None
 
 
+def cut_note(shape, gid, cap: int, first_line: int) -> str:
+    """The note on the results of a subject's group that goes on after a full one."""
+    return (f"{shape.id} {gid} has more records in a row than one group holds (the limit is {cap}): history "
+            f"sees only this group's, from input line {first_line} on")
+
+
 def repeat_note(shape, gid) -> str:
     """The note on the results of a group whose subject already had an earlier group."""
     return (f"{shape.id} {gid} also appears earlier in the input, apart from this group: "
@@ -615,9 +690,42 @@ def _json_type(v) -> str:
 def _jsonable(v):
     if isinstance(v, tuple):
         return list(v)
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return None
-    return v
+    return v  # a float that is not finite makes the record a rejection (see judge)
+
+
+def _finite(v) -> bool:
+    t = type(v)
+    if t is float:
+        return math.isfinite(v)
+    if t is list or t is tuple:
+        return all(map(_finite, v))
+    if t is dict:
+        return all(map(_finite, v.values()))
+    return True
+
+
+def _non_finite(findings, suggestions):
+    """(JSON path, what) of the first value in rendered findings or suggestions that is a
+    float but not finite; None when there is none."""
+    for f in findings:
+        rule, message, evidence = f[0], f[4], f[6]
+        for expr, v, path in evidence:
+            if not _finite(v):
+                return path or "$", f"the evidence {expr} of rule {rule}"
+        if not _finite(message):
+            return "$", f"the message of rule {rule}"
+    for s in suggestions:
+        if not _finite(s[1]):
+            return "$", f"the units of suggestion {s[3]}"
+    return None
+
+
+def _omitted_note(omitted: list) -> str:
+    rule, line, expr, more = omitted[0]
+    where = f" on line {line}" if line is not None else ""
+    others = f"; and in {len(omitted) - 1:,} more evidence values" if len(omitted) > 1 else ""
+    return (f"evidence lists are cut to their first {EVIDENCE_ITEMS} values: rule {rule}{where}, {expr}: "
+            f"{more:,} more values left out{others}")
 
 
 def _plain_number(v):

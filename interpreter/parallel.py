@@ -27,6 +27,7 @@ from typing import Iterable, Iterator
 
 from .api import load_pack
 from .engine import DEFAULT_LIMITS, Evaluator, Limits, SubjectTracker
+from .reading import read_lines
 from .results import Rejection, Result, result_from_wire
 
 CHUNK_LINES = 2000  # lines per chunk, at least (a chunk ends where the subject changes)
@@ -50,6 +51,14 @@ def _evaluator(pack_ref: str, lock: str, as_of, limits: Limits = DEFAULT_LIMITS)
         ev = Evaluator(pack.compiled(_as_date(as_of)), limits)
         _WORKER[key] = ev
     return ev
+
+
+def _ignore_sigint():
+    """In a worker: Ctrl-C is for the process that started it, which stops the run and says so
+    (the terminal sends SIGINT to every process of the group)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list,
@@ -131,26 +140,40 @@ class _Merger:
         self.seen = SubjectTracker(self.shape)
         self.gid = _NONE
         self.group_note = None
+        self.resume = None  # the engine's state where pending starts (see Evaluator._run_groups)
 
     def add(self, start, lines, results) -> list:
         first = next((r.id for r in results if r.kind == "result"), _NONE)
         if not self.pending:
             self.pending = [(start, lines, results)]
             return []
-        if first is _NONE:
-            self.pending.append((start, lines, results))
-            return []
         last = _last_id(self.pending)
-        if last is _NONE or first != last:
+        if last is _NONE and self.resume is not None and self.resume[1]:
+            last = self.resume[0]  # the pending block starts after a cut group of this subject
+        if first is not _NONE and (last is _NONE or first != last):
             out = self._release()
             self.pending = [(start, lines, results)]
+            self.resume = None
             return out
-        # A group spans the cut: evaluate the block and this chunk again, as one.
+        # A group spans the cut, or the chunk holds only rejections (which a single run
+        # keeps in the pending group, and counts towards its cap): evaluate the block and
+        # this chunk again, as one, from where the block's state is known. Then keep only
+        # what follows the last point at which no group was pending (the engine's
+        # checkpoint): memory stays bounded by a group and a chunk.
         start0 = self.pending[0][0]
         merged = [x for _, ls, _ in self.pending for x in ls] + list(lines)
-        again = evaluate_chunk_local(self.ev, start0, merged)
+        again = evaluate_chunk_local(self.ev, start0, merged, self.resume)
         self.pending = [(start0, merged, again)]
-        return []
+        checkpoint = getattr(self.ev, "checkpoint", None)
+        if checkpoint is None or checkpoint[0] <= start0:
+            return []
+        line, gid, cut = checkpoint
+        done = [r for r in again if r.input_line < line]
+        self.pending = [(start0, merged[:line - start0], done)]
+        out = self._release()
+        self.pending = [(line, merged[line - start0:], [r for r in again if r.input_line >= line])]
+        self.resume = (gid, cut)
+        return out
 
     def finish(self) -> list:
         return self._release()
@@ -170,7 +193,7 @@ class _Merger:
             self.gid = r.id
             self.group_note = self.seen.note(r.id)
         if self.group_note is not None and self.group_note not in r.notes:
-            r = r.with_notes(tuple(r.notes) + (self.group_note,))
+            r = r.with_notes((self.group_note,) + tuple(r.notes))  # first, as a single run gives it
         return r
 
 
@@ -185,8 +208,9 @@ def _last_id(pending):
     return _NONE
 
 
-def evaluate_chunk_local(ev: Evaluator, start: int, lines: list) -> list:
-    return list(ev.run(lines, start=start, track_subjects=False))
+def evaluate_chunk_local(ev: Evaluator, start: int, lines: list, resume=None) -> list:
+    ev.checkpoint = None
+    return list(ev.run(lines, start=start, track_subjects=False, resume=resume))
 
 
 def _ordered(submit, ev: Evaluator, chunks: Iterator, window: int) -> Iterator:
@@ -225,7 +249,7 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
     ref = _pack_ref(pack_path_or_name)
     as_of_text = None if as_of is None else str(as_of)
     ctx = multiprocessing.get_context("spawn")  # workers import Rulecite afresh and load the pack
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint) as pool:
         def submit(start, chunk):
             return pool.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk, limits)
 
@@ -255,11 +279,12 @@ def evaluate_dask(pack_path_or_name, path, scheduler=None, n_workers: int = 2, a
     try:
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
         with open(path, "rb") as fh:
+            lines = read_lines(fh, limits.max_record_bytes)  # no line read whole past the limit
             def submit(start, chunk):
                 return client.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk, limits,
                                      pure=False)
 
-            yield from _ordered(submit, ev, _chunks(fh, _IdReader(pack.model.shape.id)), window)
+            yield from _ordered(submit, ev, _chunks(lines, _IdReader(pack.model.shape.id)), window)
     finally:
         client.close()
         if cluster is not None:

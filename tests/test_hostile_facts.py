@@ -10,6 +10,7 @@ at run time.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from pathlib import Path
 
@@ -238,3 +239,174 @@ def test_a_field_of_an_untyped_value_that_is_no_object_is_absent(tmp_path):
     out = list(evaluate(pack, untyped_records()))
     assert all(isinstance(o, Result) for o in out), [o.to_dict() for o in out if isinstance(o, Rejection)]
     assert [o.lines[0].warnings for o in out] == [("any.field",) if v == {"y": {"z": 1}} else () for v in UNTYPED]
+
+
+# ---------------------------------------------------------------- cost bounded by the input
+
+
+def many_lines(n: int, member="M1", month="2025-03") -> dict:
+    return {"member_id": member, "month": month, "member": {"age": 40},
+            "loans": [{"line": i + 1, "item": "BOOK", "date": "2025-03-02"} for i in range(n)]}
+
+
+def test_a_record_with_more_lines_than_the_limit_is_a_rejection(lib):
+    """The lines field is the pack's ([record] lines): the core names no domain."""
+    recs = [many_lines(1001), many_lines(1000), many_lines(6)]
+    for form in (recs, [json.dumps(r) for r in recs]):
+        out = list(evaluate(lib, form))
+        assert [type(o) for o in out] == [Rejection, Result, Result]
+        assert (out[0].path, out[0].reason) == ("$.loans", "record has 1001 lines at $.loans; the limit is 1000")
+        assert (out[0].id, out[0].period) == ("M1", "2025-03")
+    out = list(evaluate(lib, [many_lines(6), many_lines(5)], limits=Limits(max_lines=5)))
+    assert [type(o) for o in out] == [Rejection, Result]
+    assert out[0].reason == "record has 6 lines at $.loans; the limit is 5"
+
+
+def listing_pack(tmp_path):
+    """A pack whose message and evidence list every line of the record."""
+    d = tmp_path / "listing"
+    d.mkdir()
+    for name in ("pack.toml", "facts.schema.json", "sources.policy", "catalog.policy"):
+        (d / name).write_bytes((LIBRARY / name).read_bytes())
+    (d / "rules.policy").write_text(
+        'rule all.lines { title "t" cite BYLAWS2025 for l in loans where l.item == "BOOK"\n'
+        '  let others = collect(o.line for o in loans where o.line != l.line)\n'
+        '  warn when not (0 in others) message "also lent on lines {others}" }\n')
+    return load_pack(d)
+
+
+def test_evidence_and_messages_are_bounded_per_finding(tmp_path):
+    """Each finding's evidence lists keep their first items, a note on the result says how
+    many were left out (notes are the Results contract's remarks on how a record was
+    evaluated: no new field), and its message is cut: output grows linearly with the lines, not with their square."""
+    from rulecite.interpreter.engine import EVIDENCE_ITEMS, MESSAGE_CHARS
+
+    pack = listing_pack(tmp_path)
+    sizes = {}
+    for n in (600, 1000):
+        (o,) = evaluate(pack, [many_lines(n)])
+        assert isinstance(o, Result)
+        sizes[n] = len(o.to_json())
+        f = o.findings[-1]
+        assert len(f.message) <= MESSAGE_CHARS + 60
+        assert f.message.endswith("characters left out)")
+        (ev,) = [e for e in f.evidence if isinstance(e.value, list)]
+        assert ev.value == list(range(1, EVIDENCE_ITEMS + 1))
+        omitted = n - 1 - EVIDENCE_ITEMS
+        assert any(f"{omitted} more" in note and "all.lines" in note for note in o.notes), o.notes
+    assert sizes[1000] < 1.8 * sizes[600], sizes  # linear: 5/3 the lines, about 5/3 the bytes
+    again = [o.to_json() for o in evaluate(pack, [many_lines(300, member=m) for m in ("A", "A")])]
+    assert again[0] == again[1].replace('"input_line":2', '"input_line":1')
+
+
+# ---------------------------------------------------------------- streaming memory
+
+
+class Endless:
+    """An input that never ends, counting what was read; fails past ``most``."""
+
+    def __init__(self, line: bytes, most: int, first=()):
+        self.line, self.most, self.first, self.read = line, most, list(first), 0
+
+    def __iter__(self):
+        for x in self.first:
+            self.read += 1
+            yield x
+        while True:
+            self.read += 1
+            assert self.read <= self.most, f"read {self.read} lines without giving output"
+            yield self.line
+
+
+def test_rejections_come_out_at_once_when_no_group_is_pending(lib):
+    assert lib.compiled(None) and lib  # the library pack reads history
+    src = Endless(b"not json\n", 1000)
+    out = list(itertools.islice(evaluate(lib, src), 5))
+    assert [o.input_line for o in out] == [1, 2, 3, 4, 5] and all(isinstance(o, Rejection) for o in out)
+    assert src.read <= 6
+
+
+def test_a_subjects_group_is_capped(lib):
+    """One subject forever (or junk after one record) cannot hold the output back without bound."""
+    line = json.dumps(many_lines(1)).encode() + b"\n"
+    src = Endless(line, 5000)
+    out = list(itertools.islice(evaluate(lib, src, limits=Limits(max_group=100)), 150))
+    assert [o.input_line for o in out] == list(range(1, 151))
+    assert all(isinstance(o, Result) for o in out)
+    assert src.read <= 250
+    assert all(not o.notes for o in out[:100])
+    assert all(any("input line 101" in n and "100" in n for n in o.notes) for o in out[100:150]), out[100].notes
+    junk = Endless(b"not json\n", 5000, first=[line])
+    out = list(itertools.islice(evaluate(lib, junk, limits=Limits(max_group=100)), 150))
+    assert [o.input_line for o in out] == list(range(1, 151))
+    assert junk.read <= 250
+
+
+def test_the_group_cap_defaults_and_order_with_history(lib):
+    """Records past the cap start a new group: their history is that group's only."""
+    recs = [json.dumps({"member_id": "M1", "month": f"2025-{m:02d}", "loans": [{"line": 1, "item": "EBOOK"}]})
+            for m in range(1, 7)]
+    out = list(evaluate(lib, recs, limits=Limits(max_group=3)))
+    assert [o.input_line for o in out] == [1, 2, 3, 4, 5, 6]
+    first = [o for o in out if "ebook.first-month" in str(o.to_dict())]
+    assert [o.input_line for o in first] == [1, 4]
+    assert Limits().max_group == 1000 and Limits().max_lines == 1000
+
+
+def test_an_oversized_line_is_never_read_whole(tmp_path):
+    """The reader reads at most the limit (and a little) of a line, then skips to the next one."""
+    from rulecite.interpreter.reading import OversizedLine, read_lines
+
+    class Watch(io.BytesIO):
+        biggest = 0
+
+        def readline(self, size=-1):
+            assert size is not None and size > 0, "unbounded readline"
+            line = super().readline(size)
+            Watch.biggest = max(Watch.biggest, len(line))
+            return line
+
+    good = json.dumps(GOOD).encode()
+    data = good + b"\n" + b"x" * 5_000_000 + b"\n" + good + b"\n" + b"y" * 3000
+    items = list(read_lines(Watch(data), 1000))
+    assert Watch.biggest <= 70_000
+    assert items[0] == good + b"\n" and items[2] == good + b"\n"
+    assert isinstance(items[1], OversizedLine) and items[1].size == 5_000_001
+    assert isinstance(items[3], OversizedLine) and items[3].size == 3000
+    out = list(evaluate(load_pack(LIBRARY), items, limits=Limits(max_record_bytes=1000)))
+    assert [type(o) for o in out] == [Result, Rejection, Result, Rejection]
+    assert out[1].reason == "record is 5000001 bytes; the limit is 1000"
+
+
+# ---------------------------------------------------------------- nothing a record holds ends the run
+
+
+def overflow_pack(tmp_path):
+    d = tmp_path / "overflow"
+    d.mkdir()
+    for name in ("pack.toml", "facts.schema.json", "sources.policy", "catalog.policy"):
+        (d / name).write_bytes((LIBRARY / name).read_bytes())
+    (d / "rules.policy").write_text(
+        'let sq = collect(x.units * member.fines * member.fines for x in loans)\n'
+        'rule fines.squared { title "t" cite BYLAWS2025 for l in loans where l.item == "BOOK"\n'
+        '  warn when member.fines > 100 and not (5 in sq) message "squares {sq}" }\n'
+        'suggest fines.pay { title "s" for l in loans where l.item == "DVD" code BOOK\n'
+        '  units l.units * member.fines * member.fines reason "r" }\n')
+    return load_pack(d)
+
+
+@pytest.mark.parametrize("item", ["BOOK", "DVD"])
+def test_a_non_finite_value_in_a_result_is_a_rejection(tmp_path, item):
+    """1e300 is schema-valid; squared it is infinity, in an evidence list (BOOK) or in a
+    suggestion's units (DVD): that record is rejected, the others are judged."""
+    pack = overflow_pack(tmp_path)
+    recs = [{"member_id": "M1", "month": "2025-03", "member": {"fines": 1e300},
+             "loans": [{"line": 1, "item": item, "units": 2}]},
+            {"member_id": "M2", "month": "2025-03", "member": {"fines": 500},
+             "loans": [{"line": 1, "item": item, "units": 2}]}]
+    for form in (recs, [json.dumps(r) for r in recs]):
+        out = list(evaluate(pack, form))
+        assert [type(o) for o in out] == [Rejection, Result]
+        assert "not a finite number" in out[0].reason
+        for n, o in enumerate(out, start=1):
+            assert_well_formed(o, n)

@@ -92,3 +92,60 @@ def test_a_worker_refuses_a_pack_that_changed(tmp_path):
 def test_the_spark_example_is_valid_python():
     source = (PACK.parent.parent / "examples" / "spark_example.py").read_text()
     compile(source, "spark_example.py", "exec")
+
+
+def test_capped_groups_and_rejections_merge_as_one_run_gives_them(monkeypatch):
+    """Groups cut at the cap (--max-group), junk inside and after them, chunk cuts anywhere:
+    the merged output is byte for byte the single run's, and the merger holds no more than
+    a group and a chunk of one endless subject."""
+    import json as _json
+    import random
+
+    from rulecite.interpreter import Limits, evaluate, load_pack
+    from rulecite.interpreter import parallel as par
+
+    from tests.conftest import LIBRARY as LIB
+
+    monkeypatch.setattr(par, "CHUNK_LINES", 5)
+    monkeypatch.setattr(par, "MAX_CHUNK_LINES", 11)
+    lim = Limits(max_group=7)
+    pack = load_pack(LIB)
+
+    class Done:
+        def __init__(self, v):
+            self.v = v
+
+        def result(self):
+            return self.v
+
+    def submit(start, chunk):
+        return Done(par.evaluate_chunk(str(LIB), pack.lock, None, start, chunk, lim))
+
+    for seed in range(6):
+        rnd = random.Random(seed)
+        lines = []
+        for _ in range(300):
+            if rnd.random() < 0.15:
+                lines.append(b"junk\n")
+            else:
+                lines.append(_json.dumps({"member_id": rnd.choice(["M1", "M2", "M3"]),
+                                          "month": f"2025-{rnd.randint(1, 12):02d}",
+                                          "loans": [{"line": 1, "item": rnd.choice(["EBOOK", "BOOK"])}]}).encode()
+                             + b"\n")
+            if rnd.random() < 0.3:
+                for _ in range(rnd.randint(1, 20)):
+                    lines.append(lines[-1] if rnd.random() < 0.7 else b"junk\n")
+        one = [o.to_json() for o in evaluate(pack, lines, limits=lim)]
+        ev = par.Evaluator(pack.compiled(None), lim)
+        two = [o.to_json() for o in par._ordered(submit, ev, par._chunks(iter(lines), par._IdReader("member_id")), 4)]
+        assert one == two, seed
+        assert any("history sees only this group's" in x for x in one)
+
+    line = _json.dumps({"member_id": "M1", "month": "2025-03", "loans": [{"line": 1, "item": "BOOK"}]}).encode()
+    ev = par.Evaluator(pack.compiled(None), lim)
+    merger = par._Merger(ev)
+    biggest = 0
+    for start, chunk in par._chunks(iter([line] * 2000), par._IdReader("member_id")):
+        merger.add(start, chunk, par.from_chunk(ev, submit(start, chunk).result()))
+        biggest = max(biggest, sum(len(ls) for _, ls, _ in merger.pending))
+    assert biggest <= 7 + 11 + 11
