@@ -2,7 +2,7 @@
 
 The bundled pack is loaded by name, as a vendor would. The examples (105 patient-months and
 their intended verdicts) live in ``examples/``; the rule plan the pack was written from is
-``packs/cms-care-management/RULES-PLAN.md``, whose §5 tables give each rule's severity,
+``docs-dev/cms-care-management-plan.md``, whose §5 tables give each rule's severity,
 dates and the sources it must cite.
 """
 
@@ -23,7 +23,7 @@ PACK_DIR = ROOT / "packs" / PACK_NAME
 OVERLAY_DIR = ROOT / "packs" / OVERLAY_NAME
 EXAMPLES = ROOT / "examples" / "patient-months.jsonl"
 EXPECTATIONS = ROOT / "examples" / "expectations.json"
-PLAN = PACK_DIR / "RULES-PLAN.md"
+PLAN = ROOT / "docs-dev" / "cms-care-management-plan.md"
 
 
 @functools.lru_cache(maxsize=None)
@@ -79,7 +79,7 @@ def expected_verdicts(exp: dict) -> tuple:
 
 @functools.lru_cache(maxsize=None)
 def plan_rows() -> dict:
-    """Rule id -> the row of its RULES-PLAN.md §5 table ({column title: cell text})."""
+    """Rule id -> the row of the plan's §5 table ({column title: cell text})."""
     text = PLAN.read_text(encoding="utf-8")
     section = text[text.index("## 5. Rules by family"):text.index("## 6. Suggestions")]
     header, rows = None, {}
