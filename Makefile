@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.rulecite-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,docs,scale,fast]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs,scale,fast,lsp]'
 	touch $(STAMP)
 
 ## demo: evaluate the bundled example patient-months with the CMS pack

@@ -104,11 +104,11 @@ def cli(ctx: click.Context, debug: bool):
 
 
 def _register():
-    from . import check, diff, docs, evidence, explain, fmt, new_version, schema, synth, test, verify_log
+    from . import check, diff, docs, evidence, explain, fmt, lsp, new_version, schema, synth, test, verify_log
     from . import eval as eval_
 
     for module in (check, fmt, test, eval_, explain, diff, schema, docs, synth, new_version, evidence,
-                   verify_log):
+                   verify_log, lsp):
         cli.add_command(module.command)
 
 

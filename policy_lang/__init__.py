@@ -5,6 +5,7 @@ Pipeline (one module, one public function per stage)::
     text --parse--> ast.Module --check--> model.Pack
     folder --packs.load--> LoadedPack(pack, diagnostics)
     ast.Module --format_module--> canonical text
+    editors: workspace.load_edited (unsaved texts), declarations and references (names)
 
 Nothing here knows any business domain: the facts schema and the rules come from packs.
 """
@@ -13,12 +14,15 @@ from .ast import Module, Span
 from .checker import check
 from .errors import CODES, Diagnostic, PackError, did_you_mean, render_text
 from .formatter import format_expr, format_module, format_text
+from .keywords import BUILTIN_FUNCTIONS, KEYWORDS
 from .model import Pack
 from .packs import LANGUAGE_VERSION, LoadedPack, bundled_names, load, resolve_pack_path
 from .parser import parse, parse_expr
+from .workspace import DECLARATION_KINDS, Reference, Symbol, declarations, load_edited, references
 
 __all__ = [
-    "CODES", "Diagnostic", "LANGUAGE_VERSION", "LoadedPack", "Module", "Pack", "PackError", "Span", "bundled_names",
-    "check", "did_you_mean", "format_expr", "format_module", "format_text", "load", "parse", "parse_expr",
-    "render_text", "resolve_pack_path",
+    "BUILTIN_FUNCTIONS", "CODES", "DECLARATION_KINDS", "Diagnostic", "KEYWORDS", "LANGUAGE_VERSION", "LoadedPack",
+    "Module", "Pack", "PackError", "Reference", "Span", "Symbol", "bundled_names", "check", "declarations",
+    "did_you_mean", "format_expr", "format_module", "format_text", "load", "load_edited", "parse", "parse_expr",
+    "references", "render_text", "resolve_pack_path",
 ]

@@ -14,23 +14,19 @@ from pygments.lexer import RegexLexer, bygroups, include, words
 from pygments.token import (Comment, Keyword, Literal, Name, Number, Operator, Punctuation, String,
                             Text, Whitespace)
 
+from .keywords import BUILTIN_FUNCTIONS, KEYWORDS
+
 RULE_ID = r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*)*"
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
-DECLARATIONS = ("source", "code", "set", "let", "rule", "retire", "suggest", "test")
-FIELDS = (
-    "title", "summary", "effective", "until", "supersedes", "cite", "dispute", "per", "tag",
-    "for", "where", "when", "unless", "message", "suggest", "section", "page", "quote", "unverified",
-    "program", "replaced_by", "note", "citation", "document", "published", "url", "kind", "from",
-    "reason", "units", "facts", "as_of", "expect", "allow", "rejected", "override",
-)
-SEVERITIES = ("deny", "warn", "info")
-BUILTINS = (
-    "any", "all", "count", "sum", "min", "max", "count_distinct", "collect", "present", "default",
-    "len", "floor", "ceil", "abs", "round", "month_of", "months_between", "days_between",
-    "add_months", "first_day", "last_day", "year_of", "starts_with", "lower", "upper", "program_of", "add_days",
-)
-SPECIALS = ("history", "service_date")
+# The words come from the language's one table (``keywords.py``), as the TextMate grammar's do.
+DECLARATIONS = KEYWORDS["declaration"]
+FIELDS = KEYWORDS["field"]
+SEVERITIES = KEYWORDS["severity"]
+BUILTINS = BUILTIN_FUNCTIONS
+SPECIALS = KEYWORDS["special"]
+OPERATOR_WORDS = KEYWORDS["operator"]
+CONSTANTS = KEYWORDS["constant"]
 
 
 class PolicyLexer(RegexLexer):
@@ -80,8 +76,8 @@ class PolicyLexer(RegexLexer):
             (r"[0-9]+[A-Za-z][0-9A-Za-z]*", Name.Constant),  # codes such as 0591T
             (r"[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?", Number.Float),
             (r"[0-9]+", Number.Integer),
-            (words(("and", "or", "not", "in"), suffix=r"\b"), Operator.Word),
-            (words(("true", "false", "null"), suffix=r"\b"), Keyword.Constant),
+            (words(OPERATOR_WORDS, suffix=r"\b"), Operator.Word),
+            (words(CONSTANTS, suffix=r"\b"), Keyword.Constant),
             (words(SEVERITIES, suffix=r"\b"), Keyword.Reserved),
             (words(FIELDS + DECLARATIONS, prefix=r"(?<![\w.])", suffix=r"\b"), Keyword),
             (words(BUILTINS, suffix=r"(?=\s*\()"), Name.Builtin),

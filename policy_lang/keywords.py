@@ -1,0 +1,55 @@
+"""The words of the language, in one table: what every highlighter and editor reads.
+
+Takes nothing; gives ``KEYWORDS`` (the reserved and field words, by category) and
+``BUILTIN_FUNCTIONS`` (the names the checker accepts in a call, read from its function
+table). The Pygments lexer, the TextMate grammar (written by ``editors/generate.py``)
+and the language server's completion all read these, so none can drift from the
+language: a test checks that every literal word of ``policy.lark`` is listed here, and
+another that the grammar file in the repository is what the generator writes.
+"""
+
+from __future__ import annotations
+
+from .checker import FUNCTION_NAMES
+
+# category -> words, each category in the order a reader meets them
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    # words that start a top-level declaration
+    "declaration": ("source", "code", "set", "let", "rule", "retire", "suggest", "test"),
+    # words that start a field or clause inside a declaration
+    "field": (
+        "title", "summary", "effective", "until", "supersedes", "cite", "dispute", "per", "tag",
+        "for", "where", "when", "unless", "message", "suggest", "section", "page", "quote", "unverified",
+        "program", "replaced_by", "note", "citation", "document", "published", "url", "kind", "from",
+        "reason", "units", "facts", "as_of", "expect", "allow", "rejected", "override",
+    ),
+    # words that only follow another keyword: `for record`, `facts file`, `expect no finding`, ...
+    "qualifier": ("record", "line", "file", "finding", "no", "suggestion"),
+    # the clause words of an applicability line and a verdict
+    "clause": ("for", "where", "when", "unless"),
+    # operators written as words
+    "operator": ("and", "or", "not", "in"),
+    # verdict severities
+    "severity": ("deny", "warn", "info"),
+    # literal constants
+    "constant": ("true", "false", "null"),
+    # names every expression can read without declaring them
+    "special": ("history", "service_date"),
+}
+
+# Every function name the checker accepts: the quantifiers, the aggregates and the
+# plain functions of its table (``checker.FUNCTION_NAMES``), sorted.
+BUILTIN_FUNCTIONS: tuple[str, ...] = tuple(FUNCTION_NAMES)
+
+
+def all_keywords() -> tuple[str, ...]:
+    """Every word of ``KEYWORDS`` once, in table order (specials left out: they are names)."""
+    seen: dict = {}
+    for category, words in KEYWORDS.items():
+        if category != "special":
+            for w in words:
+                seen.setdefault(w, category)
+    return tuple(seen)
+
+
+__all__ = ["BUILTIN_FUNCTIONS", "KEYWORDS", "all_keywords"]
