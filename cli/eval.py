@@ -67,6 +67,9 @@ REJECTIONS_SHOWN = 10
               help="A JSON Lines record longer than N bytes is rejected before it is decoded.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_depth, show_default=True,
               metavar="N", help="A record whose JSON nests deeper than N levels is rejected.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_steps, show_default=True,
+              metavar="N", help="A record whose evaluation walks more than N items (quantifiers, aggregates, "
+                                "`in` over lists) is rejected, naming the rule.")
 @click.option("--max-lines", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_lines, show_default=True,
               metavar="N", help="A record with more than N lines (the pack's [record] lines) is rejected.")
 @click.option("--max-group", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_group, show_default=True,
@@ -75,7 +78,7 @@ REJECTIONS_SHOWN = 10
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
 def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, log_path, fail_on,
             max_record_bytes, max_depth, quiet, max_lines=DEFAULT_LIMITS.max_lines,
-            max_group=DEFAULT_LIMITS.max_group) -> int:
+            max_group=DEFAULT_LIMITS.max_group, max_steps=DEFAULT_LIMITS.max_steps) -> int:
     """Evaluate FACTS against PACK: one result per record, in input order.
 
     FACTS is a JSON Lines file (streamed), a .json file holding an array of records
@@ -104,7 +107,7 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
 
         items = RawTee(source.items()) if dlog else source.items()
         limits = Limits(max_record_bytes=max_record_bytes, max_depth=max_depth, max_lines=max_lines,
-                        max_group=max_group)
+                        max_group=max_group, max_steps=max_steps)
         if dlog:  # the header now; entries as their subject's group ends; the footer in `finally`
             logger = DecisionLogWriter(dlog, rp, as_of, __version__, limits=limits, logged_at=_now())
         for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):

@@ -30,6 +30,7 @@ import attrs
 from .compiler import CompiledPack, default_service_date, fmt_value
 from .fastcheck import _text_ok, compile_scan
 from .reading import OversizedLine
+from .runtime import EvaluationLimit
 from .results import PendingFindings, PackRef, Rejection, Result
 from .validate import RecordValidator, _huge_int, json_path
 
@@ -40,6 +41,7 @@ class Limits:
 
     max_record_bytes: int = 1_000_000
     max_depth: int = 32
+    max_steps: int = 10_000_000  # evaluation steps for one record (runtime.DEFAULT_MAX_STEPS)
     max_lines: int = 1000  # lines (the pack's [record] lines) in one record
     max_group: int = 1000  # records (and rejections among them) one subject's group holds, for history
 
@@ -321,7 +323,7 @@ class Evaluator:
     def result(self, rec: dict, hist: list, n: int, notes=()) -> Result:
         cp = self.cp
         shape = self.shape
-        rfired, outs, sugs = cp.decide(rec, hist)
+        rfired, outs, sugs = cp.decide(rec, hist, self.limits.max_steps)
         lines = rec.get(shape.lines) or ()
         findings = []
         record_deny = []
@@ -376,20 +378,21 @@ class Evaluator:
         """Finding parts for the requests ``result`` queued: (rule index, line, service date,
         line index) to render, or (None, part) already made."""
         out = []
+        state = self.cp.state(self.limits.max_steps)  # one budget for the record's findings
         for req in requests:
             if req[0] is None:
                 out.append(req[1])
             else:
                 k, ln, sd, i = req
-                out.append(self._finding(k, rec, hist, ln, sd, i))
+                out.append(self._finding(k, rec, hist, ln, sd, i, state))
         return tuple(out)
 
-    def _finding(self, k, rec, hist, ln, sd, i) -> tuple:
+    def _finding(self, k, rec, hist, ln, sd, i, state=None) -> tuple:
         """A finding as a part (see ``Result.from_parts``)."""
         info = self.cp.infos[k]
         r = info.rule
         try:
-            message, values, fix = self.cp.find_fns[k](rec, hist, ln, sd)
+            message, values, fix = self.cp.find_fns[k](rec, hist, ln, sd, state)
         except Exception as e:  # noqa: BLE001 - evidence must never lose the verdict
             message, values, fix = e, (None,) * len(info.evidence_paths), None
         if isinstance(message, Exception):
@@ -563,6 +566,8 @@ class Evaluator:
             if self._omitted:
                 r = r.with_notes(tuple(r.notes) + (_omitted_note(self._omitted),))
             return r
+        except EvaluationLimit as e:  # names the rule that went past the step budget or number bound
+            return Rejection(n, "$", self.cp.limit_reason(e, self.limits.max_steps), 0, *self._ids(rec))
         except RecursionError:
             return Rejection(n, "$", "record too deeply nested to evaluate", 0, *self._ids(rec))
         except (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, IndexError) as e:

@@ -7,7 +7,9 @@ and for each failing rule the smallest change to the facts its condition asks fo
 
 This evaluator walks the expressions directly, apart from the compiled code, with
 the same semantics; tests compare the two on generated records, so each checks the
-other.
+other. It keeps the same bounds: a derived value is computed once per record, the items
+quantifiers, aggregates and ``in`` walk are charged to a step budget, and arithmetic
+stays within +-2**63 (see ``compiler``).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 
 class Tracer:
-    def __init__(self, cp, rec, hist):
+    def __init__(self, cp, rec, hist, steps: int = runtime.DEFAULT_MAX_STEPS):
         self.cp = cp
         self.pack = cp.pack
         self.rec = rec
         self.hist = hist
         self.let_cache: dict = {}
         self.absent: list = []
+        self.budget = [steps]  # steps left for the whole explanation
 
     # ------------------------------------------------------------ evaluation
     def ev(self, e, env):
@@ -94,10 +97,10 @@ class Tracer:
         if a is None or b is None:
             return None
         if e.op == "+":
-            return a + b
+            return runtime.num(a + b)
         if e.op == "-":
-            return a - b
-        return a * b
+            return runtime.num(a - b)
+        return runtime.num(a * b)
 
     def e_Compare(self, e, env):
         a, b = self.ev(e.left, env), self.ev(e.right, env)
@@ -109,7 +112,8 @@ class Tracer:
         a, b = self.ev(e.left, env), self.ev(e.right, env)
         if a is None:
             return False
-        return (a not in b) if e.negated else (a in b)
+        found = runtime.isin(a, b, self.budget)
+        return not found if e.negated else found
 
     def e_And(self, e, env):
         v = True
@@ -139,7 +143,11 @@ class Tracer:
         return runtime.FUNCTIONS[e.func](*args)
 
     def _items(self, e, env):
-        return self.ev(e.source, env) or []
+        items = self.ev(e.source, env) or []
+        self.budget[0] -= len(items)
+        if self.budget[0] < 0:
+            runtime.over_budget(self.budget)
+        return items
 
     def e_Quant(self, e, env):
         items = self._items(e, env)
@@ -159,7 +167,7 @@ class Tracer:
             if e.where is None or self.ev(e.where, inner):
                 out.append(self.ev(e.value, inner))
         if e.func == "sum":
-            return sum(v for v in out if v is not None)
+            return runtime.num(sum(v for v in out if v is not None))
         if e.func == "min":
             return runtime.min_opt(out)
         if e.func == "max":

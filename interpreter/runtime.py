@@ -13,6 +13,54 @@ import math
 
 EMPTY: dict = {}
 
+# Bounds on the work and the numbers of one record's evaluation (see docs/guides/reliability.md).
+DEFAULT_MAX_STEPS = 10_000_000  # items visited by quantifiers, aggregates and `in` over lists
+MAX_MAGNITUDE = 2**63  # an arithmetic result beyond +-2**63, or not finite, stops the evaluation
+
+
+class EvaluationLimit(ArithmeticError):
+    """A record's evaluation went past a bound; the engine rejects the record and names the
+    rule that was running (``CompiledPack.limit_reason``)."""
+
+
+class StepLimitExceeded(EvaluationLimit):
+    pass
+
+
+class NumberTooLarge(EvaluationLimit):
+    pass
+
+
+class _Unset:
+    __slots__ = ()
+
+    def __repr__(self):
+        return "UNSET"
+
+
+UNSET = _Unset()  # a derived value not computed yet for this record
+
+
+def num(x):
+    """``x`` if it is a number within +-MAX_MAGNITUDE; anything else numeric stops evaluation."""
+    if -MAX_MAGNITUDE <= x <= MAX_MAGNITUDE:
+        return x
+    raise NumberTooLarge("an arithmetic result went past +-2**63 or is not a finite number")
+
+
+def over_budget(state):
+    """Called when a record's step budget (``state[0]``) has gone below zero."""
+    raise StepLimitExceeded("the evaluation went past its step budget")
+
+
+def isin(a, b, state):
+    """``a in b`` where ``b`` is computed at run time: a list or text costs its length in steps."""
+    if type(b) is list or type(b) is str or type(b) is tuple:
+        state[0] -= len(b)
+        if state[0] < 0:
+            over_budget(state)
+    return a in b
+
 
 def field(obj, name):
     """A field of a value the schema leaves untyped: absent unless ``obj`` is an object."""
@@ -120,7 +168,7 @@ def max_n(*xs):
 def div(a, b):
     if a is None or b is None or b == 0:
         return None
-    return a / b
+    return num(a / b)
 
 
 def sum_opt(values):

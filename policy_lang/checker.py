@@ -97,6 +97,22 @@ FUNCTIONS = _fn_table()
 FUNCTION_NAMES = sorted(set(FUNCTIONS) | QUANTIFIERS | FOLDS)
 
 
+def nesting(e, let_depth: dict) -> int:
+    """How deep quantifiers and aggregates nest in a checked expression, counting a `let`
+    it reads (``let_depth``: name -> nesting inside that let) where it is read."""
+    if isinstance(e, Ref):
+        return let_depth.get(e.name, 0) if e.kind == "let" else 0
+    if isinstance(e, (ast.Quant, ast.Fold)):
+        body = [x for x in (e.where, getattr(e, "value", None)) if x is not None]
+        return max(nesting(e.source, let_depth), 1 + max((nesting(x, let_depth) for x in body), default=0))
+    if isinstance(e, tuple):
+        return max((nesting(x, let_depth) for x in e), default=0)
+    if not attrs.has(type(e)):
+        return 0
+    return max((nesting(getattr(e, a.name), let_depth) for a in attrs.fields(type(e))
+                if a.name not in ("span", "type")), default=0)
+
+
 @attrs.define
 class PackConfig:
     name: str
@@ -145,6 +161,11 @@ class Checker:
         self._line_cache: dict = {}
         self._fixed_names: dict | None = None  # facts, history and sets: the scope under every let
         self._let_names: dict | None = None  # Refs of self.derived, once the lets are checked
+        # How deep quantifiers nest inside each `let` (counting through the lets it reads):
+        # a `let` counts where it is used, so nesting cannot hide behind one.
+        self.let_depth: dict = {}
+        self._local_depth: dict = {}  # the same for the rule-local lets of the rule being checked
+        self._deep_lets: set = set()  # lets already past the bound in their own definition
 
     # ------------------------------------------------------------ helpers
     def _lines(self, file) -> list:
@@ -277,6 +298,8 @@ class Checker:
         decls = self._unique("derived value", self.decls(ast.LetDecl), inherited)
         out: dict = dict(inherited)
         let_names = {n: Ref("let", n, dv.type) for n, dv in out.items()}  # grows as lets are checked
+        for n, dv in inherited.items():  # the parent's lets come in dependency order
+            self.let_depth[n] = nesting(dv.expr, self.let_depth)
         state: dict = {}
         order: list = []
 
@@ -300,6 +323,7 @@ class Checker:
                 return
             self._check_shadow(name, d.span, top=True)
             expr, t = self.expr(d.expr, self.base_scope(let_names))
+            self._note_let_depth(self.let_depth, name, expr)
             out[name] = Derived(name, expr, t, d.span, tuple(deps))
             let_names[name] = Ref("let", name, t)
             state[name] = "done"
@@ -362,7 +386,23 @@ class Checker:
             return e, T.ANY
         if ref.kind in {"let", "set"}:
             self.used.add((ref.kind, e.name))
+        if ref.kind == "let":
+            self._check_let_depth(e, scope)
         return attrs.evolve(ref, span=e.span), ref.type
+
+    def _note_let_depth(self, table: dict, name: str, expr):
+        table[name] = nesting(expr, {**self.let_depth, **self._local_depth})
+        if table[name] > self.max_depth:
+            self._deep_lets.add(name)  # reported inside it; its uses need not say it again
+
+    def _check_let_depth(self, e: ast.Name, scope):
+        inside = self._local_depth.get(e.name, self.let_depth.get(e.name, 0))
+        total = scope.depth + inside
+        if inside and total > self.max_depth and e.name not in self._deep_lets:
+            self.err("E306", f"quantifiers nest {total} deep through `{e.name}` ({inside} inside it, used "
+                     f"{scope.depth} deep); the limit is {self.max_depth}", e.span,
+                     [f"a `let` counts its quantifiers where it is used; `{e.name}` does not depend on the "
+                      "quantifiers around this use, so test it outside them"])
 
     def x_Field(self, e: ast.Field, scope):
         obj, t = self.expr(e.obj, scope)
@@ -521,7 +561,8 @@ class Checker:
         inner = scope.child(depth=scope.depth + 1)
         if inner.depth > self.max_depth:
             self.err("E306", f"quantifiers nest {inner.depth} deep; the limit is {self.max_depth}", span,
-                     ["move the inner part into a `let`"])
+                     ["test the inner part outside the outer quantifier when it does not use its item (a "
+                      "`let` counts where it is used)"])
         item = st.item if st.kind == "list" and st.item else T.ANY
         inner.names[var] = Ref("var", var, item)
         return src, inner
@@ -715,11 +756,13 @@ class Checker:
                      d.span)
         scope, kind, var, where = self.scope_for(d.scope, d.span, what)
         lets = []
+        self._local_depth = {}
         for lt in d.lets:
             self._check_shadow(lt.name, lt.span)
             if lt.name in scope.names and scope.names[lt.name].kind in {"let", "var"}:
                 self.err("E211", f"`{lt.name}` hides a name that is already in scope", lt.span)
             x, t = self.expr(lt.expr, scope)
+            self._note_let_depth(self._local_depth, lt.name, x)
             scope.names[lt.name] = Ref("let", lt.name, t)
             lets.append(Derived(lt.name, x, t, lt.span))
         condition = self.cond(d.condition, scope) if d.condition is not None else None

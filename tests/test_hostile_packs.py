@@ -424,3 +424,387 @@ def test_generated_hostile_identifiers_strings_and_messages_never_run(tmp_path_f
     assert out.id == member
     assert json.loads(out.to_json())["findings"] == json.loads(again.to_json())["findings"]
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------- forged models (a tampered cache entry)
+
+# A pack whose checked model holds every kind of node and field the compiler turns into
+# Python source: arithmetic, comparisons, quantifiers, folds, calls, sets, top-level and
+# rule-local lets, messages, fixes, suggestions, windows and codes.
+_FORGE_TEXT = """
+set GEN_SET = {BOOK, MAGAZINE}
+let gen_total = sum(l.units for l in loans where l.item in GEN_SET)
+let gen_many = count(l in loans where l.units > 1) > 0
+
+rule gen.all {
+  title "t"
+  effective 2025-01-01
+  until 2030-12-31
+  cite BYLAWS2025
+  for l in loans where l.item == "BOOK"
+  let gen_local = l.units * 2 - 1
+  deny when gen_total + gen_local > 1 and (gen_many or not any(x in loans where x.days >= 0)) and -l.days / 2 < 9 and program_of(l.item) == "PRINT" and default(member.fines, 0) <= 100 and l.item not in ["DVD"]
+  message "m {gen_local} {max(x.units for x in loans)} {abs(l.days)}"
+  suggest "s {gen_total}"
+}
+
+rule gen.record {
+  title "r"
+  cite BYLAWS2025
+  for record
+  warn unless all(x in loans where x.units < 100)
+  message "r"
+}
+
+suggest gen.suggest {
+  effective 2025-01-01
+  for l in loans where l.item == "BOOK"
+  code MAGAZINE
+  units l.units + 1
+  reason "r {l.units}"
+}
+"""
+
+
+class _EvilStr(str):
+    """A string whose repr() is code: what a forged model could hold if it were not checked."""
+
+    def __repr__(self):
+        return self.payload
+
+
+def _forge_base(tmp_path):
+    from rulecite.policy_lang import load as load_model
+
+    loaded = load_model(_pack_with(tmp_path, _FORGE_TEXT, name="forge.policy"))
+    assert loaded.ok, [d.to_dict() for d in loaded.diagnostics]
+    return loaded.pack
+
+
+def _replace_first(obj, pred, fn, done):
+    """``obj`` with the first node (depth first) that ``pred`` accepts replaced by ``fn(node)``."""
+    import attrs as _attrs
+
+    if done[0]:
+        return obj
+    if pred(obj):
+        done[0] = True
+        return fn(obj)
+    if isinstance(obj, tuple):
+        items = tuple(_replace_first(x, pred, fn, done) for x in obj)
+        return items if done[0] else obj
+    if _attrs.has(type(obj)):
+        changes = {}
+        for f in _attrs.fields(type(obj)):
+            if f.name in ("schema", "record_type", "files", "warnings", "tests", "span") or not f.init:
+                continue
+            old = getattr(obj, f.name)
+            new = _replace_first(old, pred, fn, done)
+            if new is not old:
+                changes[f.name] = new
+                break
+        return _attrs.evolve(obj, **changes) if changes else obj
+    return obj
+
+
+def _is(cls, **where):
+    return lambda n: type(n) is cls and all(getattr(n, k) == v for k, v in where.items())
+
+
+def _forgeries(marker: Path) -> dict:
+    """name -> (which node, how to forge it). Every field of the model that reaches the
+    generated Python source, each given a value that would run a command if pasted."""
+    import attrs as _attrs
+
+    from rulecite.policy_lang import ast as A
+    from rulecite.policy_lang.model import CodeSet, Derived, RecordShape, Ref, Rule, Suggestion, Window
+
+    # Restricted builtins are no sandbox: from any object, Python reaches the real ones.
+    cmd = ("[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'catch_warnings'][0]()"
+           f"._module.__builtins__['__import__']('os').system('touch {marker}')")
+    expr = f"+ {cmd} +"
+    ident = f"x or {cmd}"
+    evil = _EvilStr("x")
+    evil.payload = cmd
+
+    def ev(**kw):
+        return lambda n: _attrs.evolve(n, **kw)
+
+    class EvilDate:
+        def isoformat(self):
+            return evil
+
+    first_rule = _is(Rule, id="gen.all")
+    return {
+        "BinOp.op": (_is(A.BinOp), ev(op=expr)),
+        "BinOp.op (division)": (_is(A.BinOp, op="/"), ev(op="/ 1, " + cmd + ") + (")),
+        "Compare.op": (_is(A.Compare), ev(op=expr)),
+        "Compare.op (str subclass)": (_is(A.Compare), ev(op=evil)),
+        "Quant.func": (_is(A.Quant), ev(func=expr)),
+        "Quant.var": (_is(A.Quant), ev(var=ident)),
+        "Fold.func": (_is(A.Fold), ev(func=expr)),
+        "Fold.var": (_is(A.Fold), ev(var=ident)),
+        "Call.func": (_is(A.Call), ev(func=expr)),
+        "Call.args (arity)": (_is(A.Call, func="default"), ev(args=())),
+        "Field.name": (_is(A.Field), ev(name=ident)),
+        "Field.name (str subclass)": (_is(A.Field), ev(name=evil)),
+        "Literal.kind": (_is(A.Literal), ev(kind=expr)),
+        "Literal.value (str subclass)": (_is(A.Literal, kind="string"), ev(value=evil)),
+        "Literal.value (not a number)": (_is(A.Literal, kind="int"), ev(value=evil)),
+        "ListLit.items": (_is(A.ListLit), ev(items=(evil,))),
+        "In.right": (_is(A.In), ev(right=evil)),
+        "Not.operand": (_is(A.Not), ev(operand=cmd)),
+        "Ref.kind": (_is(Ref, kind="fact"), ev(kind=expr)),
+        "Ref.name (fact)": (_is(Ref, kind="fact"), ev(name=ident)),
+        "Ref.name (fact, str subclass)": (_is(Ref, kind="fact"), ev(name=evil)),
+        "Ref.name (let)": (_is(Ref, kind="let", name="gen_total"), ev(name=ident)),
+        "Ref.name (local let)": (_is(Ref, kind="let", name="gen_local"), ev(name=ident)),
+        "Ref.name (set)": (_is(Ref, kind="set"), ev(name=ident)),
+        "Ref.name (var)": (_is(Ref, kind="var"), ev(name=ident)),
+        "Ref.name (special)": (_is(Ref, kind="fact"), ev(kind="special", name=ident)),
+        "Ref.type.default": (_is(Ref, kind="fact"), lambda n: _attrs.evolve(
+            n, type=_attrs.evolve(n.type, default=evil, kind="int", optional=True))),
+        "Derived.name (top-level let)": (_is(Derived, name="gen_total"), ev(name=ident)),
+        "Derived.name (rule-local let)": (_is(Derived, name="gen_local"), ev(name=ident)),
+        "Derived.expr": (_is(Derived, name="gen_total"), ev(expr=cmd)),
+        "CodeSet.name": (_is(CodeSet, name="GEN_SET"), ev(name=evil)),
+        "CodeSet.members": (_is(CodeSet, name="GEN_SET"), ev(members=(evil,))),
+        "Code.name": (lambda n: type(n).__name__ == "Code" and n.name == "BOOK", ev(name=evil)),
+        "Code.program": (lambda n: type(n).__name__ == "Code" and n.name == "BOOK", ev(program=evil)),
+        "Rule.id": (first_rule, ev(id=evil)),
+        "Rule.id (not text)": (first_rule, ev(id=("gen", cmd))),
+        "Rule.mode": (first_rule, ev(mode=expr)),
+        "Rule.scope": (first_rule, ev(scope=expr)),
+        "Rule.var": (first_rule, ev(var=ident)),
+        "Rule.codes": (first_rule, ev(codes=(evil,))),
+        "Rule.window.start": (first_rule, ev(window=Window(EvilDate(), None))),
+        "Rule.window.end": (first_rule, ev(window=Window(None, EvilDate()))),
+        "Rule.message.parts": (first_rule, lambda n: _attrs.evolve(
+            n, message=_attrs.evolve(n.message, parts=(evil,)))),
+        "Rule.message.parts (not a node)": (first_rule, lambda n: _attrs.evolve(
+            n, message=_attrs.evolve(n.message, parts=(3,)))),
+        "Rule.suggest.parts": (first_rule, lambda n: _attrs.evolve(
+            n, suggest=_attrs.evolve(n.suggest, parts=(evil,)))),
+        "Rule.severity": (first_rule, ev(severity=evil)),
+        "Suggestion.var": (_is(Suggestion), ev(var=ident)),
+        "Suggestion.codes": (_is(Suggestion), ev(codes=(evil,))),
+        "Suggestion.scope": (_is(Suggestion), ev(scope=expr)),
+        "Suggestion.window": (_is(Suggestion), ev(window=Window(EvilDate(), None))),
+        "Suggestion.units": (_is(Suggestion), ev(units=cmd)),
+        "Suggestion.reason.parts": (_is(Suggestion), lambda n: _attrs.evolve(
+            n, reason=_attrs.evolve(n.reason, parts=(evil,)))),
+        "RecordShape.lines": (_is(RecordShape), ev(lines=evil)),
+        "RecordShape.period": (_is(RecordShape), ev(period=evil)),
+        "RecordShape.line_code": (_is(RecordShape), ev(line_code=evil)),
+        "RecordShape.line_date": (_is(RecordShape), ev(line_date=evil)),
+        "RecordShape.default_day": (_is(RecordShape), ev(default_day=expr)),
+    }
+
+
+_FORGERY_NAMES = sorted(_forgeries(Path("M")))
+
+
+def test_the_forge_base_pack_compiles_and_evaluates(tmp_path):
+    """The model every forgery starts from is a good one: compiled and evaluated as is."""
+    from rulecite.interpreter.api import RulePack
+
+    pack = RulePack(_forge_base(tmp_path))
+    (out,) = evaluate(pack, [GOOD])
+    assert isinstance(out, Result)
+    assert out.lines[0].verdict == "deny" and {f.rule for f in out.findings} == {"gen.all"}
+    assert [s.code for s in out.suggestions] == ["MAGAZINE"]
+
+
+@pytest.mark.parametrize("name", _FORGERY_NAMES)
+def test_a_forged_model_never_reaches_exec(tmp_path, name):
+    """A checked model read from a tampered cache entry may hold any value in any field.
+    The compiler emits only tokens from its own tables and checks every name and string
+    it writes, so each forgery is a clean CompileError before any generated code exists,
+    and the command it carries never runs."""
+    from rulecite.interpreter.api import RulePack
+    from rulecite.interpreter.compiler import CompileError, CompiledPack
+
+    marker = tmp_path / "MARKER"
+    pred, forge = _forgeries(marker)[name]
+    done = [False]
+    pack = _replace_first(_forge_base(tmp_path), pred, forge, done)
+    assert done[0], f"no node to forge for {name}"
+    with watching() as w:
+        with pytest.raises(CompileError):
+            CompiledPack(pack)
+        with pytest.raises(CompileError):
+            RulePack(pack)
+    assert not w.named("exec", "compile"), w.named("exec", "compile")
+    assert not w.forbidden()
+    assert not marker.exists(), "code in a forged model ran"
+
+
+# ---------------------------------------------------------------- bounded evaluation
+
+class _deadline:
+    """Fail (instead of hanging the suite) when the block runs longer than ``seconds``:
+    what these tests guard against is evaluation that would run for days."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def _expire(self, *_):
+        raise TimeoutError(f"still evaluating after {self.seconds} s")
+
+    def __enter__(self):
+        import signal
+
+        self.old = signal.signal(signal.SIGALRM, self._expire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.old)
+
+
+def _chain(op: str, n: int, prefix="c", start="count(l in loans where l.units > 0) + 1", indent="") -> str:
+    lines = [f"{indent}let {prefix}0 = {start}"]
+    lines += [f"{indent}let {prefix}{i} = {prefix}{i - 1} {op} {prefix}{i - 1}" for i in range(1, n + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_doubling_chain_of_lets_is_linear(tmp_path):
+    """60 lets, each the one before it twice: computed once per record each, not 2**60 times."""
+    text = _chain("+", 60, start="count(l in loans where l.units > 0)") + _rule("c60 > 0", rid="gen.doubled",
+                                                                             msg="{c60}")
+    pack = load_pack(_pack_with(tmp_path, text))
+    with _deadline(20):
+        (out,) = evaluate(pack, [GOOD])
+        explain(pack, GOOD)
+    assert out.findings[0].message == str(2**60)
+
+
+SQUARES = {
+    # a top-level let squared 40 times: 2**(2**40) if nothing stopped it
+    "lets": (_chain("*", 40) + _rule("c40 > 0", rid="gen.squares"), "gen.squares", "gen.policy:42"),
+    # the same with rule-local lets
+    "rule lets": ('rule gen.local {\n  title "t"\n  cite BYLAWS2025\n  for l in loans where l.item == "BOOK"\n'
+                  + _chain("*", 40, prefix="q", start="l.units + 1", indent="  ")
+                  + '  deny when q40 > 0\n  message "m"\n}\n', "gen.local", "gen.policy:1"),
+    # a suggestion's units
+    "suggestion": (_chain("*", 40) + 'suggest gen.suggest {\n  for l in loans where l.item == "BOOK"\n'
+                   '  code MAGAZINE\n  units c40\n  reason "r"\n}\n', "gen.suggest", "gen.policy:42"),
+    # a sum of two terms, each within the bound
+    "sum": (_rule("sum(x.units * 4611686018427387904 for x in loans) > 0", rid="gen.sum"), "gen.sum",
+            "gen.policy:1"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SQUARES))
+def test_numbers_past_2_63_are_a_rejection_naming_the_rule(tmp_path, kind):
+    """Arithmetic is bounded: a result beyond +-2**63 stops the record's evaluation with a
+    rejection that names the rule (id, file:line), never a gigantic integer."""
+    text, rid, where = SQUARES[kind]
+    pack = load_pack(_pack_with(tmp_path, text))
+    rec = {**GOOD, "loans": GOOD["loans"] * 2}
+    with _deadline(20):
+        out = list(evaluate(pack, [rec, json.dumps(rec)]))
+        trace = explain(pack, rec)
+    assert all(isinstance(o, Rejection) for o in out), [o.to_dict() for o in out]
+    assert out[0].to_json() == out[1].to_json().replace('"input_line":2', '"input_line":1')
+    reason = out[0].reason
+    assert rid in reason and where in reason and "2**63" in reason, reason
+    assert trace == {"rejected": out[0].to_dict()}
+
+
+def test_explaining_a_branch_evaluation_skips_stays_bounded(tmp_path):
+    """The explanation traces sub-expressions the compiled code short-circuits past; they
+    are bounded the same way (the trace says it could not follow them), never a hang."""
+    text = _chain("*", 40) + _rule("l.units > 100 and c40 > 0", rid="gen.skipped")
+    pack = load_pack(_pack_with(tmp_path, text))
+    with _deadline(20):
+        (out,) = evaluate(pack, [GOOD])
+        trace = explain(pack, GOOD)
+    assert out.lines[0].verdict == "allow"
+    (node,) = [r for r in trace["rules"] if r["rule"] == "gen.skipped"]
+    assert node["outcome"] == "not traced" and "NumberTooLarge" in node["why"], node
+
+
+def _loans(n: int) -> dict:
+    return {**GOOD, "loans": [{"line": i, "item": "BOOK", "units": 1, "days": 1, "date": "2025-03-02"}
+                              for i in range(1, n + 1)]}
+
+
+STEPS = {
+    # quantifiers nested three deep over the record's lines, on every line
+    "nested": _rule("any(a in loans where any(b in loans where any(c in loans where c.line == a.line + b.line "
+                    "+ 99)))", rid="gen.nested"),
+    # the same work behind lets and rule-local lets, computed once but still walked
+    "lets": "let walk = count(a in loans where any(b in loans where any(c in loans where c.line == 0)))\n"
+            + _rule("walk > 0", rid="gen.nested"),
+    # a rule for the whole record
+    "record": 'rule gen.nested {\n  title "t"\n  cite BYLAWS2025\n  for record\n  deny when any(a in loans where '
+              'any(b in loans where any(c in loans where c.line == 0)))\n  message "m"\n}\n',
+    # `in` over a list computed at run time walks that list
+    "in": "let items = collect(l.line for l in loans)\n"
+          + _rule("count(a in loans where any(b in loans where a.line + 99 in items)) > 0", rid="gen.nested"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(STEPS))
+def test_a_record_past_the_step_budget_is_a_rejection_naming_the_rule(tmp_path, kind):
+    """Each record's evaluation has a budget of steps (items walked by quantifiers,
+    aggregates and `in`), counted, not timed, so the outcome is the same on any machine:
+    past it, the record is rejected with the rule's id and place; within it, judged."""
+    from rulecite.interpreter import Limits
+
+    pack = load_pack(_pack_with(tmp_path, STEPS[kind]))
+    rec = _loans(30)
+    with _deadline(60):
+        tight = list(evaluate(pack, [rec, json.dumps(rec)], limits=Limits(max_steps=20_000)))
+        roomy = list(evaluate(pack, [rec], limits=Limits(max_steps=10_000_000)))
+    assert all(isinstance(o, Rejection) for o in tight), [o.to_dict() for o in tight]
+    assert "gen.nested (gen.policy:" in tight[0].reason and "20000" in tight[0].reason, tight[0].reason
+    assert tight[0].to_json() == tight[1].to_json().replace('"input_line":2', '"input_line":1')
+    assert isinstance(roomy[0], Result), roomy[0].to_dict()
+
+
+def test_the_step_budget_default_is_the_runtime_one():
+    from rulecite.interpreter import Limits
+    from rulecite.interpreter.runtime import DEFAULT_MAX_STEPS
+
+    assert Limits().max_steps == DEFAULT_MAX_STEPS
+
+
+def test_pack_tests_and_the_docs_do_not_hang_on_a_costly_pack(tmp_path):
+    """`rulecite test` and the documentation build (which runs the pack's tests to show
+    which rules fire) go through the same bounded evaluation."""
+    from rulecite.interpreter.packtest import rules_fired
+
+    text = _chain("*", 40) + _rule("c40 > 0", rid="gen.squares")
+    text += 'test "squares" {\n  facts ' + json.dumps(GOOD) + '\n  expect line 1 deny gen.squares\n}\n'
+    pack = load_pack(_pack_with(tmp_path, text))
+    with _deadline(20):
+        report = run_tests(pack)
+        fired = rules_fired(pack)
+    (case,) = [c for c in report.cases if c.name == "squares"]
+    assert case.failures and "gen.squares" in case.failures[0], case.failures
+    assert "gen.squares" not in fired
+
+
+def test_eval_takes_the_step_budget_on_the_command_line(tmp_path):
+    """`--max-steps` reaches every way of evaluating: one process, --jobs."""
+    from .cli_support import assert_bad_input, run
+
+    d = _pack_with(tmp_path, STEPS["nested"])
+    facts = tmp_path / "facts.jsonl"
+    facts.write_text("".join(json.dumps(r) + "\n" for r in [_loans(30), GOOD, _loans(3)]))
+    outs = {}
+    for jobs in ("1", "2"):
+        r = run(["eval", d, facts, "-q", "-j", jobs, "--max-steps", "20000"])
+        assert r.exit_code == 0, r.output
+        outs[jobs] = r.stdout
+    assert outs["1"] == outs["2"]
+    kinds = ["rejection" if json.loads(x).get("rejected") else "result" for x in outs["1"].splitlines()]
+    first = json.loads(outs["1"].splitlines()[0])
+    assert "gen.nested (gen.policy:" in json.dumps(first), first
+    assert kinds.count("rejection") == 1, kinds
+    assert run(["eval", d, facts, "-q"]).stdout.count("gen.nested (gen.policy:") == 0
+    assert_bad_input(run(["eval", d, facts, "--max-steps", "0"]), "--max-steps")
