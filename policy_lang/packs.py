@@ -81,8 +81,11 @@ def resolve_pack_path(path_or_name) -> Path | None:
 def _bundled(name: str) -> Path | None:
     if not NAME_RE.match(name):
         return None
-    cand = bundled_root() / name
-    return cand if (cand / "pack.toml").is_file() else None
+    try:
+        cand = bundled_root() / name
+        return cand if (cand / "pack.toml").is_file() else None
+    except (OSError, ValueError):  # a name too long for the file system
+        return None
 
 
 def _resolve_pack_path(path_or_name) -> Path | None:

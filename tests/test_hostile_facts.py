@@ -195,7 +195,8 @@ def test_numbers_too_large_for_arithmetic_are_a_rejection_not_a_crash(tmp_path):
         assert [type(o) for o in out] == [Result, Rejection, Rejection, Result]
         for n, o in enumerate(out, start=1):
             assert_well_formed(o, n)
-        assert "cannot evaluate this record" in out[1].reason
+        # The arithmetic bound (+-2**63, finite) names the rule and where it is written.
+        assert "rule r (rules.policy:2): an arithmetic result went past +-2**63" in out[1].reason
 
 
 def untyped_pack(tmp_path, rules: str):

@@ -202,7 +202,7 @@ def test_hover_on_a_field_gives_its_description_from_the_facts_schema(lsp):
 
 def test_hover_on_sets_and_lets(lsp):
     assert "6 codes: 99437, 99439" in _at(lsp, "textDocument/hover", "CCM_ALL")["contents"]["value"]
-    value = _at(lsp, "textDocument/hover", "units_so_far <= 2")["contents"]["value"]
+    value = _at(lsp, "textDocument/hover", "minutes >= 20 + 20 * units_so_far", 24)["contents"]["value"]
     assert "**let** `units_so_far`" in value and "sum(c.units for c in claims" in value
 
 
@@ -211,7 +211,7 @@ def test_hover_on_sets_and_lets(lsp):
     ("cite FR15", 6, "sources.policy", "source FR15"),
     ("unless chronic_count", 8, "common.policy", "let chronic_count"),
     ('line.code == "99490"', 15, "catalog.policy", 'code 99490 "'),
-    ("unless units_so_far", 8, "ccm.policy", "let units_so_far"),
+    ("minutes >= 20 + 20 * units_so_far", 24, "ccm.policy", "let units_so_far"),
 ], ids=["set", "source", "let", "code", "rule-local-let"])
 def test_go_to_definition(lsp, needle, offset, file, declared):
     (loc,) = _at(lsp, "textDocument/definition", needle, offset)
@@ -223,9 +223,9 @@ def test_go_to_definition_of_a_rule_from_a_test(lsp):
     path = CMS / "tests" / "ccm_test.policy"
     text = path.read_text(encoding="utf-8")
     uri = lsp.open(path, text)
-    (loc,) = _at(lsp, "textDocument/definition", "deny ccm.99439.max-units", 6, uri=uri, text=text)
+    (loc,) = _at(lsp, "textDocument/definition", "deny units.two-a-month, ccm.99439.minutes", 24, uri=uri, text=text)
     assert loc["uri"] == (CMS / "ccm.policy").as_uri()
-    assert loc["range"]["start"]["line"] == _line_of(CMS / "ccm.policy", "rule ccm.99439.max-units")
+    assert loc["range"]["start"]["line"] == _line_of(CMS / "ccm.policy", "rule ccm.99439.minutes")
     lsp.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
 
 
@@ -240,8 +240,8 @@ def test_find_references(lsp):
     # a rule-local let: only its own rule's uses, its message placeholder included
     locs = _at(lsp, "textDocument/references", "let units_so_far", 5, context={"includeDeclaration": False})
     lines = sorted(loc["range"]["start"]["line"] for loc in locs)
-    assert lines == [_pos(lsp.ccm_text, "deny unless units_so_far")["line"],
-                     _pos(lsp.ccm_text, "{units_so_far} billed")["line"]]
+    message = _pos(lsp.ccm_text, "{units_so_far} unit(s) of 99439")["line"]
+    assert lines == [_pos(lsp.ccm_text, "minutes >= 20 + 20 * units_so_far")["line"], message, message]
 
 
 def test_document_symbols_list_rules_codes_and_sources(lsp):
@@ -249,7 +249,7 @@ def test_document_symbols_list_rules_codes_and_sources(lsp):
     rules = {s["name"]: s for s in symbols}
     assert "ccm.conditions" in rules and rules["ccm.conditions"]["kind"] == 12  # Function
     assert rules["ccm.conditions"]["detail"] == "CCM needs two or more chronic conditions"
-    assert [c["name"] for c in rules["ccm.99439.max-units"]["children"]] == ["units_so_far"]
+    assert [c["name"] for c in rules["ccm.99439.minutes"]["children"]] == ["units_so_far"]
     sel = rules["ccm.conditions"]["selectionRange"]["start"]
     assert sel == _pos(lsp.ccm_text, "rule ccm.conditions", 5)
     for name, kind, wanted in (("catalog.policy", 14, "G2058"), ("sources.policy", 2, "FR15")):

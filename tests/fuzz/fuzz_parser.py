@@ -45,6 +45,7 @@ class Finding(AssertionError):
 def _library():
     """The library pack's own inputs to the checker, read once: config, schema, modules, texts."""
     from rulecite.policy_lang import load, parse
+    from rulecite.policy_lang.files import PackFiles
     from rulecite.policy_lang.packs import _read_schema, _read_toml
 
     loaded = load(LIBRARY)
@@ -52,7 +53,7 @@ def _library():
     diags: list = []
     texts: dict = {}
     cfg, extends = _read_toml(LIBRARY / "pack.toml", LIBRARY, diags, texts)
-    schema = _read_schema(LIBRARY, None, diags, texts)
+    schema = _read_schema(LIBRARY, None, diags, texts, PackFiles())
     assert cfg is not None and schema is not None and not extends and not diags, diags
     modules = []
     for f in sorted(LIBRARY.rglob("*.policy"), key=lambda p: p.relative_to(LIBRARY).as_posix()):
