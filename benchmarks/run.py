@@ -184,7 +184,7 @@ def task_versions() -> dict:
 def task_breakdown(path: str) -> dict:
     """Per record: the schema scan, decide (the rules), and building results from decide."""
     from rulecite.interpreter import load_pack
-    from rulecite.interpreter.engine import Evaluator
+    from rulecite.interpreter.engine.evaluator import Evaluator
 
     cp = load_pack(ANCHOR_PACK).compiled(None)
     ev = Evaluator(cp)
@@ -277,7 +277,7 @@ def task_load(pack: str, mode: str = "source") -> dict:
     the checked-pack cache (the parent filled it first, in the folder it names)."""
     t0 = time.perf_counter()
     from rulecite.interpreter import load_pack  # noqa: F401
-    from rulecite.interpreter.compiler import CompiledPack
+    from rulecite.interpreter.codegen.compiler import CompiledPack
     from rulecite.policy_lang import load
     from rulecite.policy_lang.cache import load_cached
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import attrs
 import click
 from rulecite.policy_lang import bundled_names, did_you_mean, resolve_pack_path
-from rulecite.policy_lang.packs import shadowed_folder
+from rulecite.policy_lang.load import shadowed_folder
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INCOMPLETE, EXIT_INTERRUPTED = 4, 130  # the environment stopped the run: its output is incomplete
@@ -269,7 +269,7 @@ def open_facts(path: str, max_record_bytes: int | None = None) -> FactsSource:
             return _json_document(name, data, size, stream, strict=False)
         return _json_document(name, b"".join(head) + stream.read(), size, stream, strict=path != "-")
     if max_record_bytes is not None:
-        from rulecite.interpreter.reading import read_lines
+        from rulecite.interpreter.engine.reading import read_lines
 
         head = [_too_long(h, max_record_bytes, stream) for h in head]
         return FactsSource(name, "jsonl", size, 0, _Chained(head, _Bounded(stream, max_record_bytes)))
@@ -278,7 +278,7 @@ def open_facts(path: str, max_record_bytes: int | None = None) -> FactsSource:
 
 def _too_long(raw: bytes, limit: int, stream):
     """A line read with a bounded read: itself, or an OversizedLine (the rest of it skipped)."""
-    from rulecite.interpreter.reading import SKIP_PIECE, OversizedLine
+    from rulecite.interpreter.engine.reading import SKIP_PIECE, OversizedLine
 
     if len(raw) <= limit:
         return raw
@@ -299,7 +299,7 @@ class _Bounded:
         self.limit = limit
 
     def __iter__(self):
-        from rulecite.interpreter.reading import read_lines
+        from rulecite.interpreter.engine.reading import read_lines
 
         return read_lines(self.stream, self.limit)
 

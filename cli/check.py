@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 from rulecite import LANGUAGE_VERSION, __version__
 from rulecite.policy_lang import load, render_text
-from rulecite.policy_lang.sarif import to_sarif
+from rulecite.interpreter.reports.sarif import to_sarif
 
-from ._common import EXIT_FINDINGS, EXIT_OK, pack_argument, pack_root, relative_spans, stdout_text, write_json
+from rulecite.cli._common import EXIT_FINDINGS, EXIT_OK, pack_argument, pack_root, relative_spans, stdout_text, write_json
 
 
 @click.command("check", short_help="Report every error and warning in a pack.")

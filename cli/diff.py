@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import EXIT_OK, BadInput, DateParam, as_of_option, load_rulepack, open_facts, stdout_text, write_json
+from rulecite.cli._common import EXIT_OK, BadInput, DateParam, as_of_option, load_rulepack, open_facts, stdout_text, write_json
 
 
 @click.command("diff", short_help="Show what changed between two pack versions or dates.")
@@ -42,7 +42,7 @@ def command(old, new, date_a, date_b, facts, fmt, examples, as_of) -> int:
         d = pdiff.diff_packs(a.model, b.model)
     impact = None
     if facts is not None:
-        from rulecite.interpreter import impact as pimpact
+        from rulecite.interpreter.tools import impact as pimpact
 
         source = open_facts(facts)
         try:

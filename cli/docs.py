@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import EXIT_OK, BadInput, load_rulepack, pack_argument, relpath, why
+from rulecite.cli._common import EXIT_OK, BadInput, load_rulepack, pack_argument, relpath, why
 
 
 @click.command("docs", short_help="Generate a pack's reference pages.")
@@ -17,9 +17,9 @@ def command(pack: str, out_dir: str) -> int:
     """Generate the pack's reference pages (Markdown, for the documentation site):
     every rule with its citations, the code catalog, sources and sets."""
     try:
-        from rulecite.policy_lang.docgen import write_pack_reference
+        from rulecite.interpreter.reports.site import write_pack_reference
     except ImportError:
-        raise BadInput("this installation has no documentation generator (rulecite.policy_lang.docgen)") from None
+        raise BadInput("this installation has no documentation generator (rulecite.interpreter.reports.site)") from None
     rp = load_rulepack(pack)
     out = Path(out_dir)
     try:
@@ -35,6 +35,6 @@ def command(pack: str, out_dir: str) -> int:
 
 def _exercised(rp) -> dict:
     """rule id -> names of the pack tests in which the rule fired, for the pages' test tables."""
-    from rulecite.interpreter.packtest import rules_fired
+    from rulecite.interpreter.tools.packtest import rules_fired
 
     return rules_fired(rp)

@@ -11,10 +11,10 @@ from collections import Counter
 
 import click
 from rulecite import __version__
-from rulecite.interpreter.engine import DEFAULT_LIMITS, Limits
-from rulecite.interpreter.reading import OversizedLine
+from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS, Limits
+from rulecite.interpreter.engine.reading import OversizedLine
 
-from ._common import (
+from rulecite.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     BadInput,
@@ -103,7 +103,7 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
     dlog = _open_log(log_path) if log_path else None
     logger, stopped = None, None
     try:
-        from rulecite.interpreter.audit import DecisionLogWriter, RawTee
+        from rulecite.interpreter.tools.audit import DecisionLogWriter, RawTee
 
         items = RawTee(source.items()) if dlog else source.items()
         limits = Limits(max_record_bytes=max_record_bytes, max_depth=max_depth, max_lines=max_lines,
@@ -178,9 +178,9 @@ def _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, schedul
 
 def _parallel():
     try:
-        from rulecite.interpreter import parallel
+        from rulecite.interpreter.engine import parallel
     except ImportError:
-        raise BadInput("--jobs and --engine dask need rulecite.interpreter.parallel, which this installation "
+        raise BadInput("--jobs and --engine dask need rulecite.interpreter.engine.parallel, which this installation "
                        "lacks") from None
     return parallel
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rulecite import __version__
 
-from ._common import (
+from rulecite.cli._common import (
     EXIT_OK,
     BadInput,
     as_of_option,
@@ -33,7 +33,7 @@ def command(pack, facts, record_id, month, out_dir, as_of) -> int:
     """Write an evidence packet for one record: a self-contained HTML page and its
     Markdown twin with the facts the rules read, each verdict, the rule text, the
     citations with links, and the pack lock: what a practice hands an auditor."""
-    from rulecite.interpreter.audit import evidence_packet
+    from rulecite.interpreter.tools.audit import evidence_packet
 
     rp = load_rulepack(pack)
     record, history = find_record(facts, rp.model.shape, record_id, month)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._common import (
+from rulecite.cli._common import (
     EXIT_OK,
     BadInput,
     as_of_option,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rulecite.policy_lang import format_text, render_text
 
-from ._common import (
+from rulecite.cli._common import (
     EXIT_BAD_INPUT,
     EXIT_FINDINGS,
     EXIT_OK,

@@ -14,7 +14,7 @@ import click
 from rulecite import LANGUAGE_VERSION, __version__
 from rulecite.policy_lang import PackError, render_text
 
-from ._common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, RunStopped, fix_stdout_after_broken_pipe, relative_spans, stderr_text
+from rulecite.cli._common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, RunStopped, fix_stdout_after_broken_pipe, relative_spans, stderr_text
 
 EPILOG = """\b
 Exit codes:
@@ -104,8 +104,8 @@ def cli(ctx: click.Context, debug: bool):
 
 
 def _register():
-    from . import check, diff, docs, evidence, explain, fmt, lsp, new_version, schema, synth, test, verify_log
-    from . import eval as eval_
+    from rulecite.cli import check, diff, docs, evidence, explain, fmt, lsp, new_version, schema, synth, test, verify_log
+    from rulecite.cli import eval as eval_
 
     for module in (check, fmt, test, eval_, explain, diff, schema, docs, synth, new_version, evidence,
                    verify_log, lsp):

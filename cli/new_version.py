@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rulecite.policy_lang.newversion import NewVersionError, new_version
 
-from ._common import EXIT_OK, BadInput, pack_root, relpath, stdout_text, why
+from rulecite.cli._common import EXIT_OK, BadInput, pack_root, relpath, stdout_text, why
 
 
 @click.command("new-version", short_help="Start the next version of a pack.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import EXIT_OK, load_rulepack, stdout_text, write_json
+from rulecite.cli._common import EXIT_OK, load_rulepack, stdout_text, write_json
 
 DEFAULT_PACK = "cms-care-management"
 
@@ -19,7 +19,7 @@ def command(which: str, pack: str | None) -> int:
     cms-care-management pack). `results` is Results contract v1; with PACK, its id
     and period keys are the pack's own.
     """
-    from rulecite.interpreter.schemas import facts_schema, results_schema
+    from rulecite.interpreter.engine.schemas import facts_schema, results_schema
 
     if which == "facts":
         schema = facts_schema(load_rulepack(pack or DEFAULT_PACK).model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import EXIT_OK, BadInput, load_rulepack, pack_argument, stdout_text
+from rulecite.cli._common import EXIT_OK, BadInput, load_rulepack, pack_argument, stdout_text
 
 
 @click.command("synth", short_help="Write synthetic records for demos and benchmarks.")
@@ -15,8 +15,8 @@ def command(pack: str, count: int, seed: int) -> int:
     """Write N synthetic records as JSON Lines: copies of the pack's test cases with
     fresh ids, moved in time within the pack's coverage and with numbers nudged
     within the facts schema, so clean and faulty cases mix as in the tests."""
-    from rulecite.interpreter.results import dumps
-    from rulecite.interpreter.synth import SynthError, synthesize
+    from rulecite.interpreter.engine.results import dumps
+    from rulecite.interpreter.tools.synth import SynthError, synthesize
 
     rp = load_rulepack(pack)
     out = stdout_text()

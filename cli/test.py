@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rulecite.interpreter.packtest import run_tests
+from rulecite.interpreter.tools.packtest import run_tests
 
-from ._common import EXIT_FINDINGS, EXIT_OK, load_rulepack, pack_argument, relpath, stdout_text
+from rulecite.cli._common import EXIT_FINDINGS, EXIT_OK, load_rulepack, pack_argument, relpath, stdout_text
 
 
 @click.command("test", short_help="Run the tests written inside a pack.")
@@ -27,7 +27,7 @@ def command(pack: str, coverage: bool, update: bool) -> int:
     report = run_tests(rp)
     out = stdout_text()
     if update and report.failed:
-        from rulecite.interpreter.rerecord import rerecord
+        from rulecite.interpreter.tools.rerecord import rerecord
 
         texts = rerecord(rp, report)
         for path, text in texts.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import (
+from rulecite.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     BadInput,
@@ -45,7 +45,7 @@ def command(log_file, pack, facts, fmt, allow_other_pack, subset) -> int:
     cannot be seen in it.
     """
     from rulecite.interpreter import evaluate
-    from rulecite.interpreter.audit import verify
+    from rulecite.interpreter.tools.audit import verify
 
     rp = load_rulepack(pack)
     try:

@@ -2,7 +2,7 @@
 
 ``mkdocs build --strict`` alone is enough: ``on_config`` writes the reference of every
 bundled pack (``docs/reference/generated/<pack>/``, git-ignored) with
-``rulecite.policy_lang.docgen`` and adds it to the navigation; it also lays out the
+``rulecite.interpreter.reports.site`` and adds it to the navigation; it also lays out the
 source tree mkdocstrings reads for the Python API page. ``on_page_markdown`` fills the
 CLI reference (from the click app) and the error-code catalogue (from ``CODES``).
 
@@ -23,7 +23,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 
 from rulecite.policy_lang import CODES, bundled_names, load, render_text
-from rulecite.policy_lang.docgen import md_text, nav_text, reference_nav, write_pack_reference
+from rulecite.interpreter.reports.site import md_text, nav_text, reference_nav, write_pack_reference
 
 log = logging.getLogger("mkdocs.hooks.rulecite")
 
@@ -47,7 +47,7 @@ def _pack_names() -> list:
 def _exercised(model) -> dict:
     """rule id -> names of the pack tests in which the rule fired (runs the pack tests)."""
     from rulecite.interpreter.api import RulePack
-    from rulecite.interpreter.packtest import rules_fired
+    from rulecite.interpreter.tools.packtest import rules_fired
 
     return rules_fired(RulePack(model))
 

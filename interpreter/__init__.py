@@ -16,10 +16,10 @@ from rulecite.policy_lang.errors import PackError
 # import of the submodule later (inside api.explain) would rebind the package's
 # `explain` attribute to the module, and `from rulecite.interpreter import explain`
 # would then give a module instead of the function.
-from . import explain as _explain_module  # noqa: F401
-from .api import RulePack, evaluate, explain, load_pack
-from .engine import Limits
-from .results import Finding, LineVerdict, Rejection, Result
+from rulecite.interpreter import explain as _explain_module  # noqa: F401
+from rulecite.interpreter.api import RulePack, evaluate, explain, load_pack
+from rulecite.interpreter.engine.evaluator import Limits
+from rulecite.interpreter.engine.results import Finding, LineVerdict, Rejection, Result
 
 __all__ = ["Finding", "Limits", "LineVerdict", "PackError", "Rejection", "Result", "RulePack", "evaluate",
            "explain", "load_pack"]

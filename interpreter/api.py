@@ -13,12 +13,12 @@ import threading
 from typing import Iterable, Iterator
 
 from rulecite.policy_lang import PackError, load as _load_model
-from rulecite.policy_lang.checker import DEFAULT_MAX_DEPTH
+from rulecite.policy_lang.check.checker import DEFAULT_MAX_DEPTH
 from rulecite.policy_lang.model import Pack
 
-from .compiler import CompiledPack
-from .engine import DEFAULT_LIMITS, Evaluator, Limits
-from .results import Rejection, Result
+from rulecite.interpreter.codegen.compiler import CompiledPack
+from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS, Evaluator, Limits
+from rulecite.interpreter.engine.results import Rejection, Result
 
 
 class RulePack:
@@ -113,7 +113,7 @@ def explain(pack: RulePack, record, line=None, *, as_of=None, history=()) -> dic
     ``line`` restricts the trace to the claim line with that id. ``history`` holds
     earlier records of the same subject.
     """
-    from .explain import explain_record
+    from rulecite.interpreter.explain import explain_record
 
     return explain_record(pack.compiled(_as_date(as_of)), record, line, list(history))
 

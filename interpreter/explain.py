@@ -14,12 +14,12 @@ stays within +-2**63 (see ``compiler``).
 
 from __future__ import annotations
 
-from rulecite.policy_lang import ast
-from rulecite.policy_lang.formatter import format_expr
+from rulecite.policy_lang.syntax import nodes as ast
+from rulecite.policy_lang.syntax.formatter import format_expr
 from rulecite.policy_lang.model import Ref
 
-from . import runtime
-from .compiler import LO, HI, default_service_date, fmt_value
+from rulecite.interpreter.codegen import runtime
+from rulecite.interpreter.codegen.compiler import LO, HI, default_service_date, fmt_value
 
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
@@ -63,7 +63,7 @@ class Tracer:
     def e_Field(self, e: ast.Field, env):
         obj = self.ev(e.obj, env)
         t = None
-        from .compiler import _Emitter
+        from rulecite.interpreter.codegen.compiler import _Emitter
 
         t = _Emitter(self.pack).typeof(e)
         if not isinstance(obj, dict):
@@ -264,7 +264,7 @@ def _plain(v):
 
 def explain_record(cp, record, line=None, history=None) -> dict:
     """See :func:`rulecite.interpreter.explain`."""
-    from .engine import Evaluator
+    from rulecite.interpreter.engine.evaluator import Evaluator
 
     history = history or []
     ev = Evaluator(cp)

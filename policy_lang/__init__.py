@@ -10,15 +10,15 @@ Pipeline (one module, one public function per stage)::
 Nothing here knows any business domain: the facts schema and the rules come from packs.
 """
 
-from .ast import Module, Span
-from .checker import check
-from .errors import CODES, Diagnostic, PackError, did_you_mean, render_text
-from .formatter import format_expr, format_module, format_text
-from .keywords import BUILTIN_FUNCTIONS, KEYWORDS
-from .model import Pack
-from .packs import LANGUAGE_VERSION, LoadedPack, bundled_names, load, resolve_pack_path
-from .parser import parse, parse_expr
-from .workspace import DECLARATION_KINDS, Reference, Symbol, declarations, load_edited, references
+from rulecite.policy_lang.syntax.nodes import Module, Span
+from rulecite.policy_lang.check.checker import check
+from rulecite.policy_lang.errors import CODES, Diagnostic, PackError, did_you_mean, render_text
+from rulecite.policy_lang.syntax.formatter import format_expr, format_module, format_text
+from rulecite.policy_lang.keywords import BUILTIN_FUNCTIONS, KEYWORDS
+from rulecite.policy_lang.model import Pack
+from rulecite.policy_lang.load import LANGUAGE_VERSION, LoadedPack, bundled_names, load, resolve_pack_path
+from rulecite.policy_lang.syntax.parser import parse, parse_expr
+from rulecite.policy_lang.workspace import DECLARATION_KINDS, Reference, Symbol, declarations, load_edited, references
 
 __all__ = [
     "BUILTIN_FUNCTIONS", "CODES", "DECLARATION_KINDS", "Diagnostic", "KEYWORDS", "LANGUAGE_VERSION", "LoadedPack",

@@ -35,7 +35,7 @@ means (think of a CI cache restored from another branch):
 3. Reading uses an unpickler that resolves only Rulecite's model classes and a short list
    of plain data types, so even an entry that passed the HMAC cannot call a function
    such as ``os.system``; and the compiler emits only whitelisted tokens whatever the
-   model says (``rulecite.interpreter.compiler``).
+   model says (``rulecite.interpreter.codegen.compiler``).
 4. An entry that fails to read, to authenticate, to unpickle, or to match its manifest is
    a miss: the pack is loaded from source. Writes are atomic (a temporary file, then
    rename).
@@ -61,9 +61,9 @@ import time
 import tomllib
 from pathlib import Path
 
-from .checker import DEFAULT_MAX_DEPTH
-from .files import PackFiles, UnsafeFile
-from .packs import LANGUAGE_VERSION, LoadedPack, load, resolve_extends, resolve_pack_path
+from rulecite.policy_lang.check.checker import DEFAULT_MAX_DEPTH
+from rulecite.policy_lang.files import PackFiles, UnsafeFile
+from rulecite.policy_lang.load import LANGUAGE_VERSION, LoadedPack, load, resolve_extends, resolve_pack_path
 
 CACHE_FORMAT = "2"
 MAGIC = b"rulecite-pack-cache\0" + CACHE_FORMAT.encode() + b"\0"
@@ -164,9 +164,9 @@ def _code_stamp() -> bytes:
     """Size and modification time of this package's modules: a changed checker is a new key."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for f in sorted(here.glob("*.py")) + sorted(here.glob("*.lark")):
+    for f in sorted(here.rglob("*.py")) + sorted(here.rglob("*.lark")):
         st = f.stat()
-        h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        h.update(f"{f.relative_to(here).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     return h.digest()
 
 

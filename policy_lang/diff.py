@@ -19,8 +19,8 @@ import datetime as _dt
 
 from attrs import frozen
 
-from .formatter import format_expr
-from .model import Pack
+from rulecite.policy_lang.syntax.formatter import format_expr
+from rulecite.policy_lang.model import Pack
 
 
 @frozen

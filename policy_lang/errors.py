@@ -13,7 +13,7 @@ from typing import Iterable
 
 from attrs import field, frozen
 
-from .ast import NOWHERE, Span
+from rulecite.policy_lang.syntax.nodes import NOWHERE, Span
 
 # code -> (short name, what it means). Codes never change meaning once released.
 CODES: dict[str, tuple[str, str]] = {

@@ -10,7 +10,7 @@ another that the grammar file in the repository is what the generator writes.
 
 from __future__ import annotations
 
-from .checker import FUNCTION_NAMES
+from rulecite.policy_lang.check.checker import FUNCTION_NAMES
 
 # category -> words, each category in the order a reader meets them
 KEYWORDS: dict[str, tuple[str, ...]] = {

@@ -13,8 +13,8 @@ import datetime as _dt
 
 from attrs import field, frozen
 
-from .ast import NOWHERE, Span
-from .types import Type
+from rulecite.policy_lang.syntax.nodes import NOWHERE, Span
+from rulecite.policy_lang.types import Type
 
 
 @frozen

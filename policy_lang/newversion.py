@@ -17,7 +17,7 @@ from pathlib import Path
 
 import attrs
 
-from .packs import VERSION_RE
+from rulecite.policy_lang.load import VERSION_RE
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".DS_Store")
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import attrs
 from attrs import frozen
 
-from . import ast
-from .ast import Span
-from .files import PackFiles
-from .packs import LoadedPack, load
+from rulecite.policy_lang.syntax import nodes as ast
+from rulecite.policy_lang.syntax.nodes import Span
+from rulecite.policy_lang.files import PackFiles
+from rulecite.policy_lang.load import LoadedPack, load
 
 
 @frozen

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from rulecite.interpreter import evaluate, load_pack
-from rulecite.interpreter.results import Rejection
+from rulecite.interpreter.engine.results import Rejection
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK_NAME = "cms-care-management"

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 from rulecite.interpreter import evaluate, load_pack
-from rulecite.interpreter.audit import LOG_FORMAT, canonical_json, decision_log, evidence_packet, input_hash
+from rulecite.interpreter.tools.audit import LOG_FORMAT, canonical_json, decision_log, evidence_packet, input_hash
 
 from tests.cli_support import LIBRARY, assert_bad_input, library_records, run, write_jsonl
 

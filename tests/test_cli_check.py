@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rulecite.policy_lang import Diagnostic, Span
 from rulecite.policy_lang.errors import CODES
-from rulecite.policy_lang.sarif import file_uri, to_sarif
+from rulecite.interpreter.reports.sarif import file_uri, to_sarif
 
 from tests.cli_support import BRANCH, LIBRARY, run, sarif_errors
 

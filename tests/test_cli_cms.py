@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 from rulecite.interpreter import evaluate, load_pack
-from rulecite.interpreter.schemas import results_schema
+from rulecite.interpreter.engine.schemas import results_schema
 
 from tests.cli_support import EXAMPLES, run, sarif_errors
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 from rulecite.interpreter import load_pack
-from rulecite.interpreter.impact import decision_impact
+from rulecite.interpreter.tools.impact import decision_impact
 from rulecite.policy_lang import load
 from rulecite.policy_lang.diff import diff_dates, diff_packs, render_markdown, render_text
 

@@ -9,7 +9,7 @@ import json
 import jsonschema
 import pytest
 from rulecite.interpreter import evaluate, load_pack
-from rulecite.interpreter.schemas import results_schema
+from rulecite.interpreter.engine.schemas import results_schema
 
 from tests.cli_support import BRANCH, LIBRARY, assert_bad_input, library_records, run, write_jsonl
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from rulecite.interpreter import evaluate, load_pack
-from rulecite.interpreter.synth import synthesize
+from rulecite.interpreter.tools.synth import synthesize
 
 from tests.cli_support import BRANCH, LIBRARY, run
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from rulecite.interpreter import evaluate
-from rulecite.interpreter.packtest import run_tests
-from rulecite.interpreter.results import Rejection
-from rulecite.policy_lang import ast, load, render_text
-from rulecite.policy_lang.packs import bundled_names
+from rulecite.interpreter.tools.packtest import run_tests
+from rulecite.interpreter.engine.results import Rejection
+from rulecite.policy_lang import load, render_text
+from rulecite.policy_lang.syntax import nodes as ast
+from rulecite.policy_lang.load import bundled_names
 
 from .cms_support import (OVERLAY_DIR, OVERLAY_NAME, PACK_DIR, PACK_NAME, cms_pack, evaluated_examples,
                           example_records, expectations, expected_verdicts, key_of, overlay_pack, plan_rows,

@@ -12,7 +12,7 @@ import markdown
 import pytest
 
 from rulecite.policy_lang import bundled_names, load
-from rulecite.policy_lang.docgen import (md_text, reference_nav, render_pack_reference, rule_page, safe_url,
+from rulecite.interpreter.reports.site import (md_text, reference_nav, render_pack_reference, rule_page, safe_url,
                                          schema_fields, write_pack_reference)
 
 from .conftest import BRANCH, LIBRARY
@@ -219,7 +219,7 @@ def test_pygments_finds_the_policy_lexer_by_alias_filename_and_entry_point():
 
     from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 
-    from rulecite.policy_lang.pygments_lexer import PolicyLexer
+    from rulecite.policy_lang.syntax.pygments_lexer import PolicyLexer
 
     assert isinstance(get_lexer_by_name("policy"), PolicyLexer)
     assert isinstance(get_lexer_by_name("rulecite"), PolicyLexer)
@@ -231,7 +231,7 @@ def test_pygments_finds_the_policy_lexer_by_alias_filename_and_entry_point():
 def test_lexer_tokens_for_every_library_file():
     from pygments.token import Error, Keyword, Literal, Name, String
 
-    from rulecite.policy_lang.pygments_lexer import PolicyLexer
+    from rulecite.policy_lang.syntax.pygments_lexer import PolicyLexer
 
     lexer = PolicyLexer()
     for f in sorted([*LIBRARY.rglob("*.policy"), *BRANCH.rglob("*.policy")]):
@@ -262,7 +262,7 @@ def test_every_cms_rule_has_a_page_with_a_link_to_its_source():
     """Every rule page links its sources. A rule whose every source lacks an address (a
     seed file, say) cannot link anything: the page says "no link in the pack". The CMS
     pack has none such: every rule cites at least one source with an address."""
-    from rulecite.policy_lang.docgen import source_href
+    from rulecite.interpreter.reports.site import source_href
 
     pack = _cms()
     assert pack.rule_ids, "the CMS pack has no rules yet"
@@ -292,8 +292,8 @@ def test_no_markdown_escape_shows_on_a_page(path):
 
 
 def test_every_builtin_function_is_documented_and_highlighted():
-    from rulecite.policy_lang.checker import _fn_table
-    from rulecite.policy_lang.pygments_lexer import BUILTINS
+    from rulecite.policy_lang.check.checker import _fn_table
+    from rulecite.policy_lang.syntax.pygments_lexer import BUILTINS
 
     from .conftest import ROOT
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from rulecite.interpreter import load_pack
-from rulecite.interpreter.packtest import run_tests
+from rulecite.interpreter.tools.packtest import run_tests
 from rulecite.policy_lang import load, parse, render_text
 
 from .conftest import ROOT

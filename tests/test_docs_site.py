@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from rulecite.policy_lang import bundled_names, load
-from rulecite.policy_lang.docgen import rule_page
+from rulecite.interpreter.reports.site import rule_page
 
 from .conftest import BRANCH, LIBRARY, ROOT
 

@@ -11,9 +11,9 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from rulecite.interpreter import load_pack
-from rulecite.interpreter.engine import Evaluator, _value_depth_ok
-from rulecite.interpreter.fastcheck import compile_check, compile_scan
-from rulecite.interpreter.validate import FORMATS
+from rulecite.interpreter.engine.evaluator import Evaluator, _value_depth_ok
+from rulecite.interpreter.codegen.schema import compile_check, compile_scan
+from rulecite.interpreter.engine.validate import FORMATS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "packs" / "cms-care-management" / "facts.schema.json").read_text())
@@ -130,7 +130,7 @@ def test_scan_refuses_half_surrogate_pairs_everywhere(where):
 
 
 def test_the_scan_checks_the_formats_the_engine_checks():
-    from rulecite.interpreter.fastcheck import _CHECKED_FORMATS
+    from rulecite.interpreter.codegen.schema import _CHECKED_FORMATS
 
     assert set(_CHECKED_FORMATS) == set(FORMATS.checkers)
 

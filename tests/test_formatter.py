@@ -15,7 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rulecite.policy_lang import ast, format_module, parse
+from rulecite.policy_lang import format_module, parse
+
+from rulecite.policy_lang.syntax import nodes as ast
 
 from .conftest import BRANCH, LIBRARY, TESTS, check_golden
 

@@ -280,7 +280,7 @@ def test_evidence_and_messages_are_bounded_per_finding(tmp_path):
     """Each finding's evidence lists keep their first items, a note on the result says how
     many were left out (notes are the Results contract's remarks on how a record was
     evaluated: no new field), and its message is cut: output grows linearly with the lines, not with their square."""
-    from rulecite.interpreter.engine import EVIDENCE_ITEMS, MESSAGE_CHARS
+    from rulecite.interpreter.engine.evaluator import EVIDENCE_ITEMS, MESSAGE_CHARS
 
     pack = listing_pack(tmp_path)
     sizes = {}
@@ -356,7 +356,7 @@ def test_the_group_cap_defaults_and_order_with_history(lib):
 
 def test_an_oversized_line_is_never_read_whole(tmp_path):
     """The reader reads at most the limit (and a little) of a line, then skips to the next one."""
-    from rulecite.interpreter.reading import OversizedLine, read_lines
+    from rulecite.interpreter.engine.reading import OversizedLine, read_lines
 
     class Watch(io.BytesIO):
         biggest = 0

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rulecite.interpreter import PackError, Rejection, Result, evaluate, explain, load_pack
-from rulecite.interpreter.packtest import run_tests
+from rulecite.interpreter.tools.packtest import run_tests
 from rulecite.policy_lang import CODES, format_text, load, parse, render_text
-from rulecite.policy_lang.parser import MAX_NESTING, MAX_SYNTAX_ERRORS
+from rulecite.policy_lang.syntax.parser import MAX_NESTING, MAX_SYNTAX_ERRORS
 
 from .conftest import LIBRARY
 
@@ -520,7 +520,7 @@ def _forgeries(marker: Path) -> dict:
     generated Python source, each given a value that would run a command if pasted."""
     import attrs as _attrs
 
-    from rulecite.policy_lang import ast as A
+    from rulecite.policy_lang.syntax import nodes as A
     from rulecite.policy_lang.model import CodeSet, Derived, RecordShape, Ref, Rule, Suggestion, Window
 
     # Restricted builtins are no sandbox: from any object, Python reaches the real ones.
@@ -626,7 +626,7 @@ def test_a_forged_model_never_reaches_exec(tmp_path, name):
     it writes, so each forgery is a clean CompileError before any generated code exists,
     and the command it carries never runs."""
     from rulecite.interpreter.api import RulePack
-    from rulecite.interpreter.compiler import CompileError, CompiledPack
+    from rulecite.interpreter.codegen.compiler import CompileError, CompiledPack
 
     marker = tmp_path / "MARKER"
     pred, forge = _forgeries(marker)[name]
@@ -772,7 +772,7 @@ def test_a_record_past_the_step_budget_is_a_rejection_naming_the_rule(tmp_path, 
 
 def test_the_step_budget_default_is_the_runtime_one():
     from rulecite.interpreter import Limits
-    from rulecite.interpreter.runtime import DEFAULT_MAX_STEPS
+    from rulecite.interpreter.codegen.runtime import DEFAULT_MAX_STEPS
 
     assert Limits().max_steps == DEFAULT_MAX_STEPS
 
@@ -780,7 +780,7 @@ def test_the_step_budget_default_is_the_runtime_one():
 def test_pack_tests_and_the_docs_do_not_hang_on_a_costly_pack(tmp_path):
     """`rulecite test` and the documentation build (which runs the pack's tests to show
     which rules fire) go through the same bounded evaluation."""
-    from rulecite.interpreter.packtest import rules_fired
+    from rulecite.interpreter.tools.packtest import rules_fired
 
     text = _chain("*", 40) + _rule("c40 > 0", rid="gen.squares")
     text += 'test "squares" {\n  facts ' + json.dumps(GOOD) + '\n  expect line 1 deny gen.squares\n}\n'

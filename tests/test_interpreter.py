@@ -179,7 +179,7 @@ def test_a_pack_without_history_streams_with_the_same_results(tmp_path, lib):
     """A pack no rule of which reads history judges each record as it reads it
     (``Evaluator._run_each``); results, rejections, order and notes are those of the
     grouping path."""
-    from rulecite.interpreter.engine import Evaluator
+    from rulecite.interpreter.engine.evaluator import Evaluator
 
     pack = make_pack(tmp_path, CAP_RULE)
     ev = Evaluator(pack.compiled(None))
@@ -203,8 +203,8 @@ def test_a_group_is_named_by_its_first_id_on_every_path(tmp_path):
     parallel runs."""
     import json as _json
 
-    from rulecite.interpreter import parallel
-    from rulecite.interpreter.engine import Evaluator
+    from rulecite.interpreter.engine import parallel
+    from rulecite.interpreter.engine.evaluator import Evaluator
 
     def pack_dir(name, rule):
         d = tmp_path / name
@@ -243,7 +243,7 @@ rule first.month {
 
 
 def test_subject_tracker_tells_ids_apart_as_groups_do():
-    from rulecite.interpreter.engine import SubjectTracker
+    from rulecite.interpreter.engine.evaluator import SubjectTracker
     from rulecite.policy_lang.model import RecordShape
 
     seen = SubjectTracker(RecordShape())
@@ -257,7 +257,7 @@ def test_subject_tracker_tells_ids_apart_as_groups_do():
 def test_key_set_is_a_set():
     import random
 
-    from rulecite.interpreter.engine import KeySet
+    from rulecite.interpreter.engine.evaluator import KeySet
 
     rng = random.Random(3)
     keys = KeySet()
@@ -562,7 +562,7 @@ def test_explain_of_one_line_shows_record_level_rules(lib):
 
 
 def test_inherited_tests_run_when_asked():
-    from rulecite.interpreter.packtest import run_tests
+    from rulecite.interpreter.tools.packtest import run_tests
 
     branch = load_pack(BRANCH)
     own = run_tests(branch)
@@ -580,7 +580,7 @@ def test_unusable_pack_path_is_a_pack_error():
 def test_counts_agree_with_to_dict(pack_name, lib):
     """``Result.counts()`` (what the CLI summary reads) gives the numbers ``to_dict``
     gives, before and after the lines and findings are wrapped into objects."""
-    from rulecite.interpreter.synth import synthesize
+    from rulecite.interpreter.tools.synth import synthesize
 
     pack = lib if pack_name == "library" else load_pack(pack_name)
     seen_deny = seen_findings = 0

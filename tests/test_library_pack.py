@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rulecite.interpreter import load_pack
-from rulecite.interpreter.packtest import run_tests
+from rulecite.interpreter.tools.packtest import run_tests
 
 from .conftest import BRANCH, LIBRARY
 

@@ -387,14 +387,14 @@ def test_the_grammar_files_are_what_the_generator_writes():
 def test_the_word_table_covers_every_word_of_the_grammar():
     from importlib import resources
 
-    lark = resources.files("rulecite.policy_lang").joinpath("policy.lark").read_text(encoding="utf-8")
+    lark = resources.files("rulecite.policy_lang.syntax").joinpath("policy.lark").read_text(encoding="utf-8")
     words = set(re.findall(r'"([a-z_]+)"i?', lark))
     listed = {w for ws in KEYWORDS.values() for w in ws}
     assert words - listed == set()
 
 
 def test_the_lexer_reads_the_word_table():
-    from rulecite.policy_lang import pygments_lexer
+    from rulecite.policy_lang.syntax import pygments_lexer
 
     assert pygments_lexer.BUILTINS == BUILTIN_FUNCTIONS
     assert pygments_lexer.FIELDS == KEYWORDS["field"]

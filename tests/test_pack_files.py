@@ -21,7 +21,7 @@ from rulecite.interpreter import load_pack
 from rulecite.policy_lang import load, render_text, resolve_pack_path
 from rulecite.policy_lang import cache as pc
 from rulecite.policy_lang import files as pf
-from rulecite.policy_lang.packs import bundled_root, shadowed_folder
+from rulecite.policy_lang.load import bundled_root, shadowed_folder
 
 from .cli_support import run
 from .conftest import LIBRARY

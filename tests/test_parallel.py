@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rulecite.interpreter import evaluate, load_pack
-from rulecite.interpreter import parallel
+from rulecite.interpreter.engine import parallel
 
 PACK = Path(__file__).resolve().parent.parent / "benchmarks" / "anchor-pack"
 CODES = ["G0556", "G0557", "G0558", "G0568", "G0569", "G0570", "99490", "99439", "99491", "99484", "G0511"]
@@ -102,7 +102,7 @@ def test_capped_groups_and_rejections_merge_as_one_run_gives_them(monkeypatch):
     import random
 
     from rulecite.interpreter import Limits, evaluate, load_pack
-    from rulecite.interpreter import parallel as par
+    from rulecite.interpreter.engine import parallel as par
 
     from tests.conftest import LIBRARY as LIB
 

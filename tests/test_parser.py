@@ -6,8 +6,10 @@ import attrs
 import lark
 import pytest
 
-from rulecite.policy_lang import ast, parse
-from rulecite.policy_lang.parser import MISTAKES
+from rulecite.policy_lang import parse
+
+from rulecite.policy_lang.syntax import nodes as ast
+from rulecite.policy_lang.syntax.parser import MISTAKES
 
 
 def test_hand_built_tree_equals_parsed_tree():

@@ -33,12 +33,13 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from rulecite.interpreter import Rejection, Result, evaluate, explain, load_pack
-from rulecite.interpreter.engine import Evaluator, _value_depth_ok
-from rulecite.interpreter.fastcheck import compile_scan
-from rulecite.interpreter.packtest import run_tests
-from rulecite.interpreter.schemas import results_schema
-from rulecite.interpreter.validate import FORMATS
-from rulecite.policy_lang import CODES, ast, format_text, load, parse, render_text
+from rulecite.interpreter.engine.evaluator import Evaluator, _value_depth_ok
+from rulecite.interpreter.codegen.schema import compile_scan
+from rulecite.interpreter.tools.packtest import run_tests
+from rulecite.interpreter.engine.schemas import results_schema
+from rulecite.interpreter.engine.validate import FORMATS
+from rulecite.policy_lang import CODES, format_text, load, parse, render_text
+from rulecite.policy_lang.syntax import nodes as ast
 
 from .conftest import LIBRARY
 from .test_fastcheck import _paths

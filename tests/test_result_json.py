@@ -29,18 +29,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rulecite.interpreter import (
-    Finding,
-    LineVerdict,
-    Result,
-    evaluate,
-    load_pack,
-    parallel,
-    results,
-)
-from rulecite.interpreter.engine import Evaluator
-from rulecite.interpreter.results import Evidence, PackRef, SuggestionOut
-from rulecite.interpreter.synth import synthesize
+from rulecite.interpreter import Finding, LineVerdict, Result, evaluate, load_pack
+from rulecite.interpreter.engine import parallel, results
+from rulecite.interpreter.engine.evaluator import Evaluator
+from rulecite.interpreter.engine.results import Evidence, PackRef, SuggestionOut
+from rulecite.interpreter.tools.synth import synthesize
 
 from .conftest import LIBRARY
 from .test_parallel import _record as _anchor_record

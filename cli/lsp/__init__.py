@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from .._common import BadInput
+from rulecite.cli._common import BadInput
 
 
 @click.command("lsp", short_help="Serve .policy files to an editor (Language Server Protocol).")
@@ -32,7 +32,7 @@ def command(stdio: bool) -> int:
     except ImportError as e:
         raise BadInput(f"`rulecite lsp` needs the `lsp` extra, which is not installed ({e.name} is missing)",
                        ("install it with: pip install 'rulecite[lsp]'",)) from None
-    from .server import serve
+    from rulecite.cli.lsp.server import serve
 
     serve()
     return 0

@@ -19,7 +19,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from rulecite import __version__
 from rulecite.policy_lang import CODES
 
-from .workspace import PackWorkspace, diagnostic_message, format_document, pack_root
+from rulecite.cli.lsp.workspace import PackWorkspace, diagnostic_message, format_document, pack_root
 
 DEBOUNCE_SECONDS = 0.25
 

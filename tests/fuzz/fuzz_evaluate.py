@@ -268,7 +268,7 @@ def check_stream(pack, items: list, as_of=None, limits=None) -> list:
     """Evaluate ``items`` once on each path; returns each output's JSON text."""
     from rulecite.interpreter import Limits, evaluate
     from rulecite.interpreter.api import _as_date
-    from rulecite.interpreter.engine import Evaluator
+    from rulecite.interpreter.engine.evaluator import Evaluator
 
     limits = limits or Limits()
     before = [repr(x) for x in items]

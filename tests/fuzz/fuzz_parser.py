@@ -46,7 +46,7 @@ def _library():
     """The library pack's own inputs to the checker, read once: config, schema, modules, texts."""
     from rulecite.policy_lang import load, parse
     from rulecite.policy_lang.files import PackFiles
-    from rulecite.policy_lang.packs import _read_schema, _read_toml
+    from rulecite.policy_lang.load import _read_schema, _read_toml
 
     loaded = load(LIBRARY)
     assert loaded.ok, "the library test pack must load"
@@ -99,7 +99,7 @@ def check_text(text: str) -> None:
 
     from rulecite.interpreter import evaluate
     from rulecite.interpreter.api import RulePack
-    from rulecite.interpreter.packtest import run_case
+    from rulecite.interpreter.tools.packtest import run_case
     from rulecite.policy_lang import check, format_module, format_text, parse
 
     module, diags = parse(text, FUZZ_FILE)

@@ -16,7 +16,7 @@ from importlib import resources
 
 def results_schema(pack=None) -> dict:
     """Results contract v1; for a pack, with that pack's id and period key names."""
-    schema = json.loads(resources.files("rulecite.interpreter").joinpath("results.schema.json").read_text("utf-8"))
+    schema = json.loads(resources.files("rulecite.interpreter.engine").joinpath("results.schema.json").read_text("utf-8"))
     if pack is None:
         return schema
     shape = pack.shape

@@ -26,7 +26,7 @@ from collections import defaultdict
 
 import attrs
 
-from .results import Rejection, Result
+from rulecite.interpreter.engine.results import Rejection, Result
 
 LOG_FORMAT = "rulecite-decision/2"  # chained: header, entries, footer; each line holds the previous line's sha256
 LOG_FORMAT_1 = "rulecite-decision/1"  # unchained entries only, as written before format 2
@@ -271,7 +271,7 @@ class DecisionLogWriter:
 
     def __init__(self, f, pack, as_of=None, rulecite_version: str = "", *, limits=None,
                  logged_at: str | None = None):
-        from .engine import DEFAULT_LIMITS
+        from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS
 
         self.f = f
         self.logger = DecisionLogger(pack, as_of, rulecite_version)
@@ -617,7 +617,7 @@ def _pack_text(p) -> str:
 
 def _limits(options):
     """The record limits a run's header names, as the engine takes them (unknown options left out)."""
-    from .engine import DEFAULT_LIMITS, Limits
+    from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS, Limits
 
     if not options:
         return DEFAULT_LIMITS
@@ -641,7 +641,7 @@ def verify(log_lines, pack, facts_items, evaluate_fn, *, allow_other_pack: bool 
     the facts hold once. A run logged with another pack than ``pack`` fails the check
     unless ``allow_other_pack`` (an update's impact: the decisions that differ).
     """
-    from .engine import DEFAULT_LIMITS
+    from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS
 
     pack_now = {"name": pack.name, "version": pack.version, "sha256": pack.lock}
     scan = _scan(log_lines, pack_now)
@@ -780,7 +780,7 @@ class EvidencePacket:
 def evidence_packet(pack, record: dict, history=(), *, as_of=None, generated_by: str = "") -> EvidencePacket:
     """One record's evidence: the facts the rules read, each verdict, the rule text, the
     citations with links, and the pack lock. Every value from the facts is escaped."""
-    from .api import evaluate, explain
+    from rulecite.interpreter.api import evaluate, explain
 
     shape = pack.model.shape
     history = [h for h in history if isinstance(h, dict)]

@@ -25,10 +25,10 @@ import re
 from typing import Iterable, Iterator
 
 
-from .api import load_pack
-from .engine import DEFAULT_LIMITS, Evaluator, Limits, SubjectTracker
-from .reading import read_lines
-from .results import Rejection, Result, result_from_wire
+from rulecite.interpreter.api import load_pack
+from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS, Evaluator, Limits, SubjectTracker
+from rulecite.interpreter.engine.reading import read_lines
+from rulecite.interpreter.engine.results import Rejection, Result, result_from_wire
 
 CHUNK_LINES = 2000  # lines per chunk, at least (a chunk ends where the subject changes)
 MAX_CHUNK_LINES = 50_000  # a chunk ends here whatever the ids say (the check repairs it)

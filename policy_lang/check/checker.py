@@ -16,10 +16,10 @@ from pathlib import Path
 
 import attrs
 
-from . import ast
-from . import types as T
-from .errors import Diagnostic, did_you_mean
-from .model import (
+from rulecite.policy_lang.syntax import nodes as ast
+from rulecite.policy_lang import types as T
+from rulecite.policy_lang.errors import Diagnostic, did_you_mean
+from rulecite.policy_lang.model import (
     Citation, Code, CodeSet, Derived, Dispute, Pack, PackTest, RecordShape, Ref, Retirement, Rule,
     Source, Suggestion, Window,
 )
@@ -909,7 +909,7 @@ def _a(t: T.Type) -> str:
 
 
 def _text(e) -> str:
-    from .formatter import format_expr
+    from rulecite.policy_lang.syntax.formatter import format_expr
 
     try:
         return format_expr(e)

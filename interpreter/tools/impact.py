@@ -19,9 +19,9 @@ from collections import Counter
 
 import attrs
 
-from .api import evaluate
-from .results import Rejection
-from .timeshift import Shifter, month_index
+from rulecite.interpreter.api import evaluate
+from rulecite.interpreter.engine.results import Rejection
+from rulecite.interpreter.tools.timeshift import Shifter, month_index
 
 REJECTED = "(rejected)"
 

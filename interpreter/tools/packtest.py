@@ -11,9 +11,9 @@ import datetime as _dt
 
 import attrs
 
-from .api import RulePack, evaluate
-from .compiler import default_service_date
-from .results import Rejection, Result
+from rulecite.interpreter.api import RulePack, evaluate
+from rulecite.interpreter.codegen.compiler import default_service_date
+from rulecite.interpreter.engine.results import Rejection, Result
 
 
 @attrs.frozen

@@ -19,12 +19,12 @@ from pathlib import Path
 import attrs
 import jsonschema
 
-from .ast import Span
-from .checker import DEFAULT_MAX_DEPTH, PackConfig, check
-from .errors import Diagnostic, did_you_mean, sort_diagnostics
-from .files import PackFiles, UnsafeFile
-from .model import Pack, RecordShape, Window
-from .parser import parse
+from rulecite.policy_lang.syntax.nodes import Span
+from rulecite.policy_lang.check.checker import DEFAULT_MAX_DEPTH, PackConfig, check
+from rulecite.policy_lang.errors import Diagnostic, did_you_mean, sort_diagnostics
+from rulecite.policy_lang.files import PackFiles, UnsafeFile
+from rulecite.policy_lang.model import Pack, RecordShape, Window
+from rulecite.policy_lang.syntax.parser import parse
 
 LANGUAGE_VERSION = "1"
 VERSION_RE = re.compile(r"^(19|20|21)[0-9]{2}\.[0-9]+\.[0-9]+$")

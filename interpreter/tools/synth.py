@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import random
 
-from .engine import Evaluator
-from .timeshift import Shifter, month_index
+from rulecite.interpreter.engine.evaluator import Evaluator
+from rulecite.interpreter.tools.timeshift import Shifter, month_index
 
 JITTER = 0.25  # share of numbers nudged
 

@@ -14,7 +14,7 @@ from pygments.lexer import RegexLexer, bygroups, include, words
 from pygments.token import (Comment, Keyword, Literal, Name, Number, Operator, Punctuation, String,
                             Text, Whitespace)
 
-from .keywords import BUILTIN_FUNCTIONS, KEYWORDS
+from rulecite.policy_lang.keywords import BUILTIN_FUNCTIONS, KEYWORDS
 
 RULE_ID = r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*)*"
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -43,13 +43,13 @@ import threading
 
 import attrs
 
-from rulecite.policy_lang import ast
-from rulecite.policy_lang.checker import FUNCTIONS as _SIGNATURES
-from rulecite.policy_lang.formatter import format_expr
+from rulecite.policy_lang.syntax import nodes as ast
+from rulecite.policy_lang.check.checker import FUNCTIONS as _SIGNATURES
+from rulecite.policy_lang.syntax.formatter import format_expr
 from rulecite.policy_lang.model import CodeSet, Pack, Ref, Rule
 from rulecite.policy_lang.types import Type
 
-from . import runtime
+from rulecite.interpreter.codegen import runtime
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 LO, HI = "0000-00-00", "9999-99-99"

@@ -23,8 +23,8 @@ import attrs
 from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from . import ast
-from .errors import Diagnostic
+from rulecite.policy_lang.syntax import nodes as ast
+from rulecite.policy_lang.errors import Diagnostic
 
 _GRAMMAR = resources.files(__package__).joinpath("policy.lark").read_text(encoding="utf-8")
 _LOCK = threading.Lock()

@@ -104,7 +104,7 @@ class RecordValidator:
     def __init__(self, schema: dict):
         self.schema = schema
         self.validator = Draft202012Validator(schema, format_checker=FORMATS)
-        from .fastcheck import compile_check
+        from rulecite.interpreter.codegen.schema import compile_check
 
         self.fast = compile_check(schema)  # None when the schema needs the general validator
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import attrs
-from rulecite.policy_lang import ast, parse
-from rulecite.policy_lang.formatter import _expectation as expectation_text
+from rulecite.policy_lang import parse
+from rulecite.policy_lang.syntax import nodes as ast
+from rulecite.policy_lang.syntax.formatter import _expectation as expectation_text
 
-from .packtest import run_case
-from .results import Rejection
+from rulecite.interpreter.tools.packtest import run_case
+from rulecite.interpreter.engine.results import Rejection
 
 
 def rerecord(pack, report) -> dict:

@@ -27,12 +27,12 @@ from array import array
 
 import attrs
 
-from .compiler import CompiledPack, default_service_date, fmt_value
-from .fastcheck import _text_ok, compile_scan
-from .reading import OversizedLine
-from .runtime import EvaluationLimit
-from .results import PendingFindings, PackRef, Rejection, Result
-from .validate import RecordValidator, _huge_int, json_path
+from rulecite.interpreter.codegen.compiler import CompiledPack, default_service_date, fmt_value
+from rulecite.interpreter.codegen.schema import _text_ok, compile_scan
+from rulecite.interpreter.engine.reading import OversizedLine
+from rulecite.interpreter.codegen.runtime import EvaluationLimit
+from rulecite.interpreter.engine.results import PendingFindings, PackRef, Rejection, Result
+from rulecite.interpreter.engine.validate import RecordValidator, _huge_int, json_path
 
 
 @attrs.frozen
@@ -673,7 +673,7 @@ def repeat_note(shape, gid) -> str:
 
 def _uses_history(cp) -> bool:
     """Whether any expression the compiled pack runs reads ``history``."""
-    from rulecite.policy_lang import ast
+    from rulecite.policy_lang.syntax import nodes as ast
     from rulecite.policy_lang.model import Ref
 
     roots = [d.expr for d in cp.pack.derived]

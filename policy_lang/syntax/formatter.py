@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from . import ast
+from rulecite.policy_lang.syntax import nodes as ast
 
 WIDTH = 100
 INDENT = "  "
@@ -389,7 +389,7 @@ def format_module(module: ast.Module) -> str:
 
 def format_text(text: str, file: str = "<string>") -> tuple:
     """Parse and format; returns (formatted text or None, diagnostics)."""
-    from .parser import parse
+    from rulecite.policy_lang.syntax.parser import parse
 
     module, diags = parse(text, file)
     if module is None or any(d.severity == "error" for d in diags):

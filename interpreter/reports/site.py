@@ -22,8 +22,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .diff import markdown_items
-from .model import Citation, Code, Pack, Rule, Source, Window
+from rulecite.policy_lang.diff import markdown_items
+from rulecite.policy_lang.model import Citation, Code, Pack, Rule, Source, Window
 
 # ---------------------------------------------------------------- escaping
 
@@ -786,7 +786,7 @@ def render_diff(pack: Pack, d) -> list:
 
 
 def _comparison(pack: Pack, a: _dt.date, b: _dt.date) -> list:
-    from .diff import diff_dates
+    from rulecite.policy_lang.diff import diff_dates
 
     out = [f"## Service dates {_d(a)} versus {_d(b)}", "",
            f"Which rules, codes and sources a claim meets on {_d(a)} and on {_d(b)} (rules are picked by "

@@ -1,0 +1,89 @@
+"""The one escaper: untrusted text (anything a pack or a record holds) as Markdown, HTML or
+an mkdocs navigation title, and the one check of a URL before it becomes a link.
+
+Every report in this package writes pack and record text through these functions, so
+there is one set of rules to get right and to test (``tests/test_docs_docgen.py`` and the
+hostile-site test hold them):
+
+- ``md_text``: inline Markdown that renders as exactly the text: whitespace collapsed,
+  Markdown punctuation backslash-escaped, ``& < >`` as entities (no tag, link, attribute
+  list or table cell can open);
+- ``html_text``: text for an HTML element or a quoted attribute;
+- ``nav_text``: a navigation title (mkdocs puts those into pages unescaped);
+- ``safe_url``: an ``http``/``https`` URL fit for ``href``, or None (``javascript:``,
+  ``data:``, relative and malformed addresses are never linked);
+- ``fence``: a fenced code block nothing inside can close.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import urllib.parse
+
+# The characters Python-Markdown (with its tables extension) lets a backslash escape.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|])")
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%-._~"
+
+
+def md_text(value) -> str:
+    """Untrusted text as inline Markdown that renders as exactly that text."""
+    s = " ".join(str(value).split())
+    s = _MD_SPECIAL.sub(r"\\\1", s)
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_code(value) -> str:
+    """Untrusted text as inline code."""
+    return f"<code>{md_text(value)}</code>"
+
+
+def html_text(value) -> str:
+    """Untrusted text inside an HTML element or a quoted attribute (None is empty)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def nav_text(value) -> str:
+    """Untrusted text as an mkdocs navigation title. mkdocs and its themes put nav titles
+    into the page (the menu, the tab, ``<title>``, the search index) without escaping
+    them, so they are HTML-escaped here, whitespace collapsed: the title shows as text."""
+    return html.escape(" ".join(str(value).split()), quote=True)
+
+
+def safe_url(url) -> str | None:
+    """An http(s) URL fit for an ``href`` attribute (already escaped), or None for
+    anything else (``javascript:``, ``data:``, relative or malformed addresses)."""
+    if not url:
+        return None
+    url = str(url).strip()
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return html.escape(urllib.parse.quote(url, safe=_URL_SAFE), quote=True)
+
+
+def md_link(url, label) -> str:
+    """An external link in a Markdown page, or the bare label when the URL is not safe."""
+    href = safe_url(url)
+    if href is None:
+        return md_text(label)
+    return f'<a class="rc-source-link" href="{href}">{md_text(label)}</a>'
+
+
+def html_link(url, label=None) -> str:
+    """An external link in an HTML page, or the escaped label (or nothing) when the URL
+    is not safe."""
+    href = safe_url(url)
+    if href is None:
+        return html_text(label) if label is not None else ""
+    return f'<a href="{href}" rel="noreferrer noopener">{html_text(label if label is not None else url)}</a>'
+
+
+def fence(text: str, lang: str = "") -> str:
+    """A fenced code block that nothing in ``text`` can close early."""
+    longest = max((len(m) for m in re.findall(r"`+|~+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
