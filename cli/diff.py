@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import click
 
-from rulecite.cli._common import EXIT_OK, BadInput, DateParam, as_of_option, load_rulepack, open_facts, stdout_text, write_json
+from rulecite.cli._errors import EXIT_OK, BadInput
+from rulecite.cli._facts import open_facts
+from rulecite.cli._options import DateParam, as_of_option
+from rulecite.cli._output import stdout_text, write_json
+from rulecite.cli._packs import load_rulepack
 
 
 @click.command("diff", short_help="Show what changed between two pack versions or dates.")
@@ -26,6 +30,8 @@ def command(old, new, date_a, date_b, facts, fmt, examples, as_of) -> int:
     """Show what changed between two versions of a pack (OLD NEW), or in one pack
     between two service dates (OLD --date-a A --date-b B): rules added, removed,
     superseded, retired or changed; codes added, ended or replaced; sources added."""
+    from rulecite.interpreter.reports import diff as render_diff
+    from rulecite.interpreter.reports import impact as render_impact
     from rulecite.policy_lang import diff as pdiff
 
     if (date_a is None) != (date_b is None):
@@ -57,13 +63,13 @@ def command(old, new, date_a, date_b, facts, fmt, examples, as_of) -> int:
             doc["impact"] = impact.to_dict()
         click.echo(write_json(doc), file=out, nl=False)
     elif fmt == "markdown":
-        text = pdiff.render_markdown(d)
+        text = render_diff.render_markdown(d)
         if impact is not None:
-            text += "\n" + pimpact.render_markdown(impact)
+            text += "\n" + render_impact.render_markdown(impact)
         click.echo(text, file=out, nl=False)
     else:
-        text = pdiff.render_text(d)
+        text = render_diff.render_text(d)
         if impact is not None:
-            text += pimpact.render_text(impact)
+            text += render_impact.render_text(impact)
         click.echo(text, file=out, nl=False)
     return EXIT_OK

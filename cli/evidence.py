@@ -7,19 +7,11 @@ from pathlib import Path
 import click
 from rulecite import __version__
 
-from rulecite.cli._common import (
-    EXIT_OK,
-    BadInput,
-    as_of_option,
-    facts_argument,
-    find_record,
-    load_rulepack,
-    pack_argument,
-    record_options,
-    relpath,
-    stdout_text,
-    why,
-)
+from rulecite.cli._errors import EXIT_OK, BadInput, why
+from rulecite.cli._facts import find_record
+from rulecite.cli._options import as_of_option, facts_argument, pack_argument, record_options
+from rulecite.cli._output import stdout_text
+from rulecite.cli._packs import load_rulepack, relpath
 
 
 @click.command("evidence", short_help="Write an evidence packet for one record.")
@@ -33,7 +25,7 @@ def command(pack, facts, record_id, month, out_dir, as_of) -> int:
     """Write an evidence packet for one record: a self-contained HTML page and its
     Markdown twin with the facts the rules read, each verdict, the rule text, the
     citations with links, and the pack lock: what a practice hands an auditor."""
-    from rulecite.interpreter.tools.audit import evidence_packet
+    from rulecite.interpreter.tools.evidence import evidence_packet
 
     rp = load_rulepack(pack)
     record, history = find_record(facts, rp.model.shape, record_id, month)

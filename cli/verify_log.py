@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import click
 
-from rulecite.cli._common import (
-    EXIT_FINDINGS,
-    EXIT_OK,
-    BadInput,
-    load_rulepack,
-    open_facts,
-    pack_argument,
-    plural,
-    stdout_text,
-    why,
-    write_json,
-)
+from rulecite.cli._errors import EXIT_FINDINGS, EXIT_OK, BadInput, why
+from rulecite.cli._facts import open_facts
+from rulecite.cli._options import pack_argument
+from rulecite.cli._output import plural, stdout_text, write_json
+from rulecite.cli._packs import load_rulepack
 
 SHOWN = 50
 
@@ -45,7 +38,7 @@ def command(log_file, pack, facts, fmt, allow_other_pack, subset) -> int:
     cannot be seen in it.
     """
     from rulecite.interpreter import evaluate
-    from rulecite.interpreter.tools.audit import verify
+    from rulecite.interpreter.tools.verify import verify
 
     rp = load_rulepack(pack)
     try:

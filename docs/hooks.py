@@ -23,7 +23,8 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 
 from rulecite.policy_lang import CODES, bundled_names, load, render_text
-from rulecite.interpreter.reports.site import md_text, nav_text, reference_nav, write_pack_reference
+from rulecite.interpreter.reports.markup import md_text, nav_text
+from rulecite.interpreter.reports.site import reference_nav, write_pack_reference
 
 log = logging.getLogger("mkdocs.hooks.rulecite")
 

@@ -3,9 +3,10 @@
 Takes checked ``Pack`` models; gives a ``PackDiff``: rules added, removed,
 superseded, retired or changed (condition, applicability, window, message,
 citations, title, severity), codes added, removed, ended or replaced, sets and
-derived values changed, sources added or removed. ``render_text``,
-``render_markdown`` and ``PackDiff.to_dict`` present it; the order is always the
-same (sorted by id), so two runs give the same bytes.
+derived values changed, sources added or removed. ``PackDiff.to_dict``
+gives it as data; the order is always the
+same (sorted by id), so two runs give the same bytes. (The renderings live with the
+other reports, in ``rulecite.interpreter.reports.diff``.)
 
 ``diff_packs(old, new)`` compares every version of every rule. ``diff_dates(pack,
 a, b)`` compares what is in force on service date ``a`` with what is in force on
@@ -383,94 +384,3 @@ def _sources_on(pack: Pack, a: _dt.date, b: _dt.date) -> tuple:
             out.append(Item(s.name, "effective", s.title, f"takes effect {s.effective.isoformat()}; "
                             + _source_note(s)))
     return tuple(out)
-
-
-# ---------------------------------------------------------------- presenting
-
-
-_SIGN = {"added": "+", "removed": "-", "changed": "~", "superseded": ">", "retired": "x", "ended": "x",
-         "replaced": ">", "effective": "*"}
-_TITLES = {"rules": "Rules", "codes": "Codes", "sets": "Sets", "derived": "Derived values", "sources": "Sources"}
-
-
-def _counts(items) -> str:
-    counts: dict = {}
-    for i in items:
-        counts[i.kind] = counts.get(i.kind, 0) + 1
-    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-
-
-def _headline(d: PackDiff) -> str:
-    if d.mode == "dates":
-        return f"{d.new.name} {d.new.version}: service date {d.old.date} -> {d.new.date}"
-    return f"{d.old.name} {d.old.version} -> {d.new.name} {d.new.version}"
-
-
-def render_text(d: PackDiff) -> str:
-    lines = [f"rulecite diff: {_headline(d)}"]
-    if d.empty:
-        lines.append("no differences")
-    for section in d.SECTIONS:
-        items = getattr(d, section)
-        if not items:
-            continue
-        lines.append("")
-        lines.append(f"{_TITLES[section]}: {_counts(items)}")
-        for i in items:
-            title = f"  \"{i.title}\"" if i.title else ""
-            lines.append(f"  {_SIGN.get(i.kind, '?')} {i.kind:<10} {i.name}{title}")
-            if i.note:
-                lines.append(f"      {i.note}")
-            for c in i.changes:
-                lines.append(f"      {c.field}:")
-                lines.append(f"        - {c.before if c.before is not None else '(none)'}")
-                lines.append(f"        + {c.after if c.after is not None else '(none)'}")
-    return "\n".join(lines) + "\n"
-
-
-def md_escape(text) -> str:
-    """Text safe inside Markdown (and the HTML it may become): no tags, no table breaks."""
-    import html
-
-    s = html.escape(str(text), quote=False)
-    for ch in "\\`*_[]|#":
-        s = s.replace(ch, "\\" + ch)
-    return s.replace("\n", " ")
-
-
-def render_markdown(d: PackDiff) -> str:
-    e = md_escape
-    out = [f"# What changed: {e(_headline(d)).replace(' -&gt; ', ' → ')}", ""]
-    out.append(f"- Old: {e(d.old)} (lock `{d.old.lock[:12]}`)")
-    out.append(f"- New: {e(d.new)} (lock `{d.new.lock[:12]}`)")
-    out.append("")
-    if d.empty:
-        out.append("No differences.")
-        out.append("")
-    for section in d.SECTIONS:
-        items = getattr(d, section)
-        if not items:
-            continue
-        out.append(f"## {_TITLES[section]}")
-        out.append("")
-        out.append(f"{e(_counts(items))}.")
-        out.append("")
-        out += markdown_items(items, e, lambda name: f"`{name}`")
-        out.append("")
-    return "\n".join(out)
-
-
-def markdown_items(items, esc, name) -> list:
-    """One Markdown bullet per changed item, a sub-bullet per changed field; ``esc``
-    escapes untrusted text and ``name(item_name)`` renders the item's name (plain code or a
-    link to its page)."""
-    out = []
-    for i in items:
-        title = f": {esc(i.title)}" if i.title else ""
-        note = f" ({esc(i.note)})" if i.note else ""
-        out.append(f"- **{esc(i.kind)}** {name(i.name)}{title}{note}")
-        for c in i.changes:
-            before = esc(c.before) if c.before is not None else "*none*"
-            after = esc(c.after) if c.after is not None else "*none*"
-            out.append(f"    - {esc(c.field)}: {before} → {after}")
-    return out

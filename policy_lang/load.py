@@ -20,7 +20,7 @@ import attrs
 import jsonschema
 
 from rulecite.policy_lang.syntax.nodes import Span
-from rulecite.policy_lang.check.checker import DEFAULT_MAX_DEPTH, PackConfig, check
+from rulecite.policy_lang.check import DEFAULT_MAX_DEPTH, PackConfig, check
 from rulecite.policy_lang.errors import Diagnostic, did_you_mean, sort_diagnostics
 from rulecite.policy_lang.files import PackFiles, UnsafeFile
 from rulecite.policy_lang.model import Pack, RecordShape, Window
@@ -145,7 +145,7 @@ def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = (),
     except UnsafeFile as e:
         diags.append(Diagnostic("E505", f"pack.toml was not read: {e}", Span(str(toml_file), 0, 0, 0, 0)))
         return LoadedPack(None, tuple(diags), texts)
-    cfg, extends = _read_toml(toml_file, root, diags, texts, toml_bytes)
+    cfg, extends, document_url = _read_toml(toml_file, root, diags, texts, toml_bytes)
     if cfg is None:
         return LoadedPack(None, tuple(sort_diagnostics(diags)), texts)
     cfg.read_file = lambda path: files.read(path, root)
@@ -199,8 +199,11 @@ def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = (),
     if pack is not None:
         own = tuple((Path(n).relative_to(root).as_posix(), t) for n, t in sorted(texts.items())
                     if Path(n).is_relative_to(root) and n.endswith(".policy"))
+        if document_url is None and parent is not None:
+            document_url = parent.document_url
         pack = attrs.evolve(pack, files=own, lock=lock_hash(root, own, schema, parent,
-                                                             texts.get(str(toml_file), "")))
+                                                             texts.get(str(toml_file), "")),
+                            document_url=document_url)
     return LoadedPack(pack, tuple(sort_diagnostics(diags)), texts)
 
 
@@ -276,7 +279,7 @@ def _read_toml(path: Path, root: Path, diags: list, texts: dict, data: bytes | N
         data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         diags.append(Diagnostic("E500", f"cannot read pack.toml: {e}", span))
-        return None, None
+        return None, None, None
 
     def at(table, key=None):
         return _toml_span(path, text, table, key)
@@ -284,12 +287,12 @@ def _read_toml(path: Path, root: Path, diags: list, texts: dict, data: bytes | N
     pk = data.get("pack", {})
     if not isinstance(pk, dict):
         diags.append(Diagnostic("E500", "`pack` in pack.toml must be a table (`[pack]`)", at(None, "pack")))
-        return None, None
+        return None, None, None
     missing = [k for k in ("name", "version") if not pk.get(k)]
     for k in missing:
         diags.append(Diagnostic("E500", f"pack.toml needs `[pack] {k} = ...`", at("pack")))
     if missing:
-        return None, None
+        return None, None, None
     if not NAME_RE.match(str(pk["name"])):
         diags.append(Diagnostic("E500", f"pack name `{pk['name']}` must be lower-case letters, digits and dashes",
                                 at("pack", "name")))
@@ -343,17 +346,40 @@ def _read_toml(path: Path, root: Path, diags: list, texts: dict, data: bytes | N
         diags.append(Diagnostic("E500", "`[catalog] unknown_codes` is warn, deny or ignore",
                                 at("catalog", "unknown_codes")))
         unknown = "warn"
+    docs = data.get("docs", {})
+    docs = docs if isinstance(docs, dict) else {}
+    for k in docs:
+        if k not in DOCS_SETTINGS:
+            diags.append(Diagnostic("E500", f"`[docs] {k}` is not a docs setting", at("docs", k),
+                                    did_you_mean(k, DOCS_SETTINGS)))
+    document_url = docs.get("document_url")
+    if document_url is not None and not _document_url_ok(document_url):
+        diags.append(Diagnostic("E500", "`[docs] document_url` must be an http(s) address holding `{document}`",
+                                at("docs", "document_url"),
+                                ('e.g. document_url = "https://www.federalregister.gov/d/{document}"',)))
+        document_url = None
     extends = pk.get("extends") or None
     if isinstance(extends, str) and _is_absolute(extends):
         diags.append(Diagnostic("E502", f"`extends = \"{extends}\"`: a pack extends a bundled pack by name or a "
                                 "folder by a path relative to its own folder, never an absolute path",
                                 at("pack", "extends"),
                                 ("write `extends = \"bundled:NAME\"` or a relative path such as `../base`",)))
-        return None, None
+        return None, None, None
     cfg = PackConfig(str(pk["name"]), str(pk["version"]), str(pk.get("title", pk["name"])), lang,
                      Window(start, end), shape, unknown, str(root))
     cfg.explicit = {"coverage": bool(cov), "record": bool(shape_data), "catalog": "catalog" in data}
-    return cfg, extends if isinstance(extends, str) else None
+    return cfg, extends if isinstance(extends, str) else None, document_url
+
+
+DOCS_SETTINGS = ("document_url",)
+
+
+def _document_url_ok(template) -> bool:
+    if not isinstance(template, str) or template.count("{document}") != 1:
+        return False
+    parts = template.replace("{document}", "x").split("://", 1)
+    return len(parts) == 2 and parts[0] in ("http", "https") and bool(parts[1]) and \
+        not any(ch in template for ch in "\"'<> \t\n\r")
 
 
 def _inherit(cfg: PackConfig, parent: Pack, path: Path) -> PackConfig:

@@ -234,6 +234,9 @@ class Pack:
     tests: tuple = ()
     lock: str = ""
     root: str = ""
+    # pack.toml ``[docs] document_url``: the link of a source that has a ``document`` number
+    # and no ``url`` ("{document}" is replaced), e.g. the Federal Register's permanent links.
+    document_url: str | None = None
     files: tuple = field(default=(), eq=False, repr=False)  # ((relative path, text), ...)
     warnings: tuple = field(default=(), eq=False, repr=False)
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import attrs
 import pytest
 from rulecite.interpreter import evaluate, load_pack
-from rulecite.interpreter.tools.audit import LOG_FORMAT, DecisionLogWriter, RawTee, verify
+from rulecite.interpreter.tools.audit import LOG_FORMAT, DecisionLogWriter, RawTee
+from rulecite.interpreter.tools.verify import verify
 from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS
 
 from tests.cli_support import LIBRARY, library_records, run, write_jsonl

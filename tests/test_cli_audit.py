@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 
 import pytest
 from rulecite.interpreter import evaluate, load_pack
-from rulecite.interpreter.tools.audit import LOG_FORMAT, canonical_json, decision_log, evidence_packet, input_hash
+from rulecite.interpreter.tools.audit import LOG_FORMAT, canonical_json, decision_log, input_hash
+from rulecite.interpreter.tools.evidence import evidence_packet
 
 from tests.cli_support import LIBRARY, assert_bad_input, library_records, run, write_jsonl
 

@@ -11,7 +11,8 @@ import pytest
 from rulecite.interpreter import load_pack
 from rulecite.interpreter.tools.impact import decision_impact
 from rulecite.policy_lang import load
-from rulecite.policy_lang.diff import diff_dates, diff_packs, render_markdown, render_text
+from rulecite.interpreter.reports.diff import render_markdown, render_text
+from rulecite.policy_lang.diff import diff_dates, diff_packs
 
 from tests.cli_support import LIBRARY, library_records, run, write_jsonl
 

@@ -12,8 +12,9 @@ import markdown
 import pytest
 
 from rulecite.policy_lang import bundled_names, load
-from rulecite.interpreter.reports.site import (md_text, reference_nav, render_pack_reference, rule_page, safe_url,
-                                         schema_fields, write_pack_reference)
+from rulecite.interpreter.reports.markup import md_text, safe_url
+from rulecite.interpreter.reports.site import (reference_nav, render_pack_reference, rule_page, schema_fields,
+                                               write_pack_reference)
 
 from .conftest import BRANCH, LIBRARY
 
@@ -64,7 +65,7 @@ def test_rule_page_with_versions_citations_and_tests(pages):
     assert "Version 1: 2025-01-01 to 2025-12-31" in html and 'id="version-2"' in html
     assert '<a href="#version-2">version 2</a>' in html  # version 1 says what came after it
     assert 'href="https://library.example.org/bylaws/2026"' in html
-    assert "page not verified" in html
+    assert "page unverified" in html
     assert '<div class="language-policy highlight">' in html
     assert '<span class="kd">rule</span><span class="w"> </span><span class="nf">loans.limit</span>' in html
     assert "eleven items break the 2025 limit" in html
@@ -271,7 +272,7 @@ def test_every_cms_rule_has_a_page_with_a_link_to_its_source():
     for rid in pack.rule_ids:
         html = to_html(pages[rule_page(rid)])
         links = set(re.findall(r'<a class="rc-source-link" href="(https?://[^"]+)"', html))
-        hrefs = {source_href(c.source) for r in pack.rule_versions(rid) for c in r.citations} - {None}
+        hrefs = {source_href(c.source, pack) for r in pack.rule_versions(rid) for c in r.citations} - {None}
         if hrefs:
             if not links:
                 unlinked.append(rid)
@@ -303,3 +304,20 @@ def test_every_builtin_function_is_documented_and_highlighted():
         assert fn in BUILTINS, f"the lexer does not know {fn}"
         assert f"`{fn}(" in language, f"docs/language.md does not list {fn}"
         assert f"|{fn}|" in grammar or f"({fn}|" in grammar or f"|{fn})" in grammar, f"the TextMate grammar lacks {fn}"
+
+
+def test_a_document_number_is_linked_only_as_the_pack_says(library):
+    """The core knows no Federal Register: a source with a document number and no url is
+    linked through the pack's `[docs] document_url`, and not at all without one."""
+    import attrs
+
+    from rulecite.interpreter.reports.site import source_href
+
+    src = attrs.evolve(library.sources[0], url=None, document="2024-25382")
+    assert source_href(src, library) is None
+    linked = attrs.evolve(library, document_url="https://example.org/doc/{document}")
+    assert source_href(src, linked) == "https://example.org/doc/2024-25382"
+    odd = attrs.evolve(src, document="x\"><script>")  # never pasted into a link
+    assert source_href(odd, linked) is None
+    cms = _cms()
+    assert cms.document_url == "https://www.federalregister.gov/d/{document}"

@@ -271,7 +271,8 @@ def test_python_example_runs(block, monkeypatch):
 
 def test_yearly_update_walkthrough(tmp_path):
     """Replays docs/guides/yearly-update.md on the library pack."""
-    from rulecite.policy_lang.diff import diff_packs, render_text as diff_text
+    from rulecite.interpreter.reports.diff import render_text as diff_text
+    from rulecite.policy_lang.diff import diff_packs
     from rulecite.policy_lang.newversion import new_version
 
     from .conftest import LIBRARY

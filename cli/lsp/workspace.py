@@ -16,6 +16,7 @@ import re
 import threading
 from pathlib import Path
 
+from rulecite.interpreter.reports.citations import UNVERIFIED
 from rulecite.policy_lang import (
     BUILTIN_FUNCTIONS,
     KEYWORDS,
@@ -382,7 +383,7 @@ def _citation_lines(citations) -> list:
     for c in by_authority(citations):
         s = c.source
         where = ", ".join(x for x in (f"section {c.section}" if c.section else "",
-                                      f"page {c.page}" if c.page else "page not verified") if x)
+                                      f"page {c.page}" if c.page else UNVERIFIED) if x)
         label = f"[{s.name}]({s.url})" if s.url else f"`{s.name}`"
         out.append(f"- {label} ({s.kind or 'unknown kind'}, {tier(s.kind)[1]}): {s.title}"
                    + (f", {s.citation}" if s.citation else "") + f"; {where}"

@@ -21,16 +21,30 @@ import html
 import re
 import urllib.parse
 
-# The characters Python-Markdown (with its tables extension) lets a backslash escape.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|])")
+# Characters that open inline Markdown anywhere in a line (emphasis, code, links, images,
+# attribute lists, table cells, admonitions): always backslash-escaped.
+_MD_INLINE = re.compile(r"([\\`*_{}\[\]()!|])")
+# Characters that open a block only at the start of a line (a heading, a list item, a
+# setext underline, a definition): escaped there only, so "2025-07" and "v1.2" stay
+# readable in the Markdown source.
+_MD_LEADING = re.compile(r"^(?:([#+\-])|([=:~])|([0-9]+)([.)]))")
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%-._~"
 
 
 def md_text(value) -> str:
     """Untrusted text as inline Markdown that renders as exactly that text."""
     s = " ".join(str(value).split())
-    s = _MD_SPECIAL.sub(r"\\\1", s)
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = _MD_INLINE.sub(r"\\\1", s)
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_LEADING.sub(_leading, s, count=1)
+
+
+def _leading(m) -> str:
+    if m.group(1):  # Python-Markdown unescapes \# \+ \-
+        return "\\" + m.group(1)
+    if m.group(2):  # it does not unescape these: an entity renders the same character
+        return f"&#{ord(m.group(2))};"
+    return m.group(3) + "\\" + m.group(4)
 
 
 def md_code(value) -> str:

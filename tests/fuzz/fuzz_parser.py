@@ -52,7 +52,7 @@ def _library():
     assert loaded.ok, "the library test pack must load"
     diags: list = []
     texts: dict = {}
-    cfg, extends = _read_toml(LIBRARY / "pack.toml", LIBRARY, diags, texts)
+    cfg, extends, _ = _read_toml(LIBRARY / "pack.toml", LIBRARY, diags, texts)
     schema = _read_schema(LIBRARY, None, diags, texts, PackFiles())
     assert cfg is not None and schema is not None and not extends and not diags, diags
     modules = []

@@ -1,0 +1,84 @@
+"""A ``PackDiff`` (``rulecite diff``, ``rulecite.policy_lang.diff``) as text for a terminal
+and as Markdown for a page: every string from the packs escaped through ``markup``."""
+
+from __future__ import annotations
+
+from rulecite.interpreter.reports.markup import md_text
+from rulecite.policy_lang.diff import PackDiff
+
+_SIGN = {"added": "+", "removed": "-", "changed": "~", "superseded": ">", "retired": "x", "ended": "x",
+         "replaced": ">", "effective": "*"}
+_TITLES = {"rules": "Rules", "codes": "Codes", "sets": "Sets", "derived": "Derived values", "sources": "Sources"}
+
+
+def _counts(items) -> str:
+    counts: dict = {}
+    for i in items:
+        counts[i.kind] = counts.get(i.kind, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+
+
+def _headline(d: PackDiff) -> str:
+    if d.mode == "dates":
+        return f"{d.new.name} {d.new.version}: service date {d.old.date} -> {d.new.date}"
+    return f"{d.old.name} {d.old.version} -> {d.new.name} {d.new.version}"
+
+
+def render_text(d: PackDiff) -> str:
+    lines = [f"rulecite diff: {_headline(d)}"]
+    if d.empty:
+        lines.append("no differences")
+    for section in d.SECTIONS:
+        items = getattr(d, section)
+        if not items:
+            continue
+        lines.append("")
+        lines.append(f"{_TITLES[section]}: {_counts(items)}")
+        for i in items:
+            title = f"  \"{i.title}\"" if i.title else ""
+            lines.append(f"  {_SIGN.get(i.kind, '?')} {i.kind:<10} {i.name}{title}")
+            if i.note:
+                lines.append(f"      {i.note}")
+            for c in i.changes:
+                lines.append(f"      {c.field}:")
+                lines.append(f"        - {c.before if c.before is not None else '(none)'}")
+                lines.append(f"        + {c.after if c.after is not None else '(none)'}")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(d: PackDiff) -> str:
+    e = md_text
+    out = [f"# What changed: {e(_headline(d)).replace(' -&gt; ', ' → ')}", ""]
+    out.append(f"- Old: {e(d.old)} (lock `{d.old.lock[:12]}`)")
+    out.append(f"- New: {e(d.new)} (lock `{d.new.lock[:12]}`)")
+    out.append("")
+    if d.empty:
+        out.append("No differences.")
+        out.append("")
+    for section in d.SECTIONS:
+        items = getattr(d, section)
+        if not items:
+            continue
+        out.append(f"## {_TITLES[section]}")
+        out.append("")
+        out.append(f"{e(_counts(items))}.")
+        out.append("")
+        out += markdown_items(items, e, lambda name: f"`{name}`")
+        out.append("")
+    return "\n".join(out)
+
+
+def markdown_items(items, esc, name) -> list:
+    """One Markdown bullet per changed item, a sub-bullet per changed field; ``esc``
+    escapes untrusted text and ``name(item_name)`` renders the item's name (plain code or a
+    link to its page)."""
+    out = []
+    for i in items:
+        title = f": {esc(i.title)}" if i.title else ""
+        note = f" ({esc(i.note)})" if i.note else ""
+        out.append(f"- **{esc(i.kind)}** {name(i.name)}{title}{note}")
+        for c in i.changes:
+            before = esc(c.before) if c.before is not None else "*none*"
+            after = esc(c.after) if c.after is not None else "*none*"
+            out.append(f"    - {esc(c.field)}: {before} → {after}")
+    return out
