@@ -336,7 +336,17 @@ def _read_toml(path: Path, root: Path, diags: list, texts: dict, data: bytes | N
                                     at("record", k),
                                     ("a field name is letters, digits and underscores, not starting with a "
                                      "digit, as in the facts schema",)))
-    shape = RecordShape(**shape_values)
+    # The core names no field of any domain: a pack says which fields hold the subject, the
+    # period and the lines (an extending pack that has no [record] table inherits them).
+    missing = [k for k in RECORD_SETTINGS if k not in shape_data]
+    if missing and (shape_data or not pk.get("extends")):
+        diags.append(Diagnostic("E500", "pack.toml needs `[record]` " + ", ".join(f"`{k}`" for k in missing)
+                                + ": the fields of a record that hold " + ", ".join(RECORD_SETTINGS[k] for k in missing),
+                                at("record") if "record" in data else at("pack"),
+                                ('e.g. [record] id = "member_id", period = "month", lines = "loans", '
+                                 'line_id = "line", line_code = "item", line_date = "date"',)))
+    shape = RecordShape(**{k: shape_values.get(k, "") for k in RECORD_SETTINGS},
+                        **({"default_day": shape_values["default_day"]} if "default_day" in shape_values else {}))
     if shape.default_day not in ("first", "last"):
         diags.append(Diagnostic("E500", "`[record] default_day` is \"first\" or \"last\"", at("record", "default_day")))
         shape = attrs.evolve(shape, default_day="first")
@@ -372,6 +382,8 @@ def _read_toml(path: Path, root: Path, diags: list, texts: dict, data: bytes | N
 
 
 DOCS_SETTINGS = ("document_url",)
+RECORD_SETTINGS = {"id": "the subject's id", "period": "the period (YYYY-MM)", "lines": "the list of lines",
+                   "line_id": "a line's number", "line_code": "a line's code", "line_date": "a line's date"}
 
 
 def _document_url_ok(template) -> bool:

@@ -203,12 +203,15 @@ class PackTest:
 
 @frozen
 class RecordShape:
-    id: str = "patient_id"
-    period: str = "month"
-    lines: str = "claims"
-    line_id: str = "line"
-    line_code: str = "code"
-    line_date: str = "date"
+    """Which fields of a record the engine reads (pack.toml ``[record]``): the core knows
+    no field name of any domain."""
+
+    id: str
+    period: str
+    lines: str
+    line_id: str
+    line_code: str
+    line_date: str
     default_day: str = "first"  # service date of an undated line: "first" or "last" day of the period
 
 

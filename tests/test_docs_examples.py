@@ -111,6 +111,14 @@ language = "1"
 [coverage]
 from = 2025-01-01
 until = 2026-12-31
+
+[record]
+id = "patient_id"
+period = "month"
+lines = "claims"
+line_id = "line"
+line_code = "code"
+line_date = "date"
 """
 
 CASE_JSON = {"patient_id": "T9", "month": "2026-02", "claims": [{"line": 1, "code": "99490"}]}

@@ -128,3 +128,20 @@ def test_example_packs_are_clean(pack):
     loaded = load(pack)
     assert loaded.ok, render_text(loaded.diagnostics, loaded.texts)
     assert not [d for d in loaded.diagnostics if d.severity == "error"]
+
+
+def test_the_record_shape_is_the_packs_to_give(library_copy):
+    """The core names no field of any domain: a pack that extends nothing says which
+    fields hold the subject, the period and the lines; a partial [record] is an error too."""
+    toml = library_copy / "pack.toml"
+    text = toml.read_text()
+    start = text.index("[record]")
+    end = text.index("[catalog]")
+    toml.write_text(text[:start] + text[end:])
+    loaded = load(library_copy)
+    (d,) = [d for d in loaded.diagnostics if d.severity == "error"]
+    assert d.code == "E500" and "`id`, `period`, `lines`, `line_id`, `line_code`, `line_date`" in d.message
+    assert d.hints and "[record]" in d.hints[0]
+    toml.write_text(text[:start] + '[record]\nid = "member_id"\n\n' + text[end:])
+    (d,) = [d for d in load(library_copy).diagnostics if d.severity == "error"]
+    assert "`period`, `lines`" in d.message and "`id`" not in d.message
