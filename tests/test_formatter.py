@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rulecite.policy_lang import format_module, parse
+from rulecite.policy_lang import format_module, format_text, parse
 
 from rulecite.policy_lang.syntax import nodes as ast
 
@@ -210,3 +210,17 @@ def test_bundled_and_example_packs_are_formatted():
     assert len(files) > 20
     changed = [str(f.relative_to(ROOT)) for f in files if fmt(f.read_text()) != f.read_text()]
     assert not changed, f"run `rulecite fmt` on: {changed}"
+
+
+def test_a_long_quote_after_a_long_prefix_is_not_stacked_word_by_word():
+    text = ('rule a.b {\n  title "t"\n  cite SRC section "A very long section name that goes on and on for a while" '
+            'page "12345" quote "If a care coordinator spends 40 minutes on a patient in March, the practice bills '
+            '99490 and one unit of 99439 for March, and that is what the guidance says."\n'
+            '  for line in claims where line.code == "1"\n  deny when line.units > 1\n}\n')
+    out, diags = format_text(text)
+    assert not diags
+    literal_lines = [ln.strip() for ln in out.split("\n") if ln.strip().startswith('"')]
+    assert literal_lines and all(len(ln.split()) > 3 for ln in literal_lines), out  # no one-word lines
+    assert all(len(ln) <= 100 for ln in out.split("\n")), out
+    assert format_text(out)[0] == out  # idempotent
+    assert parse(out, "x")[0] == parse(text, "x")[0]  # the same meaning

@@ -120,6 +120,9 @@ def _template(t) -> str:
     return _q(t.text)
 
 
+MIN_STRING_ROOM = 40  # a string lined up under its quote needs at least this many columns
+
+
 def _str(prefix: str, text: str, indent: str = INDENT) -> str:
     """``prefix`` + a string literal; a string too long for the line is split at
     spaces into adjacent literals on continuation lines (they join when parsed)."""
@@ -127,9 +130,20 @@ def _str(prefix: str, text: str, indent: str = INDENT) -> str:
     if len(indent + one) <= WIDTH:
         return one
     cont = indent + " " * len(prefix)  # continuation lines line up under the opening quote
+    if WIDTH - len(cont) < MIN_STRING_ROOM:
+        # After a long prefix (a cite with a section, a page and a quote) there is no room
+        # to line up under the quote: the string starts on the next line, indented, instead
+        # of being stacked one word per line at the right edge.
+        prefix = prefix.rstrip() + "\n"
+        indent = cont = indent + INDENT * 2
+        prefix += cont
+        if len(cont + _q(text)) <= WIDTH:
+            return prefix + _q(text)
+        budget = WIDTH - len(cont)
+    else:
+        budget = WIDTH - len(indent + prefix)
     words = [w for w in text.split(" ")]
     chunks, cur = [], ""
-    budget = WIDTH - len(indent + prefix)
     for i, w in enumerate(words):
         piece = w + (" " if i < len(words) - 1 else "")
         if cur and len(_q(cur + piece)) > budget:
