@@ -293,17 +293,52 @@ def test_no_markdown_escape_shows_on_a_page(path):
 
 
 def test_every_builtin_function_is_documented_and_highlighted():
-    from rulecite.policy_lang.check.checker import _fn_table
-    from rulecite.policy_lang.syntax.pygments_lexer import BUILTINS
+    """The table of built-ins (``policy_lang.builtins``) is the one list: the language guide
+    gives every entry's signature and doc line, and lists no function the table lacks; the
+    Pygments lexer, the keyword table and both TextMate grammars name exactly its names."""
+    import json
+
+    from rulecite.policy_lang.builtins import BUILTINS, CALLS, NAMES
+    from rulecite.policy_lang.keywords import BUILTIN_FUNCTIONS
+    from rulecite.policy_lang.syntax.pygments_lexer import BUILTINS as LEXER_NAMES
 
     from .conftest import ROOT
 
     language = (ROOT / "docs" / "language.md").read_text()
-    grammar = (ROOT / "editors" / "policy.tmLanguage.json").read_text()
-    for fn in _fn_table():
-        assert fn in BUILTINS, f"the lexer does not know {fn}"
-        assert f"`{fn}(" in language, f"docs/language.md does not list {fn}"
-        assert f"|{fn}|" in grammar or f"({fn}|" in grammar or f"|{fn})" in grammar, f"the TextMate grammar lacks {fn}"
+    for b in BUILTINS:
+        assert f"| `{b.signature}` | {b.doc} |" in language, f"docs/language.md does not list {b.signature}"
+    listed = language.split("Built-in functions", 1)[1].split("\n\n", 2)[1]
+    documented = re.findall(r"^\| `(\w+)\(", listed, flags=re.M)
+    assert documented == list(CALLS), "docs/language.md's list of built-in functions is not the table's"
+    assert tuple(BUILTIN_FUNCTIONS) == tuple(LEXER_NAMES) == NAMES
+    for path in (ROOT / "editors" / "policy.tmLanguage.json",
+                 ROOT / "editors" / "vscode" / "syntaxes" / "policy.tmLanguage.json"):
+        grammar = json.loads(path.read_text())
+        builtin = [p["match"] for p in grammar["repository"]["expression"]["patterns"]
+                   if p.get("name") == "support.function.builtin.policy"]
+        assert len(builtin) == 1, path
+        words = re.fullmatch(r"\\b\(([\w|]+)\)\(\?=\\s\*\\\(\)", builtin[0])
+        assert words and sorted(words.group(1).split("|")) == sorted(NAMES), f"{path.name} lists other built-ins"
+
+
+def test_the_builtins_table_is_what_the_runtime_and_the_tracer_call():
+    """One implementation per built-in call: compiled code calls ``runtime.FUNCTIONS`` (every call
+    the compiler does not write in place), the tracing evaluator calls ``builtins.call``."""
+    from rulecite.interpreter.codegen import runtime
+    from rulecite.policy_lang import builtins
+
+    plain = {n: b for n, b in builtins.CALLS.items() if b.codegen is None}
+    assert runtime.FUNCTIONS.keys() == plain.keys()
+    assert all(runtime.FUNCTIONS[n] is b.implementation for n, b in plain.items())
+    assert {n for n, b in builtins.CALLS.items() if b.codegen == builtins.INLINE} == {"present", "default",
+                                                                                        "program_of"}
+    assert builtins.call("default", [None, 3], None) == 3 and builtins.call("present", [0], None) is True
+    assert builtins.call("round", [2.5], None) == 3 and builtins.call("add_months", ["2026-01", -1], None) == "2025-12"
+    for b in builtins.BUILTINS:
+        assert callable(b.typing) and b.doc and b.signature.startswith(b.name + "(")
+        if b.form == builtins.CALL:
+            assert callable(b.implementation) and 1 <= b.arity[0] <= b.arity[1]
+
 
 
 def test_a_document_number_is_linked_only_as_the_pack_says(library):
@@ -321,3 +356,35 @@ def test_a_document_number_is_linked_only_as_the_pack_says(library):
     assert source_href(odd, linked) is None
     cms = _cms()
     assert cms.document_url == "https://www.federalregister.gov/d/{document}"
+
+
+def test_the_sources_page_groups_by_authority_final_rules_first_by_title():
+    pack = _cms()
+    page = render_pack_reference(pack)["sources.md"]
+    heads = [ln for ln in page.split("\n") if ln.startswith("## ")]
+    assert heads[:3] == ["## Primary sources", "## Contractor sources", "## Secondary sources"]
+    primary = page[page.index("## Primary sources"):page.index("## Contractor sources")]
+    first_row = next(ln for ln in primary.split("\n") if ln.startswith("| ["))
+    assert "Final Rule" in first_row and "final\\_rule" in first_row  # a Final Rule leads, by title
+    fr25 = pack.source("FR25")
+    assert md_text(fr25.title) in primary  # titles, not source ids, name the sources
+
+
+def test_a_rule_page_in_a_dated_pack_never_says_always():
+    pack = _cms()
+    pages = render_pack_reference(pack)
+    for rid in pack.rule_ids:
+        text = pages[rule_page(rid)]
+        assert "always" not in text.split("## ")[0] + "".join(
+            ln for ln in text.split("\n") if "In force" in ln or "Effective window" in ln), rid
+    assert "2025-01-01 to 2026-12-31" in pages[rule_page("ccm.conditions")]
+
+
+def test_what_changed_names_the_final_rule_behind_each_change():
+    pack = _cms()
+    page = render_pack_reference(pack)["changes.md"]
+    comparison = page[:page.index("## Every dated change")]
+    added = [ln for ln in comparison.split("\n") if ln.startswith("- **added**")]
+    behind = [ln for ln in comparison.split("\n") if ln.strip().startswith("- Behind it:")]
+    assert added and len(behind) >= len(added) - 2  # nearly every added rule names its Final Rule
+    assert "90 FR 49266" in comparison  # the CY 2026 rule, behind the 2026 changes

@@ -68,15 +68,19 @@ def render_markdown(d: PackDiff) -> str:
     return "\n".join(out)
 
 
-def markdown_items(items, esc, name) -> list:
+def markdown_items(items, esc, name, behind=None) -> list:
     """One Markdown bullet per changed item, a sub-bullet per changed field; ``esc``
     escapes untrusted text and ``name(item_name)`` renders the item's name (plain code or a
-    link to its page)."""
+    link to its page); ``behind(item_name)``, when given, is Markdown naming the source
+    behind the change (the site names the Final Rule), or empty."""
     out = []
     for i in items:
         title = f": {esc(i.title)}" if i.title else ""
         note = f" ({esc(i.note)})" if i.note else ""
         out.append(f"- **{esc(i.kind)}** {name(i.name)}{title}{note}")
+        because = behind(i.name) if behind is not None else ""
+        if because:
+            out.append(f"    - {because}")
         for c in i.changes:
             before = esc(c.before) if c.before is not None else "*none*"
             after = esc(c.after) if c.after is not None else "*none*"
