@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from rulecite.cli._common import EXIT_OK, BadInput, load_rulepack, pack_argument, relpath, why
+from rulecite.cli._errors import EXIT_OK, BadInput, why
+from rulecite.cli._options import pack_argument
+from rulecite.cli._packs import load_rulepack, relpath
 
 
 @click.command("docs", short_help="Generate a pack's reference pages.")

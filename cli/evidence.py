@@ -8,7 +8,7 @@ import click
 from rulecite import __version__
 
 from rulecite.cli._errors import EXIT_OK, BadInput, why
-from rulecite.cli._facts import find_record
+from rulecite.cli._facts import find_record, rejected
 from rulecite.cli._options import as_of_option, facts_argument, pack_argument, record_options
 from rulecite.cli._output import stdout_text
 from rulecite.cli._packs import load_rulepack, relpath
@@ -28,8 +28,10 @@ def command(pack, facts, record_id, month, out_dir, as_of) -> int:
     from rulecite.interpreter.tools.evidence import evidence_packet
 
     rp = load_rulepack(pack)
-    record, history = find_record(facts, rp.model.shape, record_id, month)
-    packet = evidence_packet(rp, record, history, as_of=as_of, generated_by=f"Rulecite {__version__}")
+    found = find_record(facts, rp, record_id, month, as_of)  # as `eval` reads it: its group's history
+    if found.record is None:  # not even read as a record (not JSON, a repeated key): nothing to show
+        raise rejected(rp.model.shape, record_id, found)
+    packet = evidence_packet(rp, found.record, found.history, as_of=as_of, generated_by=f"Rulecite {__version__}")
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

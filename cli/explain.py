@@ -6,20 +6,11 @@ import json
 
 import click
 
-from rulecite.cli._common import (
-    EXIT_OK,
-    BadInput,
-    as_of_option,
-    citation_text,
-    facts_argument,
-    find_record,
-    line_id,
-    load_rulepack,
-    pack_argument,
-    record_options,
-    stdout_text,
-    write_json,
-)
+from rulecite.cli._errors import EXIT_OK, BadInput
+from rulecite.cli._facts import find_record, line_id, rejected
+from rulecite.cli._options import as_of_option, facts_argument, pack_argument, record_options
+from rulecite.cli._output import citation_text, stdout_text, write_json
+from rulecite.cli._packs import load_rulepack
 
 
 @click.command("explain", short_help="Explain one record's verdicts as a tree.")
@@ -37,9 +28,12 @@ def command(pack, facts, record_id, month, line, fmt, as_of, full) -> int:
 
     rp = load_rulepack(pack)
     shape = rp.model.shape
-    record, history = find_record(facts, shape, record_id, month)
+    found = find_record(facts, rp, record_id, month, as_of)  # as `eval` reads it: its group's history
+    if found.rejection is not None:
+        raise rejected(shape, record_id, found)
+    record = found.record
     lid = line_id(line)
-    trace = explain(rp, record, lid, as_of=as_of, history=history)
+    trace = explain(rp, record, lid, as_of=as_of, history=found.history)
     if "rejected" in trace:
         r = trace["rejected"]
         raise BadInput(f"{shape.id} `{record_id}` cannot be evaluated: rejected at {r['path']}: {r['reason']}")

@@ -8,18 +8,10 @@ from pathlib import Path
 import click
 from rulecite.policy_lang import format_text, render_text
 
-from rulecite.cli._common import (
-    EXIT_BAD_INPUT,
-    EXIT_FINDINGS,
-    EXIT_OK,
-    BadInput,
-    relative_spans,
-    short,
-    stderr_text,
-    stdin_bytes,
-    stdout_text,
-    why,
-)
+from rulecite.cli._errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, BadInput, short, why
+from rulecite.cli._facts import stdin_bytes
+from rulecite.cli._output import stderr_text, stdout_text
+from rulecite.cli._packs import relative_spans
 
 
 @click.command("fmt", short_help="Format .policy files in the canonical style.")

@@ -1,9 +1,12 @@
 """The ``rulecite`` command group: the one place where errors become text and exit codes.
 
 Each command lives in its own module and calls one library function. Commands
-return their exit code (0, or 1 for findings the user asked to fail on) and raise
-``BadInput`` or the library's ``PackError`` for bad input; ``RuleciteGroup.invoke``
-renders those on stderr and exits 2. No traceback reaches a user unless ``--debug``.
+return their exit code (0, or 1 for findings the user asked to fail on) and raise a
+``RuleciteError`` for anything the user can fix: the CLI's ``BadInput``, or the
+library's (``PackError``, ``CompileError``, ``NewVersionError``, ``PackChanged``...).
+``render_error`` renders every one of them on stderr, with its code and hints, and
+``RuleciteGroup.invoke`` exits with its exit code (2, or 4 for a run that could not
+finish). No traceback reaches a user unless ``--debug``.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import sys
 
 import click
 from rulecite import LANGUAGE_VERSION, __version__
-from rulecite.policy_lang import PackError, render_text
+from rulecite.policy_lang import PackError, RuleciteError, render_text
 
-from rulecite.cli._common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, RunStopped, fix_stdout_after_broken_pipe, relative_spans, stderr_text
+from rulecite.cli._errors import EXIT_INTERNAL, EXIT_INTERRUPTED, RunStopped
+from rulecite.cli._output import fix_stdout_after_broken_pipe, stderr_text
+from rulecite.cli._packs import relative_spans
 
 EPILOG = """\b
 Exit codes:
@@ -34,6 +39,22 @@ Exit codes:
 Environment:
   NO_COLOR   set to any value to turn colours off
 """
+
+
+def render_error(e: RuleciteError, err):
+    """An error a user can fix, on stderr: a pack's diagnostics (``PackError``), or one line
+    ``rulecite: error[CODE]: message`` (no ``[CODE]`` for a plain error) and its hints."""
+    if isinstance(e, PackError):
+        diags, texts = relative_spans(e.diagnostics, getattr(e, "texts", {}))
+        n = sum(1 for d in diags if d.severity == "error")
+        click.echo(render_text([d for d in diags if d.severity == "error"], texts), file=err, nl=False)
+        click.echo(click.style(f"rulecite: the pack has {n} error(s); `rulecite check` lists them all", fg="red"),
+                   file=err)
+        return
+    head = f"rulecite: error[{e.code}]: " if e.code else "rulecite: error: "
+    click.echo(click.style(head, fg="red", bold=True) + (e.message or str(e)), file=err)
+    for h in e.hints:
+        click.echo(f"  hint: {h}", file=err)
 
 
 class RuleciteGroup(click.Group):
@@ -59,18 +80,9 @@ class RuleciteGroup(click.Group):
             click.echo(click.style("rulecite: interrupted", fg="red", bold=True)
                        + " (Ctrl-C): the output is incomplete", file=err)
             ctx.exit(EXIT_INTERRUPTED)
-        except PackError as e:
-            diags, texts = relative_spans(e.diagnostics, getattr(e, "texts", {}))
-            n = sum(1 for d in diags if d.severity == "error")
-            click.echo(render_text([d for d in diags if d.severity == "error"], texts), file=err, nl=False)
-            click.echo(click.style(f"rulecite: the pack has {n} error(s); `rulecite check` lists them all",
-                                   fg="red"), file=err)
-            ctx.exit(EXIT_BAD_INPUT)
-        except BadInput as e:
-            click.echo(click.style("rulecite: error: ", fg="red", bold=True) + e.message, file=err)
-            for h in e.hints:
-                click.echo(f"  hint: {h}", file=err)
-            ctx.exit(EXIT_BAD_INPUT)
+        except RuleciteError as e:  # every error a user can fix, library or CLI: rendered here only
+            render_error(e, err)
+            ctx.exit(e.exit_code)
         except Exception as e:  # noqa: BLE001 - the one place a bug becomes a message
             if debug:
                 raise

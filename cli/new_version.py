@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 from rulecite.policy_lang.newversion import NewVersionError, new_version
 
-from rulecite.cli._common import EXIT_OK, BadInput, pack_root, relpath, stdout_text, why
+from rulecite.cli._errors import EXIT_OK, BadInput, why
+from rulecite.cli._output import stdout_text
+from rulecite.cli._packs import pack_root, relpath
 
 
 @click.command("new-version", short_help="Start the next version of a pack.")
@@ -30,8 +32,8 @@ def command(pack: str, version: str, out_dir: str | None) -> int:
         dest = root.parent / f"{name}-{version}"
     try:
         made = new_version(root, version, dest)
-    except NewVersionError as e:
-        raise BadInput(str(e)) from None
+    except NewVersionError:
+        raise  # a RuleciteError: main renders it, with its code
     except (OSError, ValueError) as e:
         raise BadInput(f"cannot copy the pack to `{dest}`: {why(e)}") from None
     where = relpath(str(made.dest))

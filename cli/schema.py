@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from rulecite.cli._common import EXIT_OK, load_rulepack, stdout_text, write_json
+from rulecite.cli._errors import EXIT_OK
+from rulecite.cli._output import stdout_text, write_json
+from rulecite.cli._packs import load_rulepack
 
 DEFAULT_PACK = "cms-care-management"
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
-from rulecite.cli._common import EXIT_OK, BadInput, load_rulepack, pack_argument, stdout_text
+from rulecite.cli._errors import EXIT_OK, BadInput
+from rulecite.cli._options import pack_argument
+from rulecite.cli._output import stdout_text
+from rulecite.cli._packs import load_rulepack
 
 
 @click.command("synth", short_help="Write synthetic records for demos and benchmarks.")

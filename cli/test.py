@@ -7,7 +7,10 @@ from pathlib import Path
 import click
 from rulecite.interpreter.tools.packtest import run_tests
 
-from rulecite.cli._common import EXIT_FINDINGS, EXIT_OK, load_rulepack, pack_argument, relpath, stdout_text
+from rulecite.cli._errors import EXIT_FINDINGS, EXIT_OK
+from rulecite.cli._options import pack_argument
+from rulecite.cli._output import stdout_text
+from rulecite.cli._packs import load_rulepack, relpath
 
 
 @click.command("test", short_help="Run the tests written inside a pack.")

@@ -10,7 +10,7 @@ Pipeline: ``load_pack`` (parse -> check -> compile, once) then ``evaluate`` (val
 -> group by subject -> decide -> report, per record, lazily).
 """
 
-from rulecite.policy_lang.errors import PackError
+from rulecite.policy_lang.errors import PackError, RuleciteError
 
 # Load the `explain` submodule before binding the function of the same name: a first
 # import of the submodule later (inside api.explain) would rebind the package's
@@ -18,8 +18,8 @@ from rulecite.policy_lang.errors import PackError
 # would then give a module instead of the function.
 from rulecite.interpreter import explain as _explain_module  # noqa: F401
 from rulecite.interpreter.api import RulePack, evaluate, explain, load_pack
-from rulecite.interpreter.engine.evaluator import Limits
+from rulecite.interpreter.engine.decode import Limits
 from rulecite.interpreter.engine.results import Finding, LineVerdict, Rejection, Result
 
-__all__ = ["Finding", "Limits", "LineVerdict", "PackError", "Rejection", "Result", "RulePack", "evaluate",
-           "explain", "load_pack"]
+__all__ = ["Finding", "Limits", "LineVerdict", "PackError", "Rejection", "Result", "RulePack", "RuleciteError",
+           "evaluate", "explain", "load_pack"]

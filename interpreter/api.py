@@ -13,7 +13,7 @@ import threading
 from typing import Iterable, Iterator
 
 from rulecite.policy_lang import PackError, load as _load_model
-from rulecite.policy_lang.check.checker import DEFAULT_MAX_DEPTH
+from rulecite.policy_lang.check import DEFAULT_MAX_DEPTH
 from rulecite.policy_lang.model import Pack
 
 from rulecite.interpreter.codegen.compiler import CompiledPack
@@ -85,7 +85,7 @@ def load_pack(path_or_name, *, max_quantifier_depth: int = DEFAULT_MAX_DEPTH, ca
     return RulePack(loaded.pack, [d for d in loaded.diagnostics if d.severity == "warning"])
 
 
-def _as_date(as_of) -> _dt.date | None:
+def as_date(as_of) -> _dt.date | None:
     if as_of is None or isinstance(as_of, _dt.date):
         return as_of
     return _dt.date.fromisoformat(str(as_of))
@@ -101,7 +101,7 @@ def evaluate(pack: RulePack, records: Iterable, *, as_of=None, limits: Limits = 
     record that is not JSON, not an object, or fails the pack's facts schema becomes
     a :class:`Rejection` with its input line number, JSON path and reason.
     """
-    cp = pack.compiled(_as_date(as_of))
+    cp = pack.compiled(as_date(as_of))
     return Evaluator(cp, limits).run(records)
 
 
@@ -115,7 +115,7 @@ def explain(pack: RulePack, record, line=None, *, as_of=None, history=()) -> dic
     """
     from rulecite.interpreter.explain import explain_record
 
-    return explain_record(pack.compiled(_as_date(as_of)), record, line, list(history))
+    return explain_record(pack.compiled(as_date(as_of)), record, line, list(history))
 
 
 __all__ = ["RulePack", "load_pack", "evaluate", "explain", "Result", "Rejection", "PackError", "Limits"]

@@ -12,7 +12,7 @@ Nothing here knows any business domain: the facts schema and the rules come from
 
 from rulecite.policy_lang.syntax.nodes import Module, Span
 from rulecite.policy_lang.check.checker import check
-from rulecite.policy_lang.errors import CODES, Diagnostic, PackError, did_you_mean, render_text
+from rulecite.policy_lang.errors import CODES, Diagnostic, PackError, RuleciteError, did_you_mean, render_text
 from rulecite.policy_lang.syntax.formatter import format_expr, format_module, format_text
 from rulecite.policy_lang.keywords import BUILTIN_FUNCTIONS, KEYWORDS
 from rulecite.policy_lang.model import Pack
@@ -22,7 +22,7 @@ from rulecite.policy_lang.workspace import DECLARATION_KINDS, Reference, Symbol,
 
 __all__ = [
     "BUILTIN_FUNCTIONS", "CODES", "DECLARATION_KINDS", "Diagnostic", "KEYWORDS", "LANGUAGE_VERSION", "LoadedPack",
-    "Module", "Pack", "PackError", "Reference", "Span", "Symbol", "bundled_names", "check", "declarations",
-    "did_you_mean", "format_expr", "format_module", "format_text", "load", "load_edited", "parse", "parse_expr",
-    "references", "render_text", "resolve_pack_path",
+    "Module", "Pack", "PackError", "Reference", "RuleciteError", "Span", "Symbol", "bundled_names", "check",
+    "declarations", "did_you_mean", "format_expr", "format_module", "format_text", "load", "load_edited", "parse",
+    "parse_expr", "references", "render_text", "resolve_pack_path",
 ]

@@ -107,8 +107,32 @@ class Diagnostic:
         }
 
 
-class PackError(Exception):
+class RuleciteError(Exception):
+    """The base of every error Rulecite raises for something its user can fix: a pack
+    with errors, a pack that is not a checked one, input that cannot be used, a new
+    version that cannot be made. Anything else escaping the library is a bug.
+
+    ``message`` says what is wrong; ``code`` is a stable short name for the kind of error
+    (``None`` for a plain one; never changes meaning once released); ``hints`` are
+    what may fix it; ``exit_code`` is the command line's exit code for it (2: bad
+    input, see ``rulecite --help``). The CLI renders every one of them in one place.
+    """
+
+    code: str | None = None
+    exit_code: int = 2
+
+    def __init__(self, message: str = "", *, code: str | None = None, hints: Iterable[str] = ()):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.hints = tuple(hints)
+
+
+class PackError(RuleciteError):
     """Raised by the public API when a pack has errors; ``diagnostics`` holds them all."""
+
+    code = "pack-errors"
 
     def __init__(self, diagnostics: Iterable[Diagnostic]):
         self.diagnostics = tuple(sorted(diagnostics, key=lambda d: d.sort_key))

@@ -17,13 +17,16 @@ from pathlib import Path
 
 import attrs
 
+from rulecite.policy_lang.errors import RuleciteError
 from rulecite.policy_lang.load import VERSION_RE
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".DS_Store")
 
 
-class NewVersionError(ValueError):
+class NewVersionError(RuleciteError, ValueError):
     """The copy cannot be made (a bad version, an existing destination, an unreadable pack.toml)."""
+
+    code = "new-version"
 
 
 @attrs.frozen

@@ -11,7 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from rulecite.interpreter import load_pack
-from rulecite.interpreter.engine.evaluator import Evaluator, _value_depth_ok
+from rulecite.interpreter.engine.decode import value_depth_ok
+from rulecite.interpreter.engine.evaluator import Evaluator
 from rulecite.interpreter.codegen.schema import compile_check, compile_scan
 from rulecite.interpreter.engine.validate import FORMATS
 
@@ -90,7 +91,7 @@ def test_scan_accepts_only_what_jsonschema_and_the_depth_limit_accept():
         if scan(rec) >= 0:
             accepted += 1
             assert validator.is_valid(rec), rec
-            assert _value_depth_ok(rec, 32), rec
+            assert value_depth_ok(rec, 32), rec
             _utf8_text(rec)  # no string or key holds half a surrogate pair
     assert accepted > 100  # the valid mutants (extra x_ fields, absent optional fields) pass
 
@@ -130,9 +131,9 @@ def test_scan_refuses_half_surrogate_pairs_everywhere(where):
 
 
 def test_the_scan_checks_the_formats_the_engine_checks():
-    from rulecite.interpreter.codegen.schema import _CHECKED_FORMATS
+    from rulecite.interpreter.codegen.schema import CHECKED_FORMATS
 
-    assert set(_CHECKED_FORMATS) == set(FORMATS.checkers)
+    assert set(CHECKED_FORMATS) == set(FORMATS.checkers)
 
 
 @pytest.mark.parametrize("schema", [

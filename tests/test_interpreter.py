@@ -177,9 +177,10 @@ rule cap.units {
 
 def test_a_pack_without_history_streams_with_the_same_results(tmp_path, lib):
     """A pack no rule of which reads history judges each record as it reads it
-    (``Evaluator._run_each``); results, rejections, order and notes are those of the
+    (``subjects.run_each``); results, rejections, order and notes are those of the
     grouping path."""
     from rulecite.interpreter.engine.evaluator import Evaluator
+    from rulecite.interpreter.engine.subjects import run_each, run_groups
 
     pack = make_pack(tmp_path, CAP_RULE)
     ev = Evaluator(pack.compiled(None))
@@ -188,8 +189,8 @@ def test_a_pack_without_history_streams_with_the_same_results(tmp_path, lib):
                rec("2026-02", loan(units=2), member_id="A"), "not json", rec("2026-01", loan(), member_id="B"),
                rec("2026-03", loan(units=12), member_id="A"), json.dumps(rec("2026-02", member_id="B")),
                rec("2024-01", member_id="B"), rec("2026-04", member_id="C"), rec("2026-05", member_id="A")]
-    streamed = [x.to_dict() for x in ev._run_each(records, 1, True)]
-    grouped = [x.to_dict() for x in ev._run_groups(records, 1, True)]
+    streamed = [x.to_dict() for x in run_each(ev, records, 1, True)]
+    grouped = [x.to_dict() for x in run_groups(ev, records, 1, True)]
     assert streamed == grouped
     assert [x.to_dict() for x in ev.run(records)] == streamed
     assert len(streamed) == len(records)
@@ -205,6 +206,7 @@ def test_a_group_is_named_by_its_first_id_on_every_path(tmp_path):
 
     from rulecite.interpreter.engine import parallel
     from rulecite.interpreter.engine.evaluator import Evaluator
+    from rulecite.interpreter.engine.subjects import run_each, run_groups
 
     def pack_dir(name, rule):
         d = tmp_path / name
@@ -233,7 +235,7 @@ rule first.month {
         ev = Evaluator(load_pack(d).compiled(None))
         assert ev.uses_history == (d is hist)
         outs = [[x.to_dict() for x in run] for run in (
-            ev._run_each(lines, 1, True), ev._run_groups(lines, 1, True),
+            run_each(ev, lines, 1, True), run_groups(ev, lines, 1, True),
             parallel.evaluate_parallel(d, iter(lines), jobs=2))]
         assert outs[0] == outs[1] == outs[2]
         assert [o.get("notes") for o in outs[0]][:2] == [None, None]
@@ -243,10 +245,10 @@ rule first.month {
 
 
 def test_subject_tracker_tells_ids_apart_as_groups_do():
-    from rulecite.interpreter.engine.evaluator import SubjectTracker
+    from rulecite.interpreter.engine.subjects import SubjectTracker
     from rulecite.policy_lang.model import RecordShape
 
-    seen = SubjectTracker(RecordShape())
+    seen = SubjectTracker(RecordShape("patient_id", "month", "claims", "line", "code", "date"))
     ids = ["1", 1, 1.5, None, "x" * 65, "x" * 64, 2 ** 70, -(2 ** 63), ("t",), float("nan"), "True"]
     assert [seen.note(i) for i in ids] == [None] * len(ids)
     assert all(seen.note(i) is not None for i in ids)
@@ -257,7 +259,7 @@ def test_subject_tracker_tells_ids_apart_as_groups_do():
 def test_key_set_is_a_set():
     import random
 
-    from rulecite.interpreter.engine.evaluator import KeySet
+    from rulecite.interpreter.engine.subjects import KeySet
 
     rng = random.Random(3)
     keys = KeySet()

@@ -33,7 +33,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from rulecite.interpreter import Rejection, Result, evaluate, explain, load_pack
-from rulecite.interpreter.engine.evaluator import Evaluator, _value_depth_ok
+from rulecite.interpreter.engine.decode import value_depth_ok
+from rulecite.interpreter.engine.evaluator import Evaluator
 from rulecite.interpreter.codegen.schema import compile_scan
 from rulecite.interpreter.tools.packtest import run_tests
 from rulecite.interpreter.engine.schemas import results_schema
@@ -661,7 +662,7 @@ def test_the_scan_accepts_exactly_what_jsonschema_accepts(name, data):
     elif valid:
         assert _left_to_jsonschema(value), "the scan declined a valid value it should accept"
     m = limited(value)
-    assert (m >= 0) == (n >= 0 and _value_depth_ok(value, 32))
+    assert (m >= 0) == (n >= 0 and value_depth_ok(value, 32))
     if m >= 0:
         assert m == n
 

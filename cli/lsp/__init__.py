@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from rulecite.cli._common import BadInput
+from rulecite.cli._errors import BadInput
 
 
 @click.command("lsp", short_help="Serve .policy files to an editor (Language Server Protocol).")

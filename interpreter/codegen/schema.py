@@ -39,6 +39,8 @@ from __future__ import annotations
 import datetime as _dt
 import re
 
+from rulecite.interpreter.engine.decode import text_ok
+
 _ANNOTATIONS = {"$schema", "$id", "$comment", "title", "description", "default", "examples", "deprecated",
                 "readOnly", "writeOnly", "format", "x-rulecite"}
 _STRING_KEYS = {"type", "enum", "const", "minLength", "maxLength", "pattern"}
@@ -48,7 +50,7 @@ _ARRAY_KEYS = {"type", "items", "minItems", "maxItems", "uniqueItems"}
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")
 _DIGITS_RE = re.compile(r"\^\[0-9\]\{([0-9]{1,3})\}\$\Z")
-_CHECKED_FORMATS = ("date", "month")  # the formats validate.FORMATS checks
+CHECKED_FORMATS = ("date", "month")  # the formats validate.FORMATS checks
 _BIG = 9.2e18  # a float this large and whole may be a decoded 64-bit-plus integer
 MEMO_LIMIT = 10_000  # strings remembered per schema node
 NO_LIMIT = 1 << 30
@@ -68,17 +70,6 @@ def _month_ok(v) -> bool:
     return _MONTH_RE.match(v) is not None
 
 
-def _text_ok(s) -> bool:
-    """Whether ``s`` can be written as UTF-8 (holds no half of a surrogate pair)."""
-    if s.isascii():
-        return True
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _float_ok(v) -> bool:
     """A float the fast path may accept: finite and below 2**63 in magnitude (every float
     past that is a whole number, which may be a decoded 64-bit-plus integer; NaN and the
@@ -96,11 +87,11 @@ def _deep(v, room: int) -> int:
     if t is int:
         return 0 if -_BIG < v < _BIG else -1
     if isinstance(v, str):
-        return 0 if _text_ok(v) else -1
+        return 0 if text_ok(v) else -1
     if isinstance(v, dict):
         n = len(v)
         for k, x in v.items():
-            if isinstance(k, str) and not _text_ok(k):
+            if isinstance(k, str) and not text_ok(k):
                 return -1
             c = _deep(x, room - 1)
             if c < 0:
@@ -152,7 +143,7 @@ def _is_any(schema) -> bool:
     if schema is True:
         return True
     return (isinstance(schema, dict) and not (set(schema) - _ANNOTATIONS)
-            and schema.get("format") not in _CHECKED_FORMATS)
+            and schema.get("format") not in CHECKED_FORMATS)
 
 
 class _Gen:
@@ -184,12 +175,12 @@ class _Gen:
         known_text = False  # whether a test below already implies the value is UTF-8 text
         if "enum" in schema:
             vals = schema["enum"]
-            if not all(type(x) is str and _text_ok(x) for x in vals):
+            if not all(type(x) is str and text_ok(x) for x in vals):
                 raise _Unsupported("enum of other than UTF-8 strings")
             parts.append(f"{{v}} in {self.const(frozenset(vals))}")
             known_text = True
         if "const" in schema:
-            if type(schema["const"]) is not str or not _text_ok(schema["const"]):
+            if type(schema["const"]) is not str or not text_ok(schema["const"]):
                 raise _Unsupported("const other than a UTF-8 string")
             parts.append("{v} == " + repr(schema["const"]).replace("{", "{{").replace("}", "}}"))
             known_text = True
@@ -300,7 +291,7 @@ class _Gen:
             if not _is_any(add):
                 raise _Unsupported("additionalProperties schema")
             add = True
-        if not all(type(p) is str and _text_ok(p) for p in props):
+        if not all(type(p) is str and text_ok(p) for p in props):
             raise _Unsupported("property names other than UTF-8 strings")
         required = schema.get("required", [])
         if not isinstance(required, list) or not all(type(r) is str for r in required):
@@ -399,7 +390,7 @@ def compile_scan(schema, max_depth: int | None = None):
         return None
     ns = {"__builtins__": {"type": type, "len": len, "int": int, "float": float, "str": str, "dict": dict,
                            "list": list, "bool": bool, "set": set},
-          "_text_ok": _text_ok, "_date_ok": _date_ok, "_month_ok": _month_ok, "_float_ok": _float_ok,
+          "_text_ok": text_ok, "_date_ok": _date_ok, "_month_ok": _month_ok, "_float_ok": _float_ok,
           "_deep": _deep, "_unique": _unique,
           "_MEMO_LIMIT": MEMO_LIMIT}
     for name, value in g.consts.values():

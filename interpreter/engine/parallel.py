@@ -19,14 +19,15 @@ text already made, so the caller mostly moves bytes.
 from __future__ import annotations
 
 import collections
-import datetime as _dt
 import os
 import re
 from typing import Iterable, Iterator
 
+from rulecite.policy_lang.errors import RuleciteError
 
-from rulecite.interpreter.api import load_pack
-from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS, Evaluator, Limits, SubjectTracker
+from rulecite.interpreter.api import as_date, load_pack
+from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS, Evaluator, Limits
+from rulecite.interpreter.engine.subjects import SubjectTracker
 from rulecite.interpreter.engine.reading import read_lines
 from rulecite.interpreter.engine.results import Rejection, Result, result_from_wire
 
@@ -36,8 +37,11 @@ MAX_CHUNK_LINES = 50_000  # a chunk ends here whatever the ids say (the check re
 _WORKER: dict = {}  # in a worker process: (pack, lock, as_of) -> Evaluator
 
 
-class PackChanged(RuntimeError):
-    """A worker loaded a pack whose lock differs from the caller's."""
+class PackChanged(RuleciteError, RuntimeError):
+    """A worker loaded a pack whose lock differs from the caller's: the run stops, incomplete."""
+
+    code = "pack-changed"
+    exit_code = 4
 
 
 def _evaluator(pack_ref: str, lock: str, as_of, limits: Limits = DEFAULT_LIMITS) -> Evaluator:
@@ -48,7 +52,7 @@ def _evaluator(pack_ref: str, lock: str, as_of, limits: Limits = DEFAULT_LIMITS)
         if pack.lock != lock:
             raise PackChanged(f"the pack at {pack_ref} has lock {pack.lock[:12]} in a worker, "
                               f"{lock[:12]} in the caller: it changed on disk during the run")
-        ev = Evaluator(pack.compiled(_as_date(as_of)), limits)
+        ev = Evaluator(pack.compiled(as_date(as_of)), limits)
         _WORKER[key] = ev
     return ev
 
@@ -74,12 +78,6 @@ def from_chunk(ev: Evaluator, items: list) -> list:
     """Results and rejections from what ``evaluate_chunk`` returned."""
     shape, packref, as_of = ev.shape, ev.packref, ev.as_of
     return [result_from_wire(shape.id, shape.period, packref, as_of, x) if type(x) is tuple else x for x in items]
-
-
-def _as_date(as_of):
-    if as_of is None or isinstance(as_of, _dt.date):
-        return as_of
-    return _dt.date.fromisoformat(str(as_of))
 
 
 def _pack_ref(pack_path_or_name) -> str:
@@ -140,7 +138,7 @@ class _Merger:
         self.seen = SubjectTracker(self.shape)
         self.gid = _NONE
         self.group_note = None
-        self.resume = None  # the engine's state where pending starts (see Evaluator._run_groups)
+        self.resume = None  # the engine's state where pending starts (see subjects.run_groups)
 
     def add(self, start, lines, results) -> list:
         first = next((r.id for r in results if r.kind == "result"), _NONE)
@@ -239,7 +237,7 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
 
     Results carry no ``record`` (workers do not send the input back)."""
     pack = load_pack(pack_path_or_name)
-    ev = Evaluator(pack.compiled(_as_date(as_of)), limits)
+    ev = Evaluator(pack.compiled(as_date(as_of)), limits)
     if jobs <= 1:
         yield from ev.run(lines)
         return
@@ -267,7 +265,7 @@ def evaluate_dask(pack_path_or_name, path, scheduler=None, n_workers: int = 2, a
     from distributed import Client, LocalCluster
 
     pack = load_pack(pack_path_or_name)
-    ev = Evaluator(pack.compiled(_as_date(as_of)), limits)
+    ev = Evaluator(pack.compiled(as_date(as_of)), limits)
     ref = _pack_ref(pack_path_or_name)
     as_of_text = None if as_of is None else str(as_of)
     cluster = None

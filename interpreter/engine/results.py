@@ -16,6 +16,9 @@ equality, ``repr`` and ``to_dict`` are those of a result built with all its obje
 ``fast`` extra) is installed it takes a faster road to the same text: see
 :func:`_orjson_text`. Decision logs hash this text and ``verify-log`` may run on a
 machine without orjson, so the fast road gives exactly those bytes or is not taken.
+
+Size: ``to_dict`` and the fast road ``_orjson_text`` mirror each other line for line and
+must change together (the bytes every decision log hashes); one file keeps them side by side.
 """
 
 from __future__ import annotations

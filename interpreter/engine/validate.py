@@ -10,7 +10,6 @@ keywords it does not compile.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import re
 import sys
 
@@ -18,6 +17,8 @@ import attrs
 import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
+
+from rulecite.interpreter.engine.decode import huge_int, json_path, unwritable
 
 _MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
@@ -51,18 +52,6 @@ class Problem:
     others: int = 0
 
 
-def json_path(parts) -> str:
-    out = "$"
-    for p in parts:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(p)):
-            out += "." + str(p)
-        else:
-            out += "[" + repr(str(p)).replace("'", '"') + "]"
-    return out
-
-
 def _reason(err: jsonschema.ValidationError) -> str:
     msg = err.message
     if len(msg) > 300:
@@ -70,32 +59,6 @@ def _reason(err: jsonschema.ValidationError) -> str:
     if err.validator == "format":
         return msg
     return msg
-
-
-def _huge_int(value):
-    """The path (parts) of the first integer too long to turn into text, or None."""
-    found = _unwritable(value)
-    return found[0] if found is not None and found[1] == "int" else None
-
-
-def _unwritable(value):
-    """(path parts, "int" | "float") of the first number that no JSON result could carry:
-    an integer too long to turn into text, or a float that is NaN or infinite (both only
-    possible in a decoded record handed to the API; JSON text cannot hold them). None
-    when there is none."""
-    limit = sys.get_int_max_str_digits()
-    stack = [(value, ())]
-    while stack:
-        v, p = stack.pop()
-        if type(v) is int and limit and v.bit_length() > limit * 3 and abs(v) >= 10 ** limit:
-            return p, "int"
-        if type(v) is float and not math.isfinite(v):
-            return p, "float"
-        if isinstance(v, dict):
-            stack.extend((x, p + (k,)) for k, x in reversed(list(v.items())))
-        elif isinstance(v, (list, tuple)):  # a caller's dict may hold tuples
-            stack.extend((x, p + (i,)) for i, x in reversed(list(enumerate(v))))
-    return None
 
 
 class RecordValidator:
@@ -119,7 +82,7 @@ class RecordValidator:
         except ValueError:
             # jsonschema writes the value into its message; an integer too long for
             # str() (over sys.get_int_max_str_digits() digits) cannot be written.
-            where = _huge_int(record)
+            where = huge_int(record)
             if where is None:
                 raise
             return _too_long(where)
@@ -136,7 +99,7 @@ class RecordValidator:
             # An integer too long to write, or a NaN or infinity (possible only in a decoded
             # record handed to the API) may be valid for the schema, but no result could
             # carry it: reject it, as the JSON decoder rejects it in text.
-            found = _unwritable(record)
+            found = unwritable(record)
             if found is not None:
                 where, kind = found
                 if kind == "int":

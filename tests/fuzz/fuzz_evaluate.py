@@ -267,7 +267,7 @@ def _well_formed(out, n: int) -> str:
 def check_stream(pack, items: list, as_of=None, limits=None) -> list:
     """Evaluate ``items`` once on each path; returns each output's JSON text."""
     from rulecite.interpreter import Limits, evaluate
-    from rulecite.interpreter.api import _as_date
+    from rulecite.interpreter.api import as_date
     from rulecite.interpreter.engine.evaluator import Evaluator
 
     limits = limits or Limits()
@@ -279,7 +279,7 @@ def check_stream(pack, items: list, as_of=None, limits=None) -> list:
     if [repr(x) for x in items] != before:
         raise Finding(f"{pack.name}: evaluate changed the records it was given")
     # The full path alone (no orjson, no compiled schema scan) must say the same.
-    ev = Evaluator(pack.compiled(_as_date(as_of)), limits)
+    ev = Evaluator(pack.compiled(as_date(as_of)), limits)
     ev.scan = None
     slow = [o.to_json() for o in ev.run(items)]
     if slow != texts:

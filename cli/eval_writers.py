@@ -1,0 +1,227 @@
+"""What ``rulecite eval`` writes: the results (JSON Lines, a JSON array, a table for
+people, CSV with one row per claim line) and the summary on stderr (the ``Tally``).
+
+Every writer takes results and rejections in input order, one ``write`` each, then
+``close``; the JSON writers write ``to_json()`` of each, so their bytes are the
+Results contract's by definition.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import textwrap
+from collections import Counter
+
+import click
+
+from rulecite.cli._output import citation_text, plural, terminal_width
+
+REJECTIONS_SHOWN = 10
+
+
+# ---------------------------------------------------------------- the tally and summary
+
+
+class Tally:
+    def __init__(self):
+        self.records = self.results = self.rejections = 0
+        self.allowed = self.denied = 0
+        self.by_rule: Counter = Counter()
+        self.severity: dict = {}
+        self.rejected: list = []
+        self.deny_findings = self.warn_findings = 0
+
+    def add(self, item, counted: bool = True):
+        """Count one result or rejection (``counted`` off: count the record only)."""
+        self.records += 1
+        if item.kind == "rejection":
+            self.rejections += 1
+            if len(self.rejected) < REJECTIONS_SHOWN:
+                self.rejected.append(item)
+            return
+        self.results += 1
+        if not counted:
+            return
+        allowed, denied, found = item.counts()
+        self.allowed += allowed
+        self.denied += denied
+        for rule, severity in found:
+            self.by_rule[rule] += 1
+            self.severity[rule] = severity
+            if severity == "deny":
+                self.deny_findings += 1
+            elif severity == "warn":
+                self.warn_findings += 1
+
+    def fails(self, fail_on) -> bool:
+        if fail_on is None:
+            return False
+        bad = self.denied or self.deny_findings or self.rejections
+        return bool(bad or (fail_on == "warn" and self.warn_findings))
+
+
+def summary(t: Tally, rejects_path, err):
+    click.echo(f"rulecite eval: {plural(t.records, 'record')} read: {plural(t.results, 'result')}, "
+               f"{plural(t.rejections, 'rejection')}", file=err)
+    denied = click.style(f"{t.denied:,} denied", fg="red" if t.denied else None)
+    click.echo(f"  lines: {t.allowed:,} allowed, {denied}", file=err)
+    if t.by_rule:
+        click.echo("  findings by rule:", file=err)
+        width = max(len(r) for r in t.by_rule)
+        for rule, n in sorted(t.by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
+            click.echo(f"    {rule:<{width}}  {t.severity[rule]:<4}  {n:>7,}", file=err)
+    if t.rejected:
+        more = t.rejections - len(t.rejected)
+        where = f"; all in {rejects_path}" if rejects_path else ""
+        head = f"  rejections{f' (first {len(t.rejected)}{where})' if more else where}:"
+        click.echo(head, file=err)
+        for r in t.rejected:
+            click.echo(f"    input line {r.input_line} at {r.path}: {r.reason}", file=err)
+
+
+# ---------------------------------------------------------------- writers
+
+
+def make_writer(kind: str, out, shape):
+    return {"jsonl": JsonlWriter, "json": JsonWriter, "csv": CsvWriter, "table": TableWriter}[kind](out, shape)
+
+
+class JsonlWriter:
+    def __init__(self, out, shape):
+        self.out = out
+
+    def write(self, item):
+        # to_json, not dumps(d): the same text by definition, made faster (with orjson), and
+        # in parallel runs already made by the worker
+        self.out.write(item.to_json() + "\n")
+
+    def close(self):
+        pass
+
+
+class JsonWriter:
+    """A JSON array, one element per line, written as the results come."""
+
+    def __init__(self, out, shape):
+        self.out = out
+        self.first = True
+
+    def write(self, item):
+        self.out.write(("[\n" if self.first else ",\n") + item.to_json())  # see JsonlWriter
+        self.first = False
+
+    def close(self):
+        self.out.write("[]\n" if self.first else "\n]\n")
+
+
+class CsvWriter:
+    """One row per claim line: who, when, which line, the verdict, the rules and their citations."""
+
+    def __init__(self, out, shape):
+        self.out = out
+        self.buf = io.StringIO()
+        self.csv = csv.writer(self.buf, lineterminator="\n")
+        self.csv.writerow(["input_line", shape.id, shape.period, "line", "code", "verdict", "rules", "warnings",
+                           "citations"])
+        self._flush()
+
+    def _flush(self):
+        self.out.write(self.buf.getvalue())
+        self.buf.seek(0)
+        self.buf.truncate()
+
+    def write(self, item):
+        if item.kind == "rejection":
+            return
+        for v in item.lines:
+            cites = []
+            for f in item.findings:
+                if f.severity == "deny" and f.rule in v.rules and f.line in (v.line, None):
+                    cites.extend(citation_text(c) for c in f.citations)
+            self.csv.writerow([item.input_line, _cell(item.id), item.period, _cell(v.line), _cell(v.code), v.verdict,
+                               ";".join(v.rules), ";".join(v.warnings), " | ".join(dict.fromkeys(cites))])
+        self._flush()
+
+    def close(self):
+        pass
+
+
+def _cell(v):
+    text = "" if v is None else str(v)
+    # A leading = + - @ would make a spreadsheet run the cell as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class TableWriter:
+    """Per record a header, then per claim line its verdict and rule ids, and for each
+    denial the message and its citations; wrapped to the terminal."""
+
+    def __init__(self, out, shape):
+        self.out = out
+        self.shape = shape
+        self.width = terminal_width(out)
+        self.first = True
+        self.style = click.style  # click.echo drops the colours off a terminal and with NO_COLOR
+
+    def write(self, item):
+        out = self.out
+
+        def w(text):
+            click.echo(text, file=out, nl=False)
+
+        if not self.first:
+            w("\n")
+        self.first = False
+        if item.kind == "rejection":
+            who = " ".join(str(x) for x in (item.id, item.period) if x is not None)
+            w(self.style("REJECTED", fg="red", bold=True) + f"  input line {item.input_line}"
+              + (f"  ({who})" if who else "") + "\n")
+            w(self._wrap(f"{item.path}: {item.reason}", "  "))
+            return
+        w(self.style(f"{self.shape.id} {item.id}", bold=True) + f"  {self.shape.period} {item.period}"
+          + f"  (input line {item.input_line})\n")
+        codes = [str(v.code) for v in item.lines] or ["code"]
+        cw = max(6, max(len(c) for c in codes))
+        lw = max(4, max((len(str(v.line)) for v in item.lines), default=4))
+        w(self.style(f"  {'line':<{lw}}  {'code':<{cw}}  verdict  rules", dim=True) + "\n")
+        for v in item.lines:
+            word = "DENY" if v.verdict == "deny" else "allow"
+            verdict = self.style(word, fg="red", bold=True) if v.verdict == "deny" else self.style(word, fg="green")
+            rules = ", ".join(v.rules)
+            if v.warnings:
+                rules += (" " if rules else "") + self.style("warn: " + ", ".join(v.warnings), fg="yellow")
+            tail = (" " * (7 - len(word)) + "  " + rules) if rules else ""
+            w(f"  {str(v.line):<{lw}}  {str(v.code):<{cw}}  {verdict}{tail}\n")
+            for f in item.findings:
+                if f.line == v.line and f.line is not None:
+                    self._finding(f, " " * (lw + 4))
+        record_level = [f for f in item.findings if f.line is None]
+        if record_level:
+            w("  whole record:\n")
+            for f in record_level:
+                self._finding(f, "    ")
+        for s in item.suggestions:
+            units = f" x{s.units}" if s.units is not None else ""
+            w(self._wrap(f"suggest {s.code}{units}: {s.reason}", "  "))
+        for n in item.notes:
+            w(self._wrap("note: " + n, "  "))
+
+    def _finding(self, f, indent):
+        colour = {"deny": "red", "warn": "yellow"}.get(f.severity, "blue")
+        head = self.style(f"{f.rule}", fg=colour) + f" ({f.severity}): "
+        click.echo(self._wrap(f.message, indent, head, len(f.rule) + len(f.severity) + 5), file=self.out, nl=False)
+        for c in f.citations:
+            text = citation_text(c) + (f"  <{c['url']}>" if c.get("url") else "")
+            click.echo(self._wrap(text, indent + "  ", self.style("cite ", dim=True), 5), file=self.out, nl=False)
+
+    def _wrap(self, text, indent, head="", head_len=0):
+        width = max(40, self.width - len(indent))
+        lines = textwrap.wrap(text, width=width - head_len, break_long_words=False, break_on_hyphens=False) or [""]
+        out = indent + head + lines[0] + "\n"
+        rest = textwrap.wrap(" ".join(lines[1:]), width=width - 2, break_long_words=False,
+                             break_on_hyphens=False) if len(lines) > 1 else []
+        return out + "".join(indent + "  " + r + "\n" for r in rest)
+
+    def close(self):
+        pass
