@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from rulecite.cli._errors import EXIT_FINDINGS, EXIT_OK
 from rulecite.cli._options import pack_argument
-from rulecite.cli._output import citation_text, stdout_text, write_json
+from rulecite.cli._output import stdout_text, write_json
+from rulecite.interpreter.reports.citations import citation_text
 from rulecite.cli._packs import pack_root, relative_spans
 
 __all__ = ["EXIT_FINDINGS", "EXIT_OK", "citation_text", "pack_argument", "pack_root", "relative_spans",

@@ -62,16 +62,6 @@ def terminal_width(stream, default: int = 100) -> int:
     return default
 
 
-def citation_text(c: dict) -> str:
-    """``90 FR 49266, section "...", page 49411`` or ``..., page unverified``."""
-    text = c.get("citation") or c.get("title") or c.get("source") or "?"
-    if c.get("section"):
-        text += f', section "{c["section"]}"'
-    page = c.get("page")
-    text += ", page unverified" if page in (None, "unverified") else f", page {page}"
-    return text
-
-
 def write_json(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
 

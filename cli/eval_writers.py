@@ -15,7 +15,8 @@ from collections import Counter
 
 import click
 
-from rulecite.cli._output import citation_text, plural, terminal_width
+from rulecite.cli._output import plural, terminal_width
+from rulecite.interpreter.reports.citations import citation_text
 
 REJECTIONS_SHOWN = 10
 

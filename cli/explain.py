@@ -9,7 +9,8 @@ import click
 from rulecite.cli._errors import EXIT_OK, BadInput
 from rulecite.cli._facts import find_record, line_id, rejected
 from rulecite.cli._options import as_of_option, facts_argument, pack_argument, record_options
-from rulecite.cli._output import citation_text, stdout_text, write_json
+from rulecite.cli._output import stdout_text, write_json
+from rulecite.interpreter.reports.citations import citation_text
 from rulecite.cli._packs import load_rulepack
 
 

@@ -12,7 +12,7 @@ from rulecite.cli.main import cli
 from tests.cli_support import LIBRARY, assert_bad_input, library_records, run, write_jsonl
 
 COMMANDS = ["check", "fmt", "test", "eval", "explain", "diff", "schema", "docs", "synth", "new-version",
-            "evidence", "verify-log", "lsp"]
+            "evidence", "verify-log", "sources", "lsp"]
 
 
 def test_every_command_is_registered():
