@@ -7,6 +7,10 @@ the client's units. Everything comes from the public ``rulecite.policy_lang`` AP
 ``load_edited`` checks a pack with the editor's unsaved texts, ``declarations`` and
 ``references`` index names, the ``Pack`` model (the last one checked without errors)
 gives titles, windows and citations, and the facts schema gives field descriptions.
+
+Size: about 550 lines, one section per capability (diagnostics, hover, definition and
+references, symbols, completion); each section is small, and they share the one
+per-pack index, which a split would have to pass between modules.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import threading
 from pathlib import Path
 
 from rulecite.interpreter.reports.citations import UNVERIFIED
+from rulecite.policy_lang.authority import by_authority, rank, tier_of
 from rulecite.policy_lang import (
     BUILTIN_FUNCTIONS,
     KEYWORDS,
@@ -30,24 +35,10 @@ from rulecite.policy_lang import (
     references,
 )
 
-# Source kinds in authority order: citations are listed by tier, then as written.
-SOURCE_TIERS: tuple = (
-    ("primary", ("statute", "regulation", "final_rule", "correction", "manual", "guidance", "descriptor")),
-    ("contractor", ("mac_article", "lcd")),
-    ("secondary", ("proposed_rule", "trade", "law_firm", "vendor", "payer", "other")),
-)
-_TIER_OF = {kind: (i, tier) for i, (tier, kinds) in enumerate(SOURCE_TIERS) for kind in kinds}
-
-
 def tier(kind: str | None) -> tuple:
-    """(rank, tier name) of a source kind; unknown kinds rank last."""
-    return _TIER_OF.get(kind or "", (len(SOURCE_TIERS), "unranked"))
-
-
-def by_authority(citations) -> list:
-    """Citations ordered by their source's tier (primary, contractor, secondary, unknown
-    kinds last), then as written."""
-    return [c for _, c in sorted(enumerate(citations), key=lambda ic: (tier(ic[1].source.kind)[0], ic[0]))]
+    """(rank, tier name) of a source kind (``policy_lang.authority``); kinds outside the
+    fixed set rank last, "unranked"."""
+    return rank(kind), tier_of(kind) or "unranked"
 
 
 def pack_root(path: Path) -> Path | None:

@@ -65,7 +65,6 @@ def run_case(pack: RulePack, t) -> CaseResult:
     results = list(evaluate(pack, [dict(r) for r in t.records], as_of=t.as_of))
     last = results[-1] if results else None
     fails = []
-    shape = pack.model.shape
     for x in t.expectations:
         if x.kind == "rejected":
             if not isinstance(last, Rejection):

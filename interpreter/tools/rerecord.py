@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 from rulecite.policy_lang import parse
 from rulecite.policy_lang.syntax import nodes as ast
-from rulecite.policy_lang.syntax.formatter import _expectation as expectation_text
+from rulecite.policy_lang.syntax.formatter import expectation_text
 
 from rulecite.interpreter.tools.packtest import run_case
 from rulecite.interpreter.engine.results import Rejection

@@ -256,7 +256,7 @@ def _suggest_fields(d: ast.SuggestDecl, indent: str):
     yield "reason", d.reason is not None and _str("reason ", d.reason.text, indent)
 
 
-def _expectation(x: ast.Expectation) -> str:
+def expectation_text(x: ast.Expectation) -> str:
     if x.kind == "allow":
         return f"expect line {x.line} allow"
     if x.kind in ("deny", "warn"):
@@ -278,7 +278,7 @@ def _test_fields(d: ast.TestDecl, indent: str):
         yield "facts", "facts " + _json(d.facts, indent)
     yield "as_of", d.as_of is not None and f"as_of {d.as_of.isoformat()}"
     for x in d.expectations:
-        yield "expectations", _expectation(x)
+        yield "expectations", expectation_text(x)
 
 
 class _Comments:
