@@ -11,7 +11,7 @@ Nothing here knows any business domain: the facts schema and the rules come from
 """
 
 from rulecite.policy_lang.syntax.nodes import Module, Span
-from rulecite.policy_lang.check.checker import check
+from rulecite.policy_lang.check import check
 from rulecite.policy_lang.errors import CODES, Diagnostic, PackError, RuleciteError, did_you_mean, render_text
 from rulecite.policy_lang.syntax.formatter import format_expr, format_module, format_text
 from rulecite.policy_lang.keywords import BUILTIN_FUNCTIONS, KEYWORDS

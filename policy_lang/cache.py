@@ -61,7 +61,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from rulecite.policy_lang.check.checker import DEFAULT_MAX_DEPTH
+from rulecite.policy_lang.check import DEFAULT_MAX_DEPTH
 from rulecite.policy_lang.files import PackFiles, UnsafeFile
 from rulecite.policy_lang.load import LANGUAGE_VERSION, LoadedPack, load, resolve_extends, resolve_pack_path
 

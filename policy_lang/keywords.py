@@ -1,8 +1,8 @@
 """The words of the language, in one table: what every highlighter and editor reads.
 
 Takes nothing; gives ``KEYWORDS`` (the reserved and field words, by category) and
-``BUILTIN_FUNCTIONS`` (the names the checker accepts in a call, read from its function
-table). The Pygments lexer, the TextMate grammar (written by ``editors/generate.py``)
+``BUILTIN_FUNCTIONS`` (every name a call may use, read from the one table of built-ins,
+``builtins.BUILTINS``). The Pygments lexer, the TextMate grammar (written by ``editors/generate.py``)
 and the language server's completion all read these, so none can drift from the
 language: a test checks that every literal word of ``policy.lark`` is listed here, and
 another that the grammar file in the repository is what the generator writes.
@@ -10,7 +10,7 @@ another that the grammar file in the repository is what the generator writes.
 
 from __future__ import annotations
 
-from rulecite.policy_lang.check.checker import FUNCTION_NAMES
+from rulecite.policy_lang.builtins import NAMES
 
 # category -> words, each category in the order a reader meets them
 KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -37,9 +37,9 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "special": ("history", "service_date"),
 }
 
-# Every function name the checker accepts: the quantifiers, the aggregates and the
-# plain functions of its table (``checker.FUNCTION_NAMES``), sorted.
-BUILTIN_FUNCTIONS: tuple[str, ...] = tuple(FUNCTION_NAMES)
+# Every function name the checker accepts: the plain calls, the quantifiers and the
+# aggregates of the table of built-ins (``builtins.NAMES``), sorted.
+BUILTIN_FUNCTIONS: tuple[str, ...] = NAMES
 
 
 def all_keywords() -> tuple[str, ...]:

@@ -1,5 +1,9 @@
 """Helpers that compiled packs and the tracing evaluator call at run time.
 
+The built-in functions themselves (``months_between``, ``round``, ...) are defined with
+their types and docs in ``rulecite.policy_lang.builtins``; ``FUNCTIONS`` is taken from
+that table. What is here is the rest: bounds, ``in``, division and the aggregate helpers.
+
 Every helper is pure, never reads the clock, and propagates absence: an absent
 (``None``) argument gives an absent result unless the helper says otherwise.
 Dates are ISO ``YYYY-MM-DD`` strings and months ``YYYY-MM`` strings; the facts are
@@ -8,8 +12,10 @@ validated before any rule runs, so these helpers may slice them safely.
 
 from __future__ import annotations
 
-import calendar
-import math
+from rulecite.policy_lang.builtins import (  # noqa: F401 - the helpers compiled code and tools call by name
+    IMPLEMENTATIONS, abs_, add_days, add_months, ceil_, days_between, first_day, floor_, last_day, len_, lower,
+    max_n, min_n, month_index, month_of, months_between, round_, starts_with, upper, year_of,
+)
 
 EMPTY: dict = {}
 
@@ -67,104 +73,6 @@ def field(obj, name):
     return obj.get(name) if isinstance(obj, dict) else None
 
 
-def month_index(m):
-    """Months since year 0 of a ``YYYY-MM`` or ``YYYY-MM-DD`` string."""
-    return int(m[0:4]) * 12 + int(m[5:7]) - 1
-
-
-def months_between(a, b):
-    if a is None or b is None:
-        return None
-    return month_index(b) - month_index(a)
-
-
-def days_between(a, b):
-    if a is None or b is None:
-        return None
-    from datetime import date
-
-    return (date.fromisoformat(b) - date.fromisoformat(a)).days
-
-
-def month_of(d):
-    return None if d is None else d[:7]
-
-
-def year_of(d):
-    return None if d is None else int(d[:4])
-
-
-def add_months(m, n):
-    if m is None or n is None:
-        return None
-    i = month_index(m) + int(n)
-    return f"{i // 12:04d}-{i % 12 + 1:02d}"
-
-
-def add_days(d, n):
-    if d is None or n is None:
-        return None
-    from datetime import date, timedelta
-
-    return (date.fromisoformat(d) + timedelta(days=int(n))).isoformat()
-
-
-def first_day(m):
-    return None if m is None else m[:7] + "-01"
-
-
-def last_day(m):
-    if m is None:
-        return None
-    y, mo = int(m[:4]), int(m[5:7])
-    return f"{m[:7]}-{calendar.monthrange(y, mo)[1]:02d}"
-
-
-def floor_(x):
-    return None if x is None else math.floor(x)
-
-
-def ceil_(x):
-    return None if x is None else math.ceil(x)
-
-
-def round_(x):
-    # Round half away from zero: what people expect on paper, unlike Python's banker's rounding.
-    if x is None:
-        return None
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
-
-
-def abs_(x):
-    return None if x is None else abs(x)
-
-
-def starts_with(s, p):
-    if s is None or p is None:
-        return None
-    return s.startswith(p)
-
-
-def lower(s):
-    return None if s is None else s.lower()
-
-
-def upper(s):
-    return None if s is None else s.upper()
-
-
-def len_(x):
-    return 0 if x is None else len(x)
-
-
-def min_n(*xs):
-    return None if any(x is None for x in xs) else min(xs)
-
-
-def max_n(*xs):
-    return None if any(x is None for x in xs) else max(xs)
-
-
 def div(a, b):
     if a is None or b is None or b == 0:
         return None
@@ -200,24 +108,6 @@ def collect(values):
     return [v for v in values if v is not None]
 
 
-# Name in the language -> helper. The compiler and the tracing evaluator share it.
-FUNCTIONS = {
-    "months_between": months_between,
-    "days_between": days_between,
-    "month_of": month_of,
-    "year_of": year_of,
-    "add_months": add_months,
-    "add_days": add_days,
-    "first_day": first_day,
-    "last_day": last_day,
-    "floor": floor_,
-    "ceil": ceil_,
-    "round": round_,
-    "abs": abs_,
-    "starts_with": starts_with,
-    "lower": lower,
-    "upper": upper,
-    "len": len_,
-    "min": min_n,
-    "max": max_n,
-}
+# Name in the language -> helper, from the one table of built-ins (``policy_lang.builtins``):
+# every call the compiler does not write in place. The compiler and the tracing evaluator share it.
+FUNCTIONS = IMPLEMENTATIONS
