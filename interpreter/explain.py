@@ -14,6 +14,7 @@ stays within +-2**63 (see ``compiler``).
 
 from __future__ import annotations
 
+from rulecite.policy_lang import builtins
 from rulecite.policy_lang.syntax import nodes as ast
 from rulecite.policy_lang.syntax.formatter import format_expr
 from rulecite.policy_lang.model import Ref
@@ -133,14 +134,7 @@ class Tracer:
 
     def e_Call(self, e, env):
         args = [self.ev(a, env) for a in e.args]
-        if e.func == "present":
-            return args[0] is not None
-        if e.func == "default":
-            return args[0] if args[0] is not None else args[1]
-        if e.func == "program_of":
-            code = self.pack.code(args[0]) if isinstance(args[0], str) else None
-            return code.program if code else None
-        return runtime.FUNCTIONS[e.func](*args)
+        return builtins.call(e.func, args, self.pack)
 
     def _items(self, e, env):
         items = self.ev(e.source, env) or []
