@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rulecite import LANGUAGE_VERSION, __version__
 from rulecite.policy_lang import load, render_text
+from rulecite.interpreter.codegen.compiler import CompiledPack
 from rulecite.interpreter.reports.sarif import to_sarif
 
 from rulecite.cli._common import EXIT_FINDINGS, EXIT_OK, pack_argument, pack_root, relative_spans, stdout_text, write_json
@@ -14,10 +15,15 @@ from rulecite.cli._common import EXIT_FINDINGS, EXIT_OK, pack_argument, pack_roo
 @pack_argument
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
               help="text for people; json for scripts; sarif (2.1.0) for code hosts that annotate pull requests.")
-def command(pack: str, fmt: str) -> int:
+@click.option("--dump-python", is_flag=True,
+              help="Print the Python module the pack compiles to (what evaluation runs) instead of the "
+                   "diagnostics, when the pack has no errors. Each function and inlined rule block opens with a "
+                   "`# rule ID file:line` comment naming the policy it came from.")
+def command(pack: str, fmt: str, dump_python: bool = False) -> int:
     """Check a pack: report every error and warning, with file:line:col.
 
-    Exits 0 when the pack has no errors (warnings allowed), 1 when it has errors.
+    Exits 0 when the pack has no errors (warnings allowed), 1 when it has errors. With
+    --dump-python, a pack without errors prints its generated Python module instead.
     """
     pack_root(pack)
     loaded = load(pack)
@@ -25,6 +31,9 @@ def command(pack: str, fmt: str) -> int:
     errors = sum(1 for d in diags if d.severity == "error")
     warnings = len(diags) - errors
     out = stdout_text()
+    if dump_python and not errors and loaded.pack is not None:
+        click.echo(CompiledPack(loaded.pack).source, file=out, nl=False)
+        return EXIT_OK
     if fmt == "sarif":
         click.echo(write_json(to_sarif(diags, __version__, LANGUAGE_VERSION)), file=out, nl=False)
     elif fmt == "json":

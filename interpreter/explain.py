@@ -21,6 +21,7 @@ from rulecite.policy_lang.model import Ref
 
 from rulecite.interpreter.codegen import runtime
 from rulecite.interpreter.codegen.compiler import LO, HI, default_service_date, fmt_value
+from rulecite.interpreter.codegen.expressions import expression_type
 
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
@@ -63,10 +64,7 @@ class Tracer:
 
     def e_Field(self, e: ast.Field, env):
         obj = self.ev(e.obj, env)
-        t = None
-        from rulecite.interpreter.codegen.compiler import _Emitter
-
-        t = _Emitter(self.pack).typeof(e)
+        t = expression_type(e)
         if not isinstance(obj, dict):
             obj = {}
         if t is not None and t.kind == "list":

@@ -812,3 +812,69 @@ def test_eval_takes_the_step_budget_on_the_command_line(tmp_path):
     assert kinds.count("rejection") == 1, kinds
     assert run(["eval", d, facts, "-q"]).stdout.count("gen.nested (gen.policy:") == 0
     assert_bad_input(run(["eval", d, facts, "--max-steps", "0"]), "--max-steps")
+
+
+# ---------------------------------------------------------------- pack text in names and comments
+
+_BREAKOUTS = {
+    "newline": "x\nimport os; os.system('touch @M@')\n#",
+    "carriage return": "x\rimport os; os.system('touch @M@')\r#",
+    "other line ends": "x\u2028os\x0c\x0b\x1c\x85\u2029system('touch @M@')",
+    "nul and tabs": "x\x00y\t'''\"\"\"",
+    "quotes and brackets": "x'); __import__('os').system('touch @M@'); ('",
+    "long": "a" * 10_000,
+    "empty": "",
+    "digits first": "123.456",
+    "a name the module uses": "_decide",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BREAKOUTS))
+def test_a_rule_id_or_file_name_never_changes_the_code(tmp_path, name):
+    """Rule ids and policy file names reach the generated module only as names reduced to
+    ``[A-Za-z0-9_]`` (a numeric suffix on a collision) and as comments reduced to printable
+    ASCII: whatever they hold, the module has the same lines and the same code as with
+    plain ones, every comment stays one line, and nothing runs."""
+    import ast as pyast
+
+    import attrs as _attrs
+
+    from rulecite.interpreter.api import RulePack
+    from rulecite.interpreter.codegen.compiler import CompiledPack
+    from rulecite.policy_lang.model import Rule, Suggestion
+
+    marker = tmp_path / "MARKER"
+    payload = _BREAKOUTS[name].replace("@M@", str(marker))
+    base = _forge_base(tmp_path)
+    plain = CompiledPack(base)
+
+    def forge(n):
+        return _attrs.evolve(n, id=payload, span=_attrs.evolve(n.span, file=str(tmp_path / "p" / payload)))
+
+    pack = base
+    for pred in (_is(Rule, id="gen.all"), _is(Rule, id="gen.record"), lambda n: type(n) is Suggestion):
+        done = [False]
+        pack = _replace_first(pack, pred, forge, done)
+        assert done[0]
+    with watching() as w:
+        cp = CompiledPack(pack)
+        (out,) = evaluate(RulePack(pack), [GOOD])
+    assert not w.forbidden() and not marker.exists()
+    assert out.lines[0].verdict == "deny" and {f.rule for f in out.findings} == {payload}
+
+    def code(cp):
+        """The module without comments, every name made from pack text replaced by its kind."""
+        text = "\n".join(line for line in cp.source.splitlines() if not line.lstrip().startswith("#"))
+        return re.sub(r"\b(rule|find|suggest|any|all|count|sum|min|max|collect)_\w+", r"\1_N", text)
+
+    assert len(cp.source.splitlines()) == len(plain.source.splitlines()) == len(cp.line_map)
+    assert code(cp) == code(plain)
+    tree = pyast.parse(cp.source)
+    assert [type(n).__name__ for n in tree.body] == [type(n).__name__ for n in pyast.parse(plain.source).body]
+    assert {n.__class__ for n in tree.body} <= {pyast.FunctionDef, pyast.Assign}
+    functions = [n.name for n in tree.body if isinstance(n, pyast.FunctionDef)]
+    assert len(functions) == len(set(functions)) and functions.count("_decide") == 1
+    for line in cp.source.splitlines():
+        if line.lstrip().startswith("#"):
+            assert all(" " <= c <= "~" for c in line), repr(line)
+            assert len(line) < 200

@@ -276,7 +276,12 @@ class Evaluator:
             return Rejection(n, "$", self.cp.limit_reason(e, self.limits.max_steps), 0, *self._ids(rec))
         except RecursionError:
             return Rejection(n, "$", "record too deeply nested to evaluate", 0, *self._ids(rec))
-        except (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
+        except Exception as e:  # noqa: BLE001 - a rule failing at run time rejects the record, naming the rule
+            told = self.cp.failure(e)  # (fact path, reason naming the rule and its file:line), if a rule ran
+            if told is not None:
+                return Rejection(n, told[0], told[1], 0, *self._ids(rec))
+            if not isinstance(e, (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, IndexError)):
+                raise
             detail = str(e).splitlines()[0][:200] if str(e) else ""
             return Rejection(n, "$", f"cannot evaluate this record ({e.__class__.__name__}: {detail}): a value "
                              "is too large or not of the type the rules expect", 0, *self._ids(rec))

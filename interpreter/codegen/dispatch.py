@@ -1,0 +1,167 @@
+"""The hot path of a compiled pack: per-line dispatch and ``_decide``.
+
+Takes the emitter (for its units) and the compiled rules and suggestions: for each line
+rule, the statements that append its index to ``fired`` (``line_block``); gives the
+module's last units: one ``line_group_N`` function per distinct list of line rules a
+code can meet (the rules inlined in index order, each block opened by its
+``# rule ID file:line`` comment and behind its service-date window), the dispatch
+tables (``_LINE``, ``_WINDOWS``, ``_SDISPATCH``...) and ``_decide(rec, hist, steps)``.
+Every line of an inlined block maps to its rule in the line map; the glue maps to none.
+"""
+
+from __future__ import annotations
+
+from rulecite.policy_lang.syntax import nodes as ast
+from rulecite.policy_lang.model import Ref
+
+from rulecite.interpreter.codegen import runtime
+from rulecite.interpreter.codegen.tokens import HI, LO, comment, day, lit, text
+
+
+def line_block(i: int, lets: list, where: str | None, cond: str, mode: str, lo: str, hi: str) -> list:
+    """Statements that append rule ``i`` to ``fired`` when it fires on line ``ln``.
+
+    ``where`` is ``None`` when it only says which codes the rule is for (``codes_only``):
+    the dispatch by code already guarantees it."""
+    out, ind = [], ""
+    if lo != LO and hi != HI:
+        out, ind = [f"if {lo!r} <= sd <= {hi!r}:"], "    "
+    elif lo != LO:
+        out, ind = [f"if sd >= {lo!r}:"], "    "
+    elif hi != HI:
+        out, ind = [f"if sd <= {hi!r}:"], "    "
+    if where is not None:
+        out.append(f"{ind}if {where}:")
+        ind += "    "
+    out += [ind + line for line in lets]
+    test = f"({cond})" if mode == "when" else f"not ({cond})"
+    out += [f"{ind}if {test}:", f"{ind}    fired.append({i})"]
+    return out
+
+
+def codes_only(where, var, code_field) -> bool:
+    """Whether ``where`` tests nothing but the line's code against codes or sets."""
+    def is_code(x):
+        return isinstance(x, ast.Field) and x.name == code_field and isinstance(x.obj, Ref) and x.obj.name == var
+
+    if isinstance(where, ast.Or):
+        return all(codes_only(i, var, code_field) for i in where.items)
+    if isinstance(where, ast.In) and not where.negated and is_code(where.left):
+        return (isinstance(where.right, Ref) and where.right.kind == "set") or (
+            isinstance(where.right, ast.ListLit)
+            and all(isinstance(i, ast.Literal) and i.kind == "string" for i in where.right.items))
+    if isinstance(where, ast.Compare) and where.op == "==":
+        return any(is_code(a) and isinstance(b, ast.Literal) and b.kind == "string"
+                   for a, b in ((where.left, where.right), (where.right, where.left)))
+    return False
+
+
+def _codes_comment(codes: list) -> str:
+    shown = ", ".join(codes[:8]) + (f" and {len(codes) - 8} more" if len(codes) > 8 else "")
+    return comment("line rules for codes", shown) if codes else comment("line rules for codes outside the catalog")
+
+
+def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks: dict, fn_names: dict):
+    """Append the dispatch units (see the module doc). ``blocks``: rule index -> (origin,
+    statements of ``line_block``); ``fn_names``: rule or suggestion function names by
+    ("rule", index) / ("suggestion", index)."""
+    by_code: dict = {}
+    generic, record_rules = [], []
+    for info in infos:
+        r = info.rule
+        if r.scope == "record":
+            record_rules.append(info)
+        elif r.codes is None:
+            generic.append(info)
+        else:
+            for c in r.codes:
+                by_code.setdefault(c, []).append(info)
+    all_codes = sorted(set(by_code) | set(text(c, "a code") for c in codes))
+
+    # One function per distinct list of line rules: the rules a line with that code can
+    # meet, inlined in index order, each behind its service-date window.
+    groups: dict = {}
+    members: dict = {}
+    line_fn = {}
+    for c in all_codes:
+        key = tuple(sorted({x.index for x in by_code.get(c, []) + generic}))
+        line_fn[c] = groups.setdefault(key, f"line_group_{len(groups)}")
+        members.setdefault(key, []).append(c)
+    generic_key = tuple(sorted(x.index for x in generic))
+    generic_fn = groups.setdefault(generic_key, f"line_group_{len(groups)}")
+    for key, fn in sorted(groups.items(), key=lambda kv: int(kv[1].rsplit("_", 1)[1])):
+        em.names.reserve(fn)
+        unit = [("", None), (_codes_comment(members.get(key, [])), None), (f"def {fn}(rec, hist, ln, sd, _m):", None),
+                ("    fired = []", None)]
+        for k in key:
+            origin, lines = blocks[k]
+            unit.append(("    " + origin.comment(), origin))
+            unit += [("    " + line, origin) for line in lines]
+        unit.append(("    return fired", None))
+        em.units.append(unit)
+
+    glue = ["", "# dispatch tables: line code -> its line group; catalog windows; suggestions",
+            f"_LINE_GENERIC = {generic_fn}", "_LINE = {"]
+    glue += [f"    {lit(c)}: {line_fn[c]}," for c in all_codes]
+    glue += ["}", "_WINDOWS = {"]
+    for name in sorted(codes):
+        w = codes[name].window
+        glue.append(f"    {lit(name)}: ({day(w.start, LO)!r}, {day(w.end, HI)!r}),")
+    glue.append("}")
+    sug_by_code: dict = {}
+    sug_generic, sug_record = [], []
+    for s in sugg_infos:
+        if s.suggestion.scope == "record":
+            sug_record.append(s)
+        elif s.suggestion.codes is None:
+            sug_generic.append(s)
+        else:
+            for c in s.suggestion.codes:
+                sug_by_code.setdefault(c, []).append(s)
+
+    def sentries(items):
+        return "(" + "".join(f"({x.index}, {x.lo!r}, {x.hi!r}, {fn_names['suggestion', x.index]}), "
+                             for x in items) + ")"
+
+    glue.append("_SGENERIC = " + sentries(sug_generic))
+    glue.append("_SDISPATCH = {")
+    glue += [f"    {lit(c)}: {sentries(sug_by_code[c] + sug_generic)}," for c in sorted(sug_by_code)]
+    glue.append("}")
+    glue.append("_SRECORD = " + sentries(sug_record))
+    em.units.append([(line, None) for line in glue])
+
+    # ``_decide(rec, hist, steps)`` -> (record-level fired, [(line fired, code state, service
+    # date)], suggestions); code state: 0 not in the catalog, 1 in its window, 2 outside it.
+    # ``steps`` is the record's budget (see the module docstring of ``compiler``).
+    out = [("", None), ("# the per-record entry point", None), (f"def _decide(rec, hist, steps={runtime.DEFAULT_MAX_STEPS!r}):", None), ("    _m = _state(steps)", None)]
+    if shape.default_day == "last":
+        out.append((f"    d0 = _rt.last_day(rec[{lit(shape.period)}])", None))
+    else:
+        out.append((f"    d0 = rec[{lit(shape.period)}] + '-01'", None))
+    out.append(("    rfired = []", None))
+    for x in record_rules:
+        origin = blocks[x.index][0]
+        out.append((f"    if {x.lo!r} <= d0 <= {x.hi!r} and {fn_names['rule', x.index]}(rec, hist, None, d0, _m):",
+                    origin))
+        out.append((f"        rfired.append({x.index})", origin))
+    body = ["    out = []", "    sugs = []",
+            f"    for ln in (rec.get({lit(shape.lines)}) or ()):",
+            f"        code = ln.get({lit(shape.line_code)})",
+            f"        sd = ln.get({lit(shape.line_date)}) or d0",
+            "        fired = _LINE.get(code, _LINE_GENERIC)(rec, hist, ln, sd, _m)",
+            "        w = _WINDOWS.get(code)",
+            "        out.append((fired, 0 if w is None else (1 if w[0] <= sd <= w[1] else 2), sd))"]
+    if sugg_infos:
+        body += ["        for k, lo, hi, fn in _SDISPATCH.get(code, _SGENERIC):",
+                 "            if lo <= sd <= hi:",
+                 "                s = fn(rec, hist, ln, sd, _m)",
+                 "                if s is not None:",
+                 "                    sugs.append((k, ln, s))",
+                 "    for k, lo, hi, fn in _SRECORD:",
+                 "        if lo <= d0 <= hi:",
+                 "            s = fn(rec, hist, None, d0, _m)",
+                 "            if s is not None:",
+                 "                sugs.append((k, None, s))"]
+    body.append("    return rfired, out, sugs")
+    out += [(line, None) for line in body]
+    em.units.append(out)

@@ -1,0 +1,448 @@
+"""Expressions of a checked pack as Python expression text, and the module parts they need.
+
+Takes a ``Pack`` and, one at a time, expressions of its rules, derived values and
+suggestions (with the Python names of the variables in scope); gives Python expression
+text, and, as it goes, the module-level parts that text calls: named sets
+(``set_CCM_CODES``), other constants (``_K3``), derived values (``let_chronic_count``),
+each compiled once and only when first read, and loop functions of quantifiers and
+aggregates (``any_ccm_99439_minutes``). Each part is a unit: a list of
+(source line, ``Origin``) pairs, opened by a ``# kind NAME file:line`` comment.
+
+Every token written comes from ``tokens`` (tables, checked identifiers, ``repr``
+literals); see the module docstring of ``compiler`` for the safety and the bounds.
+
+Also public here: ``expression_type`` (the schema type of a field read, which the
+tracing evaluator in ``interpreter/explain.py`` uses), ``evidence_items`` and
+``evidence_path`` (what a finding shows, and where in the facts it was read).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from rulecite.policy_lang.syntax import nodes as ast
+from rulecite.policy_lang.check.checker import FUNCTIONS as SIGNATURES
+from rulecite.policy_lang.model import CodeSet, Ref
+from rulecite.policy_lang.types import Type
+
+from rulecite.interpreter.codegen import runtime
+from rulecite.interpreter.codegen.origins import Origin, origin_of
+from rulecite.interpreter.codegen.tokens import (
+    BINOPS, CMPOPS, FOLDS, IDENT, LITERALS, QUANTS, REF_KINDS, SPECIAL_CALLS, SPECIALS, CompileError, Names,
+    ident, lit, pick, show, text,
+)
+
+# Names the module defines itself, or its namespace and builtins give: no name made from
+# pack text can take one (those all start with a kind prefix, never with `_`).
+FIXED_NAMES = ("_decide", "_LINE", "_LINE_GENERIC", "_WINDOWS", "_SGENERIC", "_SDISPATCH", "_SRECORD", "_rt",
+               "_E", "_fmt", "_Exception", "_num", "_U", "_state", "frozenset", "dict", "any", "all", "sum", "len",
+               "min", "max", "bool", "enumerate", "tuple", "list", "None")
+
+
+def expression_type(e) -> Type | None:
+    """The schema type of a name or field read (``None`` when the schema leaves it untyped,
+    or for any other expression). A field of an optional object is optional."""
+    if isinstance(e, Ref):
+        return e.type
+    if isinstance(e, ast.Field):
+        t = expression_type(e.obj)
+        if t is None or t.kind != "record":
+            return None
+        ft = t.field(e.name)
+        if ft is not None and t.optional and ft.kind != "list" and ft.default is None:
+            return attrs.evolve(ft, optional=True)
+        return ft
+    return None
+
+
+def is_optional(e) -> bool:
+    """Whether ``e`` may be absent (``None``) at run time."""
+    if isinstance(e, (ast.Literal, ast.ListLit, ast.Compare, ast.In, ast.And, ast.Or, ast.Not, ast.Quant)):
+        return False
+    if isinstance(e, ast.Fold):
+        return e.func in ("min", "max")
+    if isinstance(e, ast.Call):
+        return e.func not in ("present", "len")
+    if isinstance(e, ast.BinOp):
+        return e.op == "/" or is_optional(e.left) or is_optional(e.right)
+    if isinstance(e, ast.Neg):
+        return is_optional(e.operand)
+    if isinstance(e, Ref):
+        if e.kind in ("set",) or e.name in ("history", "service_date") and e.kind == "special":
+            return False
+        return e.type.optional
+    t = expression_type(e)
+    return True if t is None else t.optional
+
+
+class Emitter:
+    """Compiles expressions; collects the units and constants they need (see the module doc)."""
+
+    def __init__(self, pack):
+        self.pack = pack
+        self.names = Names(FIXED_NAMES)
+        self.consts: dict = {}  # python literal text -> const name
+        self.const_lines: list = []  # (line, origin) of every constant, in order of first use
+        self.sets: dict = {}  # set name -> const name
+        self.units: list = []  # module-level functions: each a list of (line, origin)
+        self.tmp = 0
+        self.owner: Origin | None = None  # what the code being compiled belongs to
+        self.let_slots: dict = {}  # top-level let name -> its slot in the state list `_m`
+        self.let_fns: dict = {}  # top-level let name -> its function's name
+        self.let_index: dict = {}
+        for k, dv in enumerate(pack.derived):
+            if ident("", dv.name) in self.let_index:
+                raise CompileError(f"derived value `{dv.name}` is defined twice")
+            self.let_index[dv.name] = k
+        self.let_limit = None  # while a let compiles: it may read only the lets before it
+        # Read templates for telling which fact a failing expression read (see ``origins``):
+        # code text of a read, or a temporary holding one -> JSON path template.
+        self.paths: dict = {"ln": "$." + text(pack.shape.lines, "the record's lines") + "[{ln}]"}
+        self.loops: dict = {}  # loop variable -> the loop function walking it
+        # (quantifier or aggregate node, scope) -> (node, call): a loop read twice (in a
+        # rule's condition and in its finding's evidence) is one function. Keyed by identity.
+        self.loop_calls: dict = {}
+
+    # ------------------------------------------------------------ module parts
+    def const(self, literal: str, fixed: str | None = None) -> str:
+        """The module constant holding ``literal`` (``fixed``: its name, else ``_K<n>``)."""
+        name = self.consts.get(literal)
+        if name is None:
+            name = self.names.reserve(fixed or f"_K{len(self.consts)}")
+            self.consts[literal] = name
+            self.const_lines.append((f"{name} = {literal}", self.owner))
+        return name
+
+    def set_const(self, name: str) -> str:
+        """The module constant holding set ``name`` (``set_NAME = frozenset((...))``)."""
+        found = self.sets.get(name)
+        if found is not None:
+            return found
+        cs = self.pack.set(name)
+        if type(cs) is not CodeSet or type(cs.members) is not tuple:
+            raise CompileError(f"`{name}` is not a set of the pack")
+        members = lit(tuple(text(m, "a set member") for m in cs.members))
+        const = self.names.take("set", name)
+        origin = origin_of(self.pack, "set", name, cs)
+        self.const_lines += [(origin.comment(), origin), (f"{const} = frozenset({members})", origin)]
+        self.sets[name] = const
+        return const
+
+    def unit(self, lines: list):
+        """A module-level function of the item being compiled (the module opens each run of
+        one item's functions with its ``# kind NAME file:line`` comment)."""
+        self.units.append([(line, self.owner) for line in lines])
+
+    def fresh(self) -> str:
+        self.tmp += 1
+        return f"_t{self.tmp}"
+
+    def temp(self, value: str) -> str:
+        """A fresh temporary to hold ``value`` (it keeps the fact path of ``value``)."""
+        t = self.fresh()
+        if value in self.paths:
+            self.paths[t] = self.paths[value]
+        return t
+
+    def let_call(self, name: str) -> str:
+        """The call of top-level derived value ``name``; compiled on its first use."""
+        if name not in self.let_fns:
+            k = self.let_index.get(name)
+            if k is None or (self.let_limit is not None and k >= self.let_limit):
+                raise CompileError(f"`{name}` is not a derived value defined before this use")
+            dv = self.pack.derived[k]
+            saved = self.owner, self.let_limit
+            self.owner, self.let_limit = origin_of(self.pack, "let", name, dv), k
+            fn = self.names.take("let", name)
+            expr = self.x(dv.expr, {})  # reads only the lets before it: no cycle can be compiled
+            slot = len(self.let_slots) + 1
+            # Computed at most once per record: the slot of the state list remembers it.
+            self.unit([f"def {fn}(rec, hist, _m, ln=None, sd=None):", f"    v = _m[{slot}]", "    if v is _U:",
+                       f"        v = _m[{slot}] = {expr}", "    return v"])
+            self.let_slots[name], self.let_fns[name] = slot, fn
+            self.owner, self.let_limit = saved
+        return f"{self.let_fns[name]}(rec, hist, _m)"
+
+    # ------------------------------------------------------------ expressions
+    def x(self, e, env: dict) -> str:
+        method = _EXPRESSIONS.get(type(e))
+        if method is None:
+            raise CompileError(f"not an expression: {show(e)}")
+        return method(self, e, env)
+
+    def x_Ref(self, e: Ref, env):
+        kind = pick(REF_KINDS, e.kind, "name kind")
+        name = e.name
+        if kind == "special":
+            return pick(SPECIALS, name, "special name")
+        ident("", name)
+        if kind == "var" or (kind == "let" and name in env):
+            if name not in env:
+                raise CompileError(f"`{name}` is not in scope here")
+            return env[name]
+        if kind == "let":
+            return self.let_call(name)
+        if kind == "set":
+            return self.set_const(name)
+        # a top-level fact field
+        t = e.type
+        if type(t) is not Type:
+            raise CompileError(f"the type of `{name}` is not a type")
+        if t.kind == "list":
+            out = f"(rec.get({name!r}) or ())"
+        elif t.default is not None:
+            out = f"rec.get({name!r}, {lit(t.default)})"
+        elif not t.optional:
+            out = f"rec[{name!r}]"
+        else:
+            out = f"rec.get({name!r})"
+        self.paths[out] = "$." + name
+        return out
+
+    def x_Field(self, e: ast.Field, env):
+        name = ident("", e.name)
+        obj = self.x(e.obj, env)
+        ot = expression_type(e.obj)
+        ft = expression_type(e)
+        if type(ot) is not Type or ot.kind != "record":
+            # Untyped by the schema: any JSON value may come, and a field of a non-object is absent.
+            out = f"_rt.field({obj}, {name!r})"
+        else:
+            if ft is not None and type(ft) is not Type:
+                raise CompileError(f"the type of `{name}` is not a type")
+            base = f"({obj} or _E)" if ot.optional else obj
+            if ft is not None and ft.kind == "list":
+                out = f"({base}.get({name!r}) or ())"
+            elif ft is not None and ft.default is not None:
+                out = f"{base}.get({name!r}, {lit(ft.default)})"
+            else:
+                out = f"{base}.get({name!r})"
+        if obj in self.paths:
+            self.paths[out] = f"{self.paths[obj]}.{name}"
+        return out
+
+    def x_Literal(self, e: ast.Literal, env):
+        kind = pick({k: k for k in LITERALS}, e.kind, "literal kind")
+        if type(e.value) is not LITERALS[kind]:
+            raise CompileError(f"the {kind} literal holds {show(e.value)}")
+        if kind == "decimal":
+            try:
+                return lit(float(e.value))
+            except ValueError:
+                raise CompileError(f"a decimal literal holds {show(e.value)}") from None
+        return lit(e.value)
+
+    def x_ListLit(self, e: ast.ListLit, env):
+        if type(e.items) is not tuple:
+            raise CompileError("a list literal's items must be a tuple")
+        if all(isinstance(i, ast.Literal) for i in e.items):
+            return self.const("(" + "".join(self.x(i, env) + ", " for i in e.items) + ")")
+        return "[" + ", ".join(self.x(i, env) for i in e.items) + "]"
+
+    def x_Not(self, e, env):
+        return f"(not {self.x(e.operand, env)})"
+
+    def x_Neg(self, e, env):
+        v = self.x(e.operand, env)
+        if not is_optional(e.operand):
+            return f"(-{v})"
+        t = self.temp(v)
+        return f"(None if ({t} := {v}) is None else -{t})"
+
+    def x_BinOp(self, e: ast.BinOp, env):
+        op = pick(BINOPS, e.op, "arithmetic operator")
+        a, b = self.x(e.left, env), self.x(e.right, env)
+        if op == "/":
+            return f"_rt.div({a}, {b})"
+        if not is_optional(e.left) and not is_optional(e.right):
+            return f"_num({a} {op} {b})"
+        ta, tb = self.temp(a), self.temp(b)
+        return f"(None if ({ta} := {a}) is None or ({tb} := {b}) is None else _num({ta} {op} {tb}))"
+
+    def x_Compare(self, e: ast.Compare, env):
+        op = pick(CMPOPS, e.op, "comparison operator")
+        a, b = self.x(e.left, env), self.x(e.right, env)
+        oa, ob = is_optional(e.left), is_optional(e.right)
+        if not oa and not ob:
+            return f"({a} {op} {b})"
+        if oa and not ob:
+            t = self.temp(a)
+            return f"(({t} := {a}) is not None and {t} {op} {b})"
+        if ob and not oa:
+            t = self.temp(b)
+            return f"(({t} := {b}) is not None and {a} {op} {t})"
+        ta, tb = self.temp(a), self.temp(b)
+        return f"(({ta} := {a}) is not None and ({tb} := {b}) is not None and {ta} {op} {tb})"
+
+    def x_In(self, e: ast.In, env):
+        if type(e.negated) is not bool:
+            raise CompileError("`in` must be negated or not")
+        a = self.x(e.left, env)
+        fixed = isinstance(e.right, ast.ListLit) and all(isinstance(i, ast.Literal) for i in e.right.items)
+        if fixed:  # a literal list is a frozenset constant (its tuple would be unused)
+            b = self.const("frozenset(" + "(" + "".join(self.x(i, env) + ", " for i in e.right.items) + "))")
+        else:
+            b = self.x(e.right, env)
+            if not (isinstance(e.right, Ref) and e.right.kind == "set"):
+                # A list computed at run time is walked by `in`: that costs its length in steps.
+                t = self.temp(a)
+                neg = "not " if e.negated else ""
+                return f"(({t} := {a}) is not None and {neg}_rt.isin({t}, {b}, _m))"
+        if not e.negated:
+            if is_optional(e.left):
+                t = self.temp(a)
+                return f"(({t} := {a}) is not None and {t} in {b})"
+            return f"({a} in {b})"
+        t = self.temp(a)
+        return f"(({t} := {a}) is not None and {t} not in {b})"
+
+    def x_And(self, e: ast.And, env):
+        if type(e.items) is not tuple or not e.items:
+            raise CompileError("`and` needs operands")
+        return "(" + " and ".join(self.x(i, env) for i in e.items) + ")"
+
+    def x_Or(self, e: ast.Or, env):
+        if type(e.items) is not tuple or not e.items:
+            raise CompileError("`or` needs operands")
+        return "(" + " or ".join(self.x(i, env) for i in e.items) + ")"
+
+    def x_Call(self, e: ast.Call, env):
+        func = e.func
+        if type(func) is not str or (func not in SPECIAL_CALLS and func not in runtime.FUNCTIONS):
+            raise CompileError(f"function {show(func)} is not one the language has")
+        if type(e.args) is not tuple:
+            raise CompileError(f"the arguments of `{func}` must be a tuple")
+        lo, hi = (SPECIAL_CALLS[func],) * 2 if func in SPECIAL_CALLS else SIGNATURES[func][:2]
+        if not lo <= len(e.args) <= hi:
+            raise CompileError(f"`{func}` takes {lo}..{hi} argument(s), not {len(e.args)}")
+        args = [self.x(a, env) for a in e.args]
+        if func == "present":
+            return f"({args[0]} is not None)"
+        if func == "program_of":
+            table = {text(c.name, "a code"): text(c.program, "a program")
+                     for c in self.pack.codes if c.program is not None}
+            const = self.const("{" + "".join(f"{lit(k)}: {lit(v)}, " for k, v in sorted(table.items())) + "}",
+                               "_PROGRAM_OF")
+            return f"{const}.get({args[0]})"
+        if func == "default":
+            t = self.temp(args[0])
+            return f"({t} if ({t} := {args[0]}) is not None else {args[1]})"
+        return f"_rt.FUNCTIONS[{func!r}](" + ", ".join(args) + ")"
+
+    def _loop_fn(self, node, kind: str, var, source, env, body) -> str:
+        """A module-level function with a plain ``for`` loop over ``source``: cheaper than a
+        generator expression, and it returns as soon as the answer is known. ``body``
+        gets (item variable, inner env) and returns the loop's statements; the call
+        passes the variables in scope (rule lets, enclosing items) as arguments. Before
+        the loop starts, the record's step budget pays for every item it may visit."""
+        key = (id(node), tuple(sorted(env.items())))
+        found = self.loop_calls.get(key)
+        if found is not None and found[0] is node:
+            return found[1]
+        name = self.names.take(kind, self.owner.name if self.owner is not None else "x")
+        outer = [py for py in dict.fromkeys(env.values()) if py not in ("ln", "sd")]
+        inner = dict(env)
+        py = ident("v_", var) + f"_{self.fresh()[2:]}"
+        inner[var] = py
+        src = self.x(source, env)
+        if src in self.paths:
+            self.paths[py] = self.paths[src] + "[{" + py + "}]"
+        self.loops[py] = name
+        params = ", ".join(["rec", "hist", "ln", "sd", "_m"] + outer)
+        head, loop, tail = body(py, inner)
+        lines = [f"def {name}({params}):"] + ["    " + h for h in head]
+        lines += [f"    _m[0] -= len(_s := {src})", "    if _m[0] < 0: _rt.over_budget(_m)"]
+        lines.append(f"    for {py} in _s:")
+        lines += ["        " + x for x in loop]
+        lines += ["    " + t for t in tail]
+        self.unit(lines)
+        call = f"{name}(" + ", ".join(["rec", "hist", "ln", "sd", "_m"] + outer) + ")"
+        self.loop_calls[key] = (node, call)
+        return call
+
+    def x_Quant(self, e: ast.Quant, env):
+        func = pick(QUANTS, e.func, "quantifier")
+        if e.where is None:
+            src = self.x(e.source, env)
+            return {"any": f"(len({src}) > 0)", "all": "True", "count": f"len({src})"}[func]
+
+        def body(py, inner):
+            cond = self.x(e.where, inner)
+            if func == "any":
+                return [], [f"if {cond}:", "    return True"], ["return False"]
+            if func == "all":
+                return [], [f"if not ({cond}):", "    return False"], ["return True"]
+            return ["n = 0"], [f"if {cond}:", "    n += 1"], ["return n"]
+
+        return self._loop_fn(e, func, e.var, e.source, env, body)
+
+    def x_Fold(self, e: ast.Fold, env):
+        helper = pick(FOLDS, e.func, "aggregate")
+
+        def body(py, inner):
+            val = self.x(e.value, inner)
+            guard = [f"if {self.x(e.where, inner)}:"] if e.where is not None else []
+            ind = "    " if guard else ""
+            if helper == "sum":
+                if not is_optional(e.value):
+                    return ["s = 0"], guard + [f"{ind}s += {val}"], ["return _num(s)"]
+                return ["s = 0"], guard + [f"{ind}x = {val}", f"{ind}if x is not None:", f"{ind}    s += x"], \
+                    ["return _num(s)"]
+            return ["out = []"], guard + [f"{ind}out.append({val})"], [f"return {helper}(out)"]
+
+        return self._loop_fn(e, e.func, e.var, e.source, env, body)
+
+
+_EXPRESSIONS = {
+    Ref: Emitter.x_Ref, ast.Field: Emitter.x_Field, ast.Literal: Emitter.x_Literal,
+    ast.ListLit: Emitter.x_ListLit, ast.Not: Emitter.x_Not, ast.Neg: Emitter.x_Neg,
+    ast.BinOp: Emitter.x_BinOp, ast.Compare: Emitter.x_Compare, ast.In: Emitter.x_In,
+    ast.And: Emitter.x_And, ast.Or: Emitter.x_Or, ast.Call: Emitter.x_Call,
+    ast.Quant: Emitter.x_Quant, ast.Fold: Emitter.x_Fold,
+}
+
+
+def evidence_items(cond) -> list:
+    """The operands a condition reads, outermost first: what a finding shows."""
+    out: list = []
+
+    def leaf(x):
+        if isinstance(x, (ast.Literal, ast.ListLit)) or (isinstance(x, Ref) and x.kind == "set"):
+            return
+        if x not in out:
+            out.append(x)
+
+    def go(x):
+        if isinstance(x, (ast.And, ast.Or)):
+            for i in x.items:
+                go(i)
+        elif isinstance(x, ast.Not):
+            go(x.operand)
+        elif isinstance(x, (ast.Compare, ast.In)):
+            leaf(x.left)
+            leaf(x.right)
+        else:
+            leaf(x)
+
+    if cond is not None:
+        go(cond)
+    return out
+
+
+def evidence_path(e, rule_var: str | None, lines_field: str) -> str | None:
+    """A JSON path template for an evidence expression (``{i}`` is the line index)."""
+    names = []
+    x = e
+    while isinstance(x, ast.Field):
+        names.append(x.name)
+        x = x.obj
+    if not isinstance(x, Ref):
+        return None
+    names.reverse()
+    if x.kind == "fact":
+        root = "$." + x.name
+    elif x.kind == "var" and x.name == rule_var:
+        root = "$." + lines_field + "[{i}]"
+    else:
+        return None
+    return root + "".join("." + n if IDENT.match(n) else f"[{n!r}]" for n in names)
