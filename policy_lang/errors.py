@@ -42,7 +42,9 @@ CODES: dict[str, tuple[str, str]] = {
     "E209": ("override-nothing", "`override` on a rule that no extended pack declares."),
     "E210": ("cyclic-definition", "Derived values or sets that depend on themselves."),
     "E211": ("shadowed-name", "A variable or derived value hides another name in scope."),
-    "E212": ("unknown-lines", "A rule iterates over a list that is not the pack's claim lines."),
+    "E212": ("unknown-lines", "A rule iterates over a list that is not the pack's lines."),
+    "E213": ("unknown-source-kind", "A source whose `kind` is not one of the fixed source kinds."),
+    "E214": ("no-primary-citation", "A rule with no primary citation, in a pack that requires one."),
     # types
     "E300": ("type-mismatch", "Operands of incompatible types."),
     "E301": ("not-boolean", "A condition that is not true/false."),
@@ -73,6 +75,11 @@ CODES: dict[str, tuple[str, str]] = {
     "E603": ("test-facts-file", "A test's facts file cannot be read or is outside the pack."),
     # warnings
     "W701": ("unused-declaration", "A set or derived value that nothing uses."),
+    "W702": ("no-primary-citation", "A rule that cites no primary source (statute, regulation, final rule, "
+                                    "correction, manual, guidance, code descriptor)."),
+    "W703": ("citation-after-rule", "A rule or code in force before a source it cites took effect or was "
+                                    "published (cite a restatement as `cite X restates`)."),
+    "W704": ("source-without-kind", "A source with no `kind`: it counts as no authority, so it is not primary."),
 }
 
 

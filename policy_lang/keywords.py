@@ -19,7 +19,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     # words that start a field or clause inside a declaration
     "field": (
         "title", "summary", "effective", "until", "supersedes", "cite", "dispute", "per", "tag",
-        "for", "where", "when", "unless", "message", "suggest", "section", "page", "quote", "unverified",
+        "for", "where", "when", "unless", "message", "suggest", "section", "page", "quote", "unverified", "restates",
         "program", "replaced_by", "note", "citation", "document", "published", "url", "kind", "from",
         "reason", "units", "facts", "as_of", "expect", "allow", "rejected", "override",
     ),

@@ -306,7 +306,7 @@ def _read_toml(path: Path, root: Path, diags: list, texts: dict, data: bytes | N
     for k in ("title", "extends"):
         if k in pk and not isinstance(pk[k], str):
             diags.append(Diagnostic("E500", f"`[pack] {k}` must be a string", at("pack", k)))
-    known_tables = {"pack", "coverage", "record", "catalog", "docs"}
+    known_tables = {"pack", "coverage", "record", "catalog", "docs", "citations"}
     for k in data:
         if k not in known_tables:
             diags.append(Diagnostic("E500", f"pack.toml has unknown table `[{k}]`", at(k),
@@ -368,6 +368,17 @@ def _read_toml(path: Path, root: Path, diags: list, texts: dict, data: bytes | N
                                 at("docs", "document_url"),
                                 ('e.g. document_url = "https://www.federalregister.gov/d/{document}"',)))
         document_url = None
+    cit = data.get("citations", {})
+    cit = cit if isinstance(cit, dict) else {}
+    for k in cit:
+        if k != "require_primary":
+            diags.append(Diagnostic("E500", f"`[citations] {k}` is not a citations setting", at("citations", k),
+                                    did_you_mean(k, ("require_primary",))))
+    require_primary = cit.get("require_primary", False)
+    if not isinstance(require_primary, bool):
+        diags.append(Diagnostic("E500", "`[citations] require_primary` is true or false",
+                                at("citations", "require_primary")))
+        require_primary = False
     extends = pk.get("extends") or None
     if isinstance(extends, str) and _is_absolute(extends):
         diags.append(Diagnostic("E502", f"`extends = \"{extends}\"`: a pack extends a bundled pack by name or a "
@@ -378,6 +389,7 @@ def _read_toml(path: Path, root: Path, diags: list, texts: dict, data: bytes | N
     cfg = PackConfig(str(pk["name"]), str(pk["version"]), str(pk.get("title", pk["name"])), lang,
                      Window(start, end), shape, unknown, str(root))
     cfg.explicit = {"coverage": bool(cov), "record": bool(shape_data), "catalog": "catalog" in data}
+    cfg.require_primary = require_primary
     return cfg, extends if isinstance(extends, str) else None, document_url
 
 

@@ -48,6 +48,9 @@ class Citation:
     section: str | None
     page: str | None
     quote: str | None
+    # `cite X restates`: X is a later restatement of an older policy (a manual or booklet
+    # published after the rule took effect), so its date is not the rule's.
+    restates: bool = False
 
     @property
     def page_verified(self) -> bool:

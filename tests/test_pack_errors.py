@@ -145,3 +145,17 @@ def test_the_record_shape_is_the_packs_to_give(library_copy):
     toml.write_text(text[:start] + '[record]\nid = "member_id"\n\n' + text[end:])
     (d,) = [d for d in load(library_copy).diagnostics if d.severity == "error"]
     assert "`period`, `lines`" in d.message and "`id`" not in d.message
+
+
+def test_require_primary_makes_a_rule_without_a_primary_citation_an_error(library_copy):
+    src = library_copy / "sources.policy"
+    src.write_text(src.read_text().replace("kind regulation", "kind vendor").replace("kind guidance", "kind vendor"))
+    warned = [d for d in load(library_copy).diagnostics if d.code == "W702"]
+    assert warned and all(d.severity == "warning" for d in warned)
+    toml = library_copy / "pack.toml"
+    toml.write_text(toml.read_text() + "\n[citations]\nrequire_primary = true\n")
+    loaded = load(library_copy)
+    errors = [d for d in loaded.diagnostics if d.code == "E214"]
+    assert not loaded.ok and len(errors) == len(warned) and all(d.severity == "error" for d in errors)
+    toml.write_text(toml.read_text().replace("require_primary = true", 'require_primary = "yes"'))
+    assert any(d.code == "E500" and "require_primary" in d.message for d in load(library_copy).diagnostics)

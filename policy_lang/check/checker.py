@@ -18,7 +18,7 @@ from collections.abc import Callable
 import attrs
 
 from rulecite.policy_lang import types as T
-from rulecite.policy_lang.check import declarations, pack_tests, rules, timeline
+from rulecite.policy_lang.check import citations, declarations, pack_tests, rules, timeline
 from rulecite.policy_lang.check.expressions import FUNCTION_NAMES, FUNCTIONS, Expressions
 from rulecite.policy_lang.errors import Diagnostic, did_you_mean
 from rulecite.policy_lang.model import Citation, Pack, RecordShape, Window
@@ -40,6 +40,8 @@ class PackConfig:
     # How the checker reads a test facts file: the loader's ``PackFiles.read`` (regular
     # files inside the pack folder, capped), or None to read nothing from disk.
     read_file: object = attrs.field(default=None, eq=False, repr=False)
+    # pack.toml ``[citations] require_primary``: a rule without a primary source is an error
+    require_primary: bool = False
 
 
 @attrs.frozen
@@ -52,6 +54,7 @@ class Stage:
 # The stages, in the order they run (each reads what the ones before it stored).
 STAGES: tuple[Stage, ...] = (
     Stage("sources", declarations.sources, "sources: unique names, a title, a citation or url (E207, E108)"),
+    Stage("source_kinds", citations.source_kinds, "every source's kind from the fixed set of tiers (E213)"),
     Stage("codes", declarations.codes, "the code catalog: windows, `replaced_by` (E207, E400, E202)"),
     Stage("sets", declarations.sets, "code sets: members resolved, no set includes itself (E203, E210)"),
     Stage("lets", declarations.lets, "derived values typed in dependency order, no cycles (E210, E2xx, E3xx)"),
@@ -59,6 +62,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("rules", rules.rules, "rule ids and `override`, then each rule's scope, condition and texts typed"),
     Stage("timeline", timeline.versions, "windows made final: `supersedes`, `retire`, no overlapping versions "
                                          "(E205, E401, E403)"),
+    Stage("citations", citations.citation_dates, "every rule on a primary source; no rule or code in force before "
+                                                 "a source it cites (W702/E214, W703)"),
     Stage("suggestions", rules.suggestions, "`suggest` declarations typed (E207, E108, E202, E300)"),
     Stage("pack_tests", pack_tests.tests, "pack tests: facts read through `read_file`, expectations resolved (E6xx)"),
     Stage("unused", declarations.unused, "sets and derived values nothing reads (W701)"),
@@ -125,7 +130,7 @@ class Checker(Expressions):
                 self.err("E204", f"unknown source `{c.source}`", c.span, did_you_mean(c.source, self.sources))
                 continue
             self.used.add(("source", src.name))
-            out.append(Citation(src, c.section, c.page, c.quote))
+            out.append(Citation(src, c.section, c.page, c.quote, c.restates))
         return tuple(out)
 
     def run(self) -> Pack | None:

@@ -163,6 +163,8 @@ def _cite(c: ast.Citation, indent: str = INDENT) -> str:
         out += f" page {_q(c.page)}"
     elif c.page_unverified:
         out += " page unverified"
+    if c.restates:
+        out += " restates"
     if c.quote is not None:
         return _str(out + " quote ", c.quote, indent)
     return out

@@ -175,6 +175,7 @@ class Citation:
     page: str | None = None
     page_unverified: bool = False
     quote: str | None = None
+    restates: bool = False  # the source restates an older policy: it may postdate the rule
     span: Span = _span()
 
 

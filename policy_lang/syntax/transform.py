@@ -335,6 +335,10 @@ class Build(Transformer_NonRecursive):
         return ("page_unverified", True, self._span(meta))
 
     @v_args(meta=True)
+    def cite_restates(self, meta, c):
+        return ("restates", True, self._span(meta))
+
+    @v_args(meta=True)
     def citation(self, meta, c):
         src = str(c[0])
         f = self._fields("citation of", src, c[1:], self._span(meta))
