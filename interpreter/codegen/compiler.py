@@ -132,7 +132,7 @@ class CompiledPack:
         em.owner = None
         for dv in pack.derived:  # a derived value no rule reads is not written, but still checked
             if dv.name not in em.let_fns:
-                Emitter(pack).let_call(dv.name)
+                self._scratch().let_call(dv.name)
         emit_dispatch(em, self.infos, self.sugg_infos, self.codes, shape, blocks, self._fn_names)
         lines = [(HEADER, None)] + em.const_lines
         previous = None
@@ -144,6 +144,14 @@ class CompiledPack:
             lines += unit
         self.line_map = tuple(origin for _, origin in lines)
         return "\n".join(t for t, _ in lines) + "\n", em
+
+    def _scratch(self) -> Emitter:
+        """One throwaway emitter for code that is checked but not written (an unused
+        derived value, a `where` the dispatch already tests): built once, since building
+        one walks every derived value of the pack (a pack may hold tens of thousands)."""
+        if getattr(self, "_scratch_em", None) is None:
+            self._scratch_em = Emitter(self.pack)
+        return self._scratch_em
 
     def _rule(self, em: Emitter, i: int, r: Rule, blocks: dict):
         text(r.id, "a rule id")
@@ -160,7 +168,7 @@ class CompiledPack:
             lets.append(f"{py} = {em.x(lt.expr, dict(env))}")
             env[lt.name] = py
         if scope == "line" and codes is not None and codes_only(r.where, r.var, self.pack.shape.line_code):
-            Emitter(self.pack).x(r.where, dict(env))  # checked, but the dispatch by code already tests it
+            self._scratch().x(r.where, dict(env))  # checked, but the dispatch by code already tests it
             where = None
         else:
             where = em.x(r.where, env) if r.where is not None else "True"
