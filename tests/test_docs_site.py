@@ -252,3 +252,15 @@ def test_no_pack_text_reaches_a_built_page_as_markup(hostile_site):
     for doc in index["docs"]:
         for value in (doc.get("title", ""), doc.get("text", "")):
             assert "<script" not in value.lower() and "<img" not in value.lower(), doc["location"]
+
+
+def test_nothing_internal_reaches_the_published_site(site):
+    """The site shows the packs and their sources, never the team's research notes, plan
+    files or the file names of the articles read while writing the pack."""
+    internal = re.compile(r"DOMAIN\.md|DOMAIN §|\bDOMAIN\b|RULES-PLAN|docs-dev/|\bseeds?/|\bS00[0-4]\b|"
+                          r"[0-9a-f]{3}_[0-9a-f]{16}")
+    hits = []
+    for page in sorted(site.rglob("*.html")) + [site / "search" / "search_index.json"]:
+        for m in internal.finditer(page.read_text(encoding="utf-8")):
+            hits.append(f"{page.relative_to(site)}: {m.group(0)}")
+    assert not hits, hits[:20]

@@ -90,7 +90,9 @@ def _cited_by(pack: Pack) -> dict:
 
 def _source_section(pack: Pack, s: Source, cited: dict) -> list:
     href = source_href(s, pack)
-    out = [f"### {md_text(s.title)} {{#{anchor('source', s.name)}}}", "", f"Source key {md_code(s.name)}", "",
+    # The heading is the source's key (short, what rules write after `cite`); the index
+    # table above and the first line here give its title.
+    out = [f"### {md_text(s.name)} {{#{anchor('source', s.name)}}}", "", f"**{md_text(s.title)}**", "",
            *KV_OPEN]
     label = source_label(s)
     out.append(f"| Citation | {md_link(href, label) if href else md_text(label) + ' (no link in the pack)'} |")
