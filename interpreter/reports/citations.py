@@ -30,18 +30,23 @@ def citation_text(c: dict) -> str:
     return text
 
 
+def _parts(c: dict, esc) -> tuple:
+    """(section, page, title) of a citation, each escaped with ``esc``, as every format
+    writes them after its label."""
+    section = f", section “{esc(c['section'])}”" if c.get("section") else ""
+    page = _page(c)
+    page_text = f", page {esc(page)}" if page else f", {UNVERIFIED}"
+    title = f" — {esc(c['title'])}" if c.get("title") else ""
+    return section, page_text, title
+
+
 def citation_markdown(c: dict) -> str:
     """One line of Markdown: the citation (linked when its URL is safe), section, page,
     title and quote, all escaped."""
     label = md_text(c.get("citation") or c.get("source") or "?")
     href = safe_url(c.get("url"))
     text = f'<a class="rc-source-link" href="{href}">{label}</a>' if href else label
-    if c.get("section"):
-        text += f", section “{md_text(c['section'])}”"
-    page = _page(c)
-    text += f", page {md_text(page)}" if page else f", {UNVERIFIED}"
-    if c.get("title"):
-        text += f" — {md_text(c['title'])}"
+    text += "".join(_parts(c, md_text))
     if c.get("quote"):
         text += f" — “{md_text(c['quote'])}”"
     return text
@@ -49,13 +54,7 @@ def citation_markdown(c: dict) -> str:
 
 def citation_html(c: dict) -> str:
     """One citation as HTML (for a list item): escaped, linked only to an http(s) URL."""
-    text = html_text(c.get("citation") or c.get("source") or "?")
-    if c.get("section"):
-        text += f", section “{html_text(c['section'])}”"
-    page = _page(c)
-    text += f", page {html_text(page)}" if page else f", {UNVERIFIED}"
-    if c.get("title"):
-        text += f" — {html_text(c['title'])}"
+    text = html_text(c.get("citation") or c.get("source") or "?") + "".join(_parts(c, html_text))
     link = html_link(c.get("url"))
     if link:
         text += f" {link}"
