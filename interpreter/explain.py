@@ -308,6 +308,14 @@ def _rule_trace_unsafe(tr: Tracer, info, ln, sd, lid) -> dict:
     r = info.rule
     node = {"rule": r.id, "version": r.version, "title": r.title, "severity": r.severity, "line": lid,
             "service_date": sd, "window": str(r.window)}
+    cov = tr.pack.coverage
+    if ln is not None and not ((cov.start is None or cov.start.isoformat() <= sd)
+                               and (cov.end is None or sd <= cov.end.isoformat())):
+        # as the compiled dispatch: a line the pack does not cover meets no rule
+        node["in_window"] = False
+        node["outcome"] = "not in force"
+        node["why"] = f"service date {sd} is outside the dates the pack covers ({cov}): coverage.outside denies it"
+        return node
     in_window = info.lo <= sd <= info.hi
     node["in_window"] = in_window
     if not in_window:

@@ -434,8 +434,21 @@ def test_rejection_counts_other_errors(lib):
 def test_outside_coverage_is_rejected_not_guessed(lib):
     r = one(lib, rec("2024-12", loan()))
     assert isinstance(r, Rejection) and r.path == "$.month" and "outside" in r.reason
-    r = one(lib, rec("2025-01", loan(date="2027-01-01")))
-    assert isinstance(r, Rejection) and r.path == "$.loans[0].date"
+
+
+def test_a_line_dated_outside_coverage_is_denied_alone_and_the_others_judged(lib):
+    """One line the pack cannot judge neither rejects the whole record nor slips through:
+    it is denied by the built-in `coverage.outside`, and every other line gets its verdict."""
+    r = one(lib, rec("2025-01", loan(date="2027-01-01"), loan(line=2, date="2025-01-02")))
+    assert isinstance(r, Result)
+    first, second = r.lines
+    assert first.verdict == "deny" and first.rules == ("coverage.outside",)
+    assert second.verdict == "allow"
+    (f,) = [f for f in r.findings if f.rule == "coverage.outside"]
+    assert "2027-01-01 is outside the dates this pack covers" in f.message and f.line == first.line
+    # a line inside coverage that the rules deny keeps that verdict beside it
+    r = one(lib, rec("2025-01", loan(date="2027-01-01"), loan(line=2, units=20, date="2025-01-02")))
+    assert r.lines[1].verdict == "deny" and "coverage.outside" not in r.lines[1].rules
 
 
 # ---------------------------------------------------------------- API guarantees

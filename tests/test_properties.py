@@ -485,14 +485,10 @@ def test_a_huge_integer_where_the_schema_allows_any_integer_is_a_rejection():
 
 
 def _in_coverage(g: Shape, rec) -> bool:
+    """Whether the record's period is one the pack covers (a line dated outside the
+    coverage is judged on its own: `coverage.outside`)."""
     period = rec[g.shape.period]
-    if _month_first(period) > g.hi or _month_last(period) < g.lo:
-        return False
-    for ln in rec.get(g.shape.lines) or []:
-        d = ln.get(g.shape.line_date)
-        if d is not None and not (g.lo <= dt.date.fromisoformat(d) <= g.hi):
-            return False
-    return True
+    return not (_month_first(period) > g.hi or _month_last(period) < g.lo)
 
 
 def _service_date(g: Shape, rec, ln) -> str:
@@ -538,7 +534,11 @@ def expected_from_trace(g: Shape, cp, rec, trace):
         deny = record_deny + deny
         catalog = cp.codes.get(code)
         sd = dt.date.fromisoformat(_service_date(g, rec, ln))
-        if catalog is None and g.model.unknown_codes != "ignore":
+        if not (g.lo <= sd <= g.hi):  # outside the coverage: no rule ran, the built-in denies it
+            assert not deny[len(record_deny):] and not warn, "a rule ran on a line outside the coverage"
+            deny.append("coverage.outside")
+            found.append(("coverage.outside", "deny", lid))
+        elif catalog is None and g.model.unknown_codes != "ignore":
             sev = "deny" if g.model.unknown_codes == "deny" else "warn"
             (deny if sev == "deny" else warn).append("catalog.unknown-code")
             found.append(("catalog.unknown-code", sev, lid))

@@ -133,7 +133,7 @@ class CompiledPack:
         for dv in pack.derived:  # a derived value no rule reads is not written, but still checked
             if dv.name not in em.let_fns:
                 self._scratch().let_call(dv.name)
-        emit_dispatch(em, self.infos, self.sugg_infos, self.codes, shape, blocks, self._fn_names)
+        emit_dispatch(em, self.infos, self.sugg_infos, self.codes, shape, blocks, self._fn_names, pack.coverage)
         lines = [(HEADER, None)] + em.const_lines
         previous = None
         for unit in em.units:  # each run of one item's functions opens with its comment

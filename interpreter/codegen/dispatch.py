@@ -61,10 +61,12 @@ def _codes_comment(codes: list) -> str:
     return comment("line rules for codes", shown) if codes else comment("line rules for codes outside the catalog")
 
 
-def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks: dict, fn_names: dict):
+def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks: dict, fn_names: dict,
+                  coverage=None):
     """Append the dispatch units (see the module doc). ``blocks``: rule index -> (origin,
     statements of ``line_block``); ``fn_names``: rule or suggestion function names by
-    ("rule", index) / ("suggestion", index)."""
+    ("rule", index) / ("suggestion", index); ``coverage``: the pack's service-date window
+    (a line dated outside it is judged by no rule: code state 3)."""
     by_code: dict = {}
     generic, record_rules = [], []
     for info in infos:
@@ -131,7 +133,8 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
     em.units.append([(line, None) for line in glue])
 
     # ``_decide(rec, hist, steps)`` -> (record-level fired, [(line fired, code state, service
-    # date)], suggestions); code state: 0 not in the catalog, 1 in its window, 2 outside it.
+    # date)], suggestions); code state: 0 not in the catalog, 1 in its window, 2 outside it,
+    # 3 a service date outside the pack's coverage (no rule runs: the pack cannot judge it).
     # ``steps`` is the record's budget (see the module docstring of ``compiler``).
     out = [("", None), ("# the per-record entry point", None), (f"def _decide(rec, hist, steps={runtime.DEFAULT_MAX_STEPS!r}):", None), ("    _m = _state(steps)", None)]
     if shape.default_day == "last":
@@ -147,8 +150,13 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
     body = ["    out = []", "    sugs = []",
             f"    for ln in (rec.get({lit(shape.lines)}) or ()):",
             f"        code = ln.get({lit(shape.line_code)})",
-            f"        sd = ln.get({lit(shape.line_date)}) or d0",
-            "        fired = _LINE.get(code, _LINE_GENERIC)(rec, hist, ln, sd, _m)",
+            f"        sd = ln.get({lit(shape.line_date)}) or d0"]
+    cov_lo, cov_hi = (day(coverage.start, LO), day(coverage.end, HI)) if coverage is not None else (LO, HI)
+    if (cov_lo, cov_hi) != (LO, HI):
+        body += [f"        if not ({cov_lo!r} <= sd <= {cov_hi!r}):",
+                 "            out.append(((), 3, sd))",
+                 "            continue"]
+    body += ["        fired = _LINE.get(code, _LINE_GENERIC)(rec, hist, ln, sd, _m)",
             "        w = _WINDOWS.get(code)",
             "        out.append((fired, 0 if w is None else (1 if w[0] <= sd <= w[1] else 2), sd))"]
     if sugg_infos:

@@ -106,22 +106,8 @@ class Evaluator:
         if len(lines) > self.limits.max_lines:
             return Rejection(n, f"$.{shape.lines}", f"record has {len(lines)} lines at $.{shape.lines}; the limit "
                              f"is {self.limits.max_lines}", 0, *self._ids(rec))
-        key = shape.line_date
-        for ln in lines:
-            d = ln.get(key) if isinstance(ln, dict) else None
-            if isinstance(d, str) and not (lo <= d <= hi):
-                return self._outside(rec, n)
-        return rec
-
-    def _outside(self, rec, n):
-        """The rejection for the first line whose service date the pack does not cover."""
-        shape = self.shape
-        for i, ln in enumerate(rec[shape.lines]):
-            d = ln.get(shape.line_date) if isinstance(ln, dict) else None
-            if isinstance(d, str) and not (self.cov_lo <= d <= self.cov_hi):
-                return Rejection(n, f"$.{shape.lines}[{i}].{shape.line_date}",
-                                 f"service date {d} is outside the dates this pack covers ({self.pack.coverage})",
-                                 0, *self._ids(rec))
+        # A line dated outside the coverage is judged on its own (denied by the built-in
+        # rule `coverage.outside`); the record's other lines keep their verdicts.
         return rec
 
     def result(self, rec: dict, hist: list, n: int, notes=()) -> Result:
@@ -154,7 +140,10 @@ class Evaluator:
             for k in fired:
                 findings.append((k, ln, sd, i))
                 (deny if denies[k] else warn).append(rule_ids[k])
-            if state == 2:
+            if state == 3:  # outside the pack's coverage: no rule ran, and none may allow it
+                findings.append((None, self._coverage_finding(code, lid, sd, i)))
+                deny.append("coverage.outside")
+            elif state == 2:
                 f, sug = self._window_finding(code, lid, sd, ln, i)
                 findings.append((None, f))
                 suggestions.extend(sug)
@@ -235,6 +224,13 @@ class Evaluator:
         sugs = [(r, None, f"{code} is not valid on {sd}; {r} replaces it", "catalog.window", lid)
                 for r in c.replaced_by]
         return finding, sugs
+
+    def _coverage_finding(self, code, lid, sd, i) -> tuple:
+        path = f"$.{self.shape.lines}[{i}].{self.shape.line_date}"
+        return ("coverage.outside", 1, "deny", lid,
+                f"service date {sd} is outside the dates this pack covers ({self.pack.coverage}); the pack cannot "
+                "judge this line", (), ((f"{self.shape.lines}[{i}].{self.shape.line_date}", sd, path),), None,
+                "Service date outside the pack's coverage")
 
     def _unknown_finding(self, code, lid, i) -> tuple:
         path = f"$.{self.shape.lines}[{i}].{self.shape.line_code}"

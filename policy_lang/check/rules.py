@@ -15,7 +15,7 @@ from rulecite.policy_lang.errors import did_you_mean
 from rulecite.policy_lang.model import Derived, Dispute, Ref, Rule, Suggestion, Window
 from rulecite.policy_lang.syntax import nodes as ast
 
-BUILTIN_RULES = ("catalog.window", "catalog.unknown-code")
+BUILTIN_RULES = ("catalog.window", "catalog.unknown-code", "coverage.outside")
 
 
 def rules(ck) -> None:

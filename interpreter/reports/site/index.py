@@ -51,10 +51,12 @@ def index_page(pack: Pack) -> str:
                        f"{severity_badge(latest.severity)} | {md_text(force)} |")
         out.append("")
     out += ["### Built-in rules", "",
-            "Two rules come with every pack: `catalog.window` denies a line whose service date lies "
+            "Three rules come with every pack: `catalog.window` denies a line whose service date lies "
             "outside its code's effective window (citing the code's sources and suggesting its "
-            "replacement), and `catalog.unknown-code` reports a code the catalog lacks "
-            f"(here: {md_text(pack.unknown_codes)}).", ""]
+            "replacement); `catalog.unknown-code` reports a code the catalog lacks "
+            f"(here: {md_text(pack.unknown_codes)}); and `coverage.outside` denies a line dated outside "
+            f"the service dates the pack covers ({md_text(window_text(pack.coverage))}): no rule judges such "
+            "a line, and the record's other lines keep their verdicts.", ""]
     if pack.suggestions:
         out += ["## Suggestions", "", "| Suggestion | Title | Code | In force |", "|---|---|---|---|"]
         for s in sorted(pack.suggestions, key=lambda s: s.id):
