@@ -62,7 +62,7 @@ import tomllib
 from pathlib import Path
 
 from rulecite.policy_lang.check import DEFAULT_MAX_DEPTH
-from rulecite.policy_lang.files import PackFiles, UnsafeFile
+from rulecite.policy_lang.files import PackFiles
 from rulecite.policy_lang.load import LANGUAGE_VERSION, LoadedPack, load, resolve_extends, resolve_pack_path
 
 CACHE_FORMAT = "2"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from typing import Iterable
 
-from attrs import field, frozen
+from attrs import frozen
 
 from rulecite.policy_lang.syntax.nodes import NOWHERE, Span
 

@@ -191,6 +191,7 @@ class Suggestion:
     codes: tuple | None
     pack: str
     span: Span = field(eq=False, repr=False)
+    citations: tuple = ()  # Citation, ...: checked and linked like a rule's
 
 
 @frozen

@@ -159,3 +159,22 @@ def test_require_primary_makes_a_rule_without_a_primary_citation_an_error(librar
     assert not loaded.ok and len(errors) == len(warned) and all(d.severity == "error" for d in errors)
     toml.write_text(toml.read_text().replace("require_primary = true", 'require_primary = "yes"'))
     assert any(d.code == "E500" and "require_primary" in d.message for d in load(library_copy).diagnostics)
+
+
+def test_a_suggestion_cites_like_a_rule(library_copy):
+    """Suggestions carry checked citations instead of source ids pasted into their text;
+    the formatter keeps them and the site lists them."""
+    from rulecite.interpreter.reports.site import render_pack_reference
+    from rulecite.policy_lang import format_text
+
+    text = ('suggest s.book {\n  title "A book instead"\n  for l in loans where l.item == "DVD"\n  code BOOK\n'
+            '  reason "a book has no age limit"\n  cite BYLAWS2025 page unverified\n}\n')
+    (library_copy / "sug.policy").write_text(text)
+    loaded = load(library_copy)
+    assert loaded.ok, [d.message for d in loaded.diagnostics]
+    (s,) = [s for s in loaded.pack.suggestions if s.id == "s.book"]
+    assert [c.source.name for c in s.citations] == ["BYLAWS2025"]
+    assert format_text(text)[0] == text
+    assert "(sources.md#source-BYLAWS2025)" in render_pack_reference(loaded.pack)["index.md"]
+    (library_copy / "sug.policy").write_text(text.replace("cite BYLAWS2025", "cite BYLAWS2052"))
+    assert any(d.code == "E204" for d in load(library_copy).diagnostics)

@@ -125,7 +125,8 @@ def suggestions(ck) -> None:
             if not T.is_numeric(ut):
                 ck.err("E300", f"{what}: `units` must be a number, got {ut}", d.units.span)
         out.append(Suggestion(d.id, d.title, w, kind, var, where, when, d.code or "", units,
-                              ck.template(d.reason, scope), codes_of(ck, where, var), ck.cfg.name, d.span))
+                              ck.template(d.reason, scope), codes_of(ck, where, var), ck.cfg.name, d.span,
+                              ck.citations(d.citations, d.span)))
     ck.suggestions = out
 
 

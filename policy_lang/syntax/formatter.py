@@ -256,6 +256,8 @@ def _suggest_fields(d: ast.SuggestDecl, indent: str):
     yield "code", d.code is not None and f"code {d.code}"
     yield "units", d.units is not None and _broken("units ", d.units, indent)
     yield "reason", d.reason is not None and _str("reason ", d.reason.text, indent)
+    for c in d.citations:
+        yield "citations", _cite(c)
 
 
 def expectation_text(x: ast.Expectation) -> str:

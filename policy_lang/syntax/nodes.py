@@ -300,6 +300,7 @@ class SuggestDecl:
     code: str | None = None
     units: Expr | None = None
     reason: Template | None = None
+    citations: tuple = ()  # Citation, ...: where the suggestion comes from (checked like a rule's)
     layout: tuple = field(default=(), eq=False, repr=False)  # ((key, line, end_line), ...) in source order
     span: Span = _span()
 

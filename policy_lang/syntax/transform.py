@@ -431,10 +431,13 @@ class Build(Transformer_NonRecursive):
     def sug_reason(self, meta, c):
         return ("reason", self._template(c[0]), self._span(meta))
 
+    sug_cite = rule_cite
+
     @v_args(meta=True)
     def suggest_decl(self, meta, c):
         sid = str(c[0])
-        f = self._fields("suggest", sid, c[1:], self._span(meta))
+        f = self._fields("suggest", sid, c[1:], self._span(meta), repeatable=("citations",))
+        f["citations"] = tuple(f.get("citations", ()))
         return ast.SuggestDecl(sid, **f, span=self._span(meta))
 
     # ---- tests

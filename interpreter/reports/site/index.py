@@ -18,6 +18,7 @@ from rulecite.interpreter.reports.site.common import (
     window_text,
 )
 from rulecite.interpreter.reports.site.rules import source_snippet
+from rulecite.policy_lang.authority import by_authority
 from rulecite.policy_lang.model import Pack
 
 
@@ -58,10 +59,13 @@ def index_page(pack: Pack) -> str:
             f"the service dates the pack covers ({md_text(window_text(pack.coverage))}): no rule judges such "
             "a line, and the record's other lines keep their verdicts.", ""]
     if pack.suggestions:
-        out += ["## Suggestions", "", "| Suggestion | Title | Code | In force |", "|---|---|---|---|"]
+        out += ["## Suggestions", "", "| Suggestion | Title | Code | In force | Cites |", "|---|---|---|---|---|"]
         for s in sorted(pack.suggestions, key=lambda s: s.id):
+            cites = ", ".join(f"[{md_text(c.source.name)}](sources.md#{anchor('source', c.source.name)})"
+                              for c in by_authority(s.citations)) or "—"
             out.append(f"| {md_code(s.id)} | {cell(s.title)} | "
-                       f"[{md_text(s.code)}](codes.md#{anchor('code', s.code)}) | {window_text(s.window, pack)} |")
+                       f"[{md_text(s.code)}](codes.md#{anchor('code', s.code)}) | {window_text(s.window, pack)} | "
+                       f"{cites} |")
         out.append("")
     if pack.derived:
         out += ["## Derived values", "",
