@@ -81,3 +81,8 @@ def _coverage(cov, out):
         click.echo(f"  rules without a case on each side of a date ({len(cov.without_boundary)}):", file=out)
         for r, d in cov.without_boundary:
             click.echo(f"    {r}  {d}", file=out)
+    if cov.without_unit_case:
+        click.echo(f"  unit-limit rules (tag units) without a case breaking the limit for a code "
+                   f"({len(cov.without_unit_case)}):", file=out)
+        for r, code in cov.without_unit_case:
+            click.echo(f"    {r}  {code}", file=out)

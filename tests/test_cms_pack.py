@@ -373,3 +373,23 @@ def test_overlay_override_changes_the_outcome_of_sc15():
     base, practice = verdict(cms_pack()), verdict(overlay_pack())
     assert base.verdict == "allow" and "apcm.addon.no-standalone-bh" in base.warnings
     assert practice.verdict == "deny" and "apcm.addon.no-standalone-bh" in practice.rules
+
+
+def test_every_unit_limit_rule_has_a_case_breaking_the_limit_for_each_code():
+    """`rulecite test --coverage` lists unit-limit rules (tag `units`) without a case that
+    breaks the limit for a code; the CMS pack has none left."""
+    from rulecite.interpreter.tools.packtest import UNITS_TAG, run_tests
+
+    pack = cms_pack()
+    report = run_tests(pack)
+    tagged = [r for r in pack.model.rules if UNITS_TAG in r.tags and r.codes]
+    assert len(tagged) >= 3
+    assert report.coverage.without_unit_case == ()
+    # the check can fail: without the tests of one code, that code is reported
+    code = sorted(tagged[0].codes)[0]
+    kept = tuple(c for c in report.cases if not any(
+        tagged[0].id in v.rules + v.warnings and v.code == code
+        for v in (c.result.lines if hasattr(c.result, "lines") else ())))
+    from rulecite.interpreter.tools.packtest import coverage
+
+    assert (tagged[0].id, code) in coverage(pack, kept).without_unit_case

@@ -34,10 +34,13 @@ class Coverage:
     without_deny: tuple
     without_allow: tuple
     without_boundary: tuple  # (rule id, date) pairs: no case on one side of that date
+    # (rule id, code) pairs: a rule tagged `units` (a limit counted per code) that no case
+    # makes fire for that code
+    without_unit_case: tuple = ()
 
     @property
     def complete(self) -> bool:
-        return not (self.without_deny or self.without_allow or self.without_boundary)
+        return not (self.without_deny or self.without_allow or self.without_boundary or self.without_unit_case)
 
 
 @attrs.frozen
@@ -111,6 +114,9 @@ def run_case(pack: RulePack, t) -> CaseResult:
     return CaseResult(t.name, t.file, t.span.line, tuple(fails), last)
 
 
+UNITS_TAG = "units"  # a rule with this tag counts a limit per code: each code needs a case that breaks it
+
+
 def coverage(pack: RulePack, cases, own_only: bool = True) -> Coverage:
     """Which rules lack a deny case, an allow case, or cases on both sides of their dates.
 
@@ -119,10 +125,13 @@ def coverage(pack: RulePack, cases, own_only: bool = True) -> Coverage:
     for a line it applies to and did not fire. Boundary dates are each version's
     ``effective`` and the day after its ``until``; a case is on a side when one of its
     service dates is before or on/after that date and the rule (any version) applies.
+    A rule tagged ``units`` (a limit counted per code) needs, for every code it applies
+    to, a case in which it fires on a line of that code.
     """
     model = pack.model
     shape = model.shape
     fired: dict = {}
+    fired_codes: dict = {}  # rule id -> codes of the lines it fired on
     allowed: dict = {}
     dates: dict = {}
     cp = pack.compiled(None)
@@ -134,6 +143,7 @@ def coverage(pack: RulePack, cases, own_only: bool = True) -> Coverage:
         for v in res.lines:
             for rid in v.rules + v.warnings:
                 fired.setdefault(rid, True)
+                fired_codes.setdefault(rid, set()).add(v.code)
         rec_fired = {f.rule for f in res.findings}
         for rid in rec_fired:
             fired.setdefault(rid, True)
@@ -171,10 +181,13 @@ def coverage(pack: RulePack, cases, own_only: bool = True) -> Coverage:
             after = any(d >= iso for d in seen)
             if not (before and after):
                 boundaries.append((r.id, iso))
+    unit_gaps = {(r.id, c) for r in rules if UNITS_TAG in r.tags and r.codes
+                 for c in r.codes if c not in fired_codes.get(r.id, ())}
     return Coverage(
         tuple(i for i in ids if i not in fired),
         tuple(i for i in ids if i not in allowed),
         tuple(sorted(set(boundaries))),
+        tuple(sorted(unit_gaps)),
     )
 
 
