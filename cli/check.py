@@ -8,7 +8,10 @@ from rulecite.policy_lang import load, render_text
 from rulecite.interpreter.codegen.compiler import CompiledPack
 from rulecite.interpreter.reports.sarif import to_sarif
 
-from rulecite.cli._common import EXIT_FINDINGS, EXIT_OK, pack_argument, pack_root, relative_spans, stdout_text, write_json
+from rulecite.cli._errors import EXIT_FINDINGS, EXIT_OK
+from rulecite.cli._options import pack_argument
+from rulecite.cli._output import stdout_text, write_json
+from rulecite.cli._packs import pack_root, relative_spans
 
 
 @click.command("check", short_help="Report every error and warning in a pack.")
