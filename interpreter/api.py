@@ -100,7 +100,18 @@ def evaluate(pack: RulePack, records: Iterable, *, as_of=None, limits: Limits = 
     date of service, never by today's date. No exception escapes for bad input: a
     record that is not JSON, not an object, or fails the pack's facts schema becomes
     a :class:`Rejection` with its input line number, JSON path and reason.
+
+    A single record (a mapping, or one JSON text) is a mistake of the call, not of the
+    input: it raises ``TypeError`` saying to wrap it in a list.
     """
+    from collections.abc import Mapping
+
+    if isinstance(records, Mapping):
+        raise TypeError("evaluate() takes an iterable of records; got one record (a mapping): "
+                        "write evaluate(pack, [record])")
+    if isinstance(records, (str, bytes, bytearray)):
+        raise TypeError("evaluate() takes an iterable of records; got one text: write evaluate(pack, [line]), "
+                        "or pass an open file of JSON Lines")
     cp = pack.compiled(as_date(as_of))
     return Evaluator(cp, limits).run(records)
 

@@ -144,7 +144,9 @@ class PackError(RuleciteError):
     def __init__(self, diagnostics: Iterable[Diagnostic]):
         self.diagnostics = tuple(sorted(diagnostics, key=lambda d: d.sort_key))
         n = sum(1 for d in self.diagnostics if d.severity == "error")
-        first = self.diagnostics[0] if self.diagnostics else None
+        # lead with the first error, never a warning that happens to sort before it
+        first = next((d for d in self.diagnostics if d.severity == "error"), None) or \
+            (self.diagnostics[0] if self.diagnostics else None)
         head = f"{first.span}: {first.code} {first.message}" if first else "pack has errors"
         super().__init__(f"{n} error(s) in pack; first: {head}")
 

@@ -609,3 +609,18 @@ def test_counts_agree_with_to_dict(pack_name, lib):
         seen_deny += want[1]
         seen_findings += len(want[2])
     assert seen_deny and seen_findings  # the records exercise denials and findings
+
+
+def test_evaluate_given_one_record_says_how_to_call_it(lib):
+    with pytest.raises(TypeError, match=r"evaluate\(pack, \[record\]\)"):
+        evaluate(lib, rec("2025-01", loan()))
+    with pytest.raises(TypeError, match="one text"):
+        evaluate(lib, json.dumps(rec("2025-01", loan())))
+
+
+def test_a_pack_error_leads_with_its_first_error_not_a_warning(library_copy):
+    (library_copy / "a.policy").write_text("set UNUSED = {BOOK}\n")  # W701, sorts first
+    (library_copy / "b.policy").write_text("let broken = nope\n")  # E200
+    with pytest.raises(PackError) as e:
+        load_pack(library_copy)
+    assert "first: " in str(e.value) and "E200" in str(e.value) and "W701" not in str(e.value)
