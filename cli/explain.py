@@ -38,9 +38,6 @@ def command(pack, facts, record_id, month, line, fmt, as_of, full) -> int:
     if "rejected" in trace:
         r = trace["rejected"]
         raise BadInput(f"{shape.id} `{record_id}` cannot be evaluated: rejected at {r['path']}: {r['reason']}")
-    if lid is not None and not trace["lines"]:
-        have = ", ".join(str(ln.get(shape.line_id)) for ln in record.get(shape.lines) or [] if isinstance(ln, dict))
-        raise BadInput(f"{shape.id} `{record_id}` has no {shape.lines} line {line}", (f"its lines: {have or 'none'}",))
     out = stdout_text()
     if fmt == "json":
         click.echo(write_json(trace), file=out, nl=False)

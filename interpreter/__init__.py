@@ -17,9 +17,9 @@ from rulecite.policy_lang.errors import PackError, RuleciteError
 # `explain` attribute to the module, and `from rulecite.interpreter import explain`
 # would then give a module instead of the function.
 from rulecite.interpreter import explain as _explain_module  # noqa: F401
-from rulecite.interpreter.api import RulePack, evaluate, explain, load_pack
+from rulecite.interpreter.api import LineNotFound, RulePack, evaluate, explain, load_pack
 from rulecite.interpreter.engine.decode import Limits
 from rulecite.interpreter.engine.results import Finding, LineVerdict, Rejection, Result
 
-__all__ = ["Finding", "Limits", "LineVerdict", "PackError", "Rejection", "Result", "RulePack", "RuleciteError",
+__all__ = ["Finding", "Limits", "LineNotFound", "LineVerdict", "PackError", "Rejection", "Result", "RulePack", "RuleciteError",
            "evaluate", "explain", "load_pack"]

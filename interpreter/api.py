@@ -12,7 +12,7 @@ import datetime as _dt
 import threading
 from typing import Iterable, Iterator
 
-from rulecite.policy_lang import PackError, load as _load_model
+from rulecite.policy_lang import PackError, RuleciteError, load as _load_model
 from rulecite.policy_lang.check import DEFAULT_MAX_DEPTH
 from rulecite.policy_lang.model import Pack
 
@@ -121,12 +121,24 @@ def explain(pack: RulePack, record, line=None, *, as_of=None, history=()) -> dic
     value of each condition and sub-expression, the outcome, and for each denial the
     smallest change to the facts that would make it pass.
 
-    ``line`` restricts the trace to the claim line with that id. ``history`` holds
-    earlier records of the same subject.
+    ``line`` restricts the trace to the line with that id; a record without such a line
+    raises :class:`LineNotFound` (what ``rulecite explain --line`` reports). ``history``
+    holds earlier records of the same subject.
     """
     from rulecite.interpreter.explain import explain_record
 
-    return explain_record(pack.compiled(as_date(as_of)), record, line, list(history))
+    trace = explain_record(pack.compiled(as_date(as_of)), record, line, list(history))
+    if line is not None and "rejected" not in trace and not trace.get("lines"):
+        shape = pack.model.shape
+        lines = record.get(shape.lines) if isinstance(record, dict) else None
+        have = ", ".join(str(ln.get(shape.line_id)) for ln in lines or [] if isinstance(ln, dict))
+        raise LineNotFound(f"{shape.id} `{record.get(shape.id)}` has no {shape.lines} line {line}",
+                           hints=(f"its lines: {have or 'none'}",))
+    return trace
+
+
+class LineNotFound(RuleciteError, LookupError):
+    """``explain(..., line=N)`` for a record that has no line N."""
 
 
 __all__ = ["RulePack", "load_pack", "evaluate", "explain", "Result", "Rejection", "PackError", "Limits"]

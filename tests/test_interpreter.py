@@ -624,3 +624,14 @@ def test_a_pack_error_leads_with_its_first_error_not_a_warning(library_copy):
     with pytest.raises(PackError) as e:
         load_pack(library_copy)
     assert "first: " in str(e.value) and "E200" in str(e.value) and "W701" not in str(e.value)
+
+
+def test_explain_of_a_line_the_record_lacks_raises_what_the_cli_reports(lib):
+    from rulecite.interpreter import LineNotFound
+    from rulecite.policy_lang import RuleciteError
+
+    with pytest.raises(LineNotFound) as e:
+        explain(lib, rec("2025-03", loan()), line=99)
+    assert isinstance(e.value, RuleciteError) and isinstance(e.value, LookupError)
+    assert str(e.value) == "member_id `M1` has no loans line 99" and e.value.hints == ("its lines: 1",)
+    assert explain(lib, rec("2025-03", loan()), line=1)["lines"]  # the line that exists is traced
