@@ -91,7 +91,8 @@ def as_date(as_of) -> _dt.date | None:
     return _dt.date.fromisoformat(str(as_of))
 
 
-def evaluate(pack: RulePack, records: Iterable, *, as_of=None, limits: Limits = DEFAULT_LIMITS) -> Iterator:
+def evaluate(pack: RulePack, records: Iterable, *, as_of=None,
+             limits: Limits = DEFAULT_LIMITS) -> Iterator[Result | Rejection]:
     """Evaluate records lazily; yield one :class:`Result` or :class:`Rejection` per record, in input order.
 
     ``records`` may hold dicts or JSON text lines (``str`` or ``bytes``). ``as_of``

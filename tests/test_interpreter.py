@@ -635,3 +635,15 @@ def test_explain_of_a_line_the_record_lacks_raises_what_the_cli_reports(lib):
     assert isinstance(e.value, RuleciteError) and isinstance(e.value, LookupError)
     assert str(e.value) == "member_id `M1` has no loans line 99" and e.value.hints == ("its lines: 1",)
     assert explain(lib, rec("2025-03", loan()), line=1)["lines"]  # the line that exists is traced
+
+
+def test_the_package_is_typed():
+    """py.typed ships with the package (PEP 561), and evaluate says what it yields."""
+    import typing
+    from importlib import resources
+
+    import rulecite.interpreter.api as api
+
+    assert resources.files("rulecite").joinpath("py.typed").is_file()
+    hints = typing.get_type_hints(api.evaluate)
+    assert set(typing.get_args(typing.get_args(hints["return"])[0])) == {Result, Rejection}

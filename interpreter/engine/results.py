@@ -48,6 +48,10 @@ class PackRef:
 
 @frozen
 class LineVerdict:
+    """The verdict on one line of a record: ``allow`` or ``deny``, with the ids of the
+    rules that denied it (``rules``) and of the warn/info rules that fired (``warnings``).
+    ``line`` and ``code`` are the line's id and code as the record gave them."""
+
     line: object
     code: object
     verdict: str  # allow | deny
@@ -69,6 +73,9 @@ def _line_dict(line, code, verdict, rules, warnings) -> dict:
 
 @frozen
 class Evidence:
+    """One value a rule read: the expression as written, its value, and where in the
+    record it came from (a JSON path, or None for a computed value)."""
+
     expr: str
     value: object
     path: str | None
@@ -76,6 +83,12 @@ class Evidence:
 
 @frozen
 class Finding:
+    """What one rule said about a record or one of its lines: the rule id and version, its
+    severity (deny, warn, info), the line it is about (None for the whole record), the
+    message, the citations (dicts, in authority order: ``source``, ``title``, ``citation``,
+    ``section``, ``page``, ``quote``, ``url``), the evidence it read, and the fix it
+    suggests, if any."""
+
     rule: str
     version: int
     severity: str
