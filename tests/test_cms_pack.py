@@ -28,10 +28,10 @@ PRIMARY_KINDS = {"statute", "regulation", "final_rule", "correction", "manual", 
 CONTRACTOR_KINDS = {"mac_article", "lcd"}
 SECONDARY_KINDS = {"proposed_rule", "trade", "law_firm", "vendor", "payer", "other"}
 
-# The only pages a source read shows, both display-copy pages (not Federal Register pages):
-# page 278 of the CY 2017 rule's display copy, and page 427 of the CY 2026 rule's display copy
-# as CodingIntel's article gives it.
-VERIFIED_PAGES = {"FR17_DISPLAY": re.compile(r"^278$"), "FR26": re.compile(r"^427 \(display copy")}
+# Pages a source read shows. None: no Federal Register provision page was read, and the
+# display-copy pages known (FR17 p. 278, FR26 p. 427) are leads nobody read, so every
+# citation of a rule says "page unverified".
+VERIFIED_PAGES: dict = {}
 
 # Sections a source read shows: the table of contents of the Claims Processing Manual, ch. 9,
 # and of the CCM booklet MLN909188.
@@ -176,7 +176,7 @@ def test_pages_are_unverified_except_the_two_display_copy_pages():
         else:
             seen.add(c.source.name)
     assert not bad, "pages no source read shows:\n" + "\n".join(bad)
-    assert seen == set(VERIFIED_PAGES), f"the verified display-copy pages are cited: {sorted(seen)}"
+    assert seen <= set(VERIFIED_PAGES)
 
 
 def test_no_section_names_are_invented():
