@@ -92,17 +92,31 @@ def render() -> str:
     return json.dumps(grammar(), indent=2, ensure_ascii=False) + "\n"
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def stale_outputs(text: str | None = None) -> list:
+    """The grammar files that differ from what ``render`` writes (a value: nothing printed)."""
+    text = render() if text is None else text
+    return [p for p in OUTPUTS if not p.is_file() or p.read_text(encoding="utf-8") != text]
+
+
+def write_outputs() -> list:
+    """Write every stale grammar file; return the ones written."""
     text = render()
-    stale = [p for p in OUTPUTS if not p.is_file() or p.read_text(encoding="utf-8") != text]
-    if "--check" in argv:
-        for p in stale:
-            print(f"{p.relative_to(HERE.parent)} is out of date: run python editors/generate.py", file=sys.stderr)
-        return 1 if stale else 0
+    stale = stale_outputs(text)
     for p in stale:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8", newline="\n")
+    return stale
+
+
+def main(argv=None) -> int:
+    """The script's one edge: run the functions above, then say what happened."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--check" in argv:
+        stale = stale_outputs()
+        for p in stale:
+            print(f"{p.relative_to(HERE.parent)} is out of date: run python editors/generate.py", file=sys.stderr)
+        return 1 if stale else 0
+    for p in write_outputs():
         print(f"wrote {p.relative_to(HERE.parent)}")
     return 0
 

@@ -181,30 +181,25 @@ def run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=
         n += 1
         prepared = prepare(item, n)
         if isinstance(prepared, Rejection):
-            if group:
-                group.append((n, prepared))
-                if len(group) >= cap:
-                    yield from flush(ev, group, group_notes, judge)
-                    group = []
-                    cut = True
-                    ev.checkpoint = (n + 1, gid, cut)
-            else:
+            if not group:  # nothing waits: the rejection goes out at once
                 ev.checkpoint = (n + 1, None if gid is NOGROUP else gid, cut)
                 yield prepared
-            continue
-        pid = prepared.get(shape.id)
-        if pid != gid or not group:  # a group is named by its first record's id (1 and 1.0 are one group)
-            if group:
-                yield from flush(ev, group, group_notes, judge)
-                group = []
-            ev.checkpoint = (n, None if gid is NOGROUP else gid, cut)
-            if pid != gid or not cut:
-                gid, cut = pid, False
-                note = seen.note(pid) if seen is not None else None
-                notes = () if note is None else (note,)
-                group_notes = notes
-            else:  # the subject's group was cut at the cap: this one goes on from here
-                group_notes = notes + (cut_note(shape, pid, cap, n),)
+                continue
+            # else it waits in the group, to keep input order
+        else:
+            pid = prepared.get(shape.id)
+            if pid != gid or not group:  # a group is named by its first record's id (1 and 1.0 are one group)
+                if group:
+                    yield from flush(ev, group, group_notes, judge)
+                    group = []
+                ev.checkpoint = (n, None if gid is NOGROUP else gid, cut)
+                if pid != gid or not cut:
+                    gid, cut = pid, False
+                    note = seen.note(pid) if seen is not None else None
+                    notes = () if note is None else (note,)
+                    group_notes = notes
+                else:  # the subject's group was cut at the cap: this one goes on from here
+                    group_notes = notes + (cut_note(shape, pid, cap, n),)
         group.append((n, prepared))
         if len(group) >= cap:
             yield from flush(ev, group, group_notes, judge)
