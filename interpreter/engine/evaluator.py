@@ -160,8 +160,8 @@ class Evaluator:
             s = cp.sugg_infos[k].suggestion
             suggestions.append((s.code, _plain_number(units), reason, s.id,
                                 ln.get(shape.line_id) if ln is not None else None))
-        # Findings (messages, evidence) are rendered when first read: a caller that only
-        # needs verdicts does not pay for them. They read the record, which the result keeps.
+        # Findings (messages, evidence) are rendered by ``judge`` right after this, to check
+        # every value is finite; ``PendingFindings`` holds what that rendering reads.
         render = PendingFindings(self, findings, rec, hist) if findings else ()
         return Result.from_parts(shape.id, shape.period, rec.get(shape.id), rec[shape.period], self.packref,
                                  self.as_of, tuple(verdicts), render, tuple(suggestions), n, tuple(notes),
