@@ -116,11 +116,11 @@ def cli(ctx: click.Context, debug: bool):
 
 
 def _register():
-    from rulecite.cli import (check, diff, docs, evidence, explain, fmt, lsp, new_version, schema, sources, synth, test,
-                              verify_log)
+    from rulecite.cli import (check, diff, docs, evidence, explain, fmt, lsp, new_version, schema, site, sources, synth,
+                              test, verify_log)
     from rulecite.cli import eval as eval_
 
-    for module in (check, fmt, test, eval_, explain, diff, schema, docs, synth, new_version, evidence,
+    for module in (check, fmt, test, eval_, explain, diff, schema, docs, site, synth, new_version, evidence,
                    verify_log, sources, lsp):
         cli.add_command(module.command)
 

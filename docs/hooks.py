@@ -6,8 +6,10 @@ bundled pack (``docs/reference/generated/<pack>/``, git-ignored) with
 source tree mkdocstrings reads for the Python API page. ``on_page_markdown`` fills the
 CLI reference (from the click app) and the error-code catalogue (from ``CODES``).
 
-``RULECITE_DOCS_PACKS`` (pack folders or bundled names, separated by ``os.pathsep``)
-replaces the bundled packs; the tests use it to build the site for an example pack.
+To publish the reference of your own packs, use ``rulecite site PACK... --out DIR``: it
+builds a standalone site with the same pages (``reports.site.publish``), no environment
+variable needed. ``RULECITE_DOCS_PACKS`` (pack folders or bundled names, separated by
+``os.pathsep``) replaces the bundled packs in *this* project's site; the tests use it.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 
 from rulecite.policy_lang import CODES, bundled_names, load, render_text
-from rulecite.interpreter.reports.markup import md_text, nav_text
-from rulecite.interpreter.reports.site import reference_nav, write_pack_reference
+from rulecite.interpreter.reports.markup import md_text
+from rulecite.interpreter.reports.site.publish import site_sources
 
 log = logging.getLogger("mkdocs.hooks.rulecite")
 
@@ -53,47 +55,39 @@ def _exercised(model) -> dict:
     return rules_fired(RulePack(model))
 
 
-def generate_reference(docs_dir: Path) -> list:
-    """Write the reference of every pack; return mkdocs nav entries for them."""
-    root = docs_dir / GENERATED
-    keep: set = set()
-    nav = []
-    packs_index = ["# Rule packs", "",
-                   "The reference of each pack is generated from the pack itself at every build, "
-                   "so it shows exactly the rules that run.", "",
-                   "| Pack | Title | Version | Rules |", "|---|---|---|---|"]
-    for name in _pack_names():
+def load_packs(names) -> list:
+    """The checked models of the packs named (folders or bundled names); a pack with
+    errors fails the build with its diagnostics."""
+    models = []
+    for name in names:
         loaded = load(name)
         if not loaded.ok:
             raise PluginError(f"pack `{name}` has errors; the reference cannot be generated:\n"
                               + render_text([d for d in loaded.diagnostics if d.severity == "error"],
                                             loaded.texts))
-        model = loaded.pack
+        models.append(loaded.pack)
+    return models
+
+
+def exercised_by_pack(models) -> dict:
+    """pack name -> {rule id: pack tests in which it fired}; a pack whose tests cannot run
+    gets an empty map (the site still builds) and a warning."""
+    out = {}
+    for model in models:
         try:
-            exercised = _exercised(model)
+            out[model.name] = _exercised(model)
         except Exception as e:  # the docs still build when the pack tests cannot run
             log.warning("pack `%s`: running its tests for the reference failed: %s", model.name, e)
-            exercised = {}
-        out = root / model.name
-        keep.update(write_pack_reference(model, out, exercised=exercised))
-        prefix = f"{GENERATED}/{model.name}"
-        nav.append({nav_text(model.title): reference_nav(model, prefix)})
-        packs_index.append(f"| [{md_text(model.name)}]({model.name}/index.md) | {md_text(model.title)} | "
-                           f"{md_text(model.version)} | {len(model.rule_ids)} |")
-    if len(packs_index) == 6:
-        packs_index[-2:] = ["No pack is bundled yet."]
-    index = root / "index.md"
-    root.mkdir(parents=True, exist_ok=True)
-    text = "\n".join(packs_index) + "\n"
-    if not index.is_file() or index.read_text(encoding="utf-8") != text:
-        index.write_text(text, encoding="utf-8")
-    keep.add(index)
-    for stale in sorted(root.rglob("*"), reverse=True):
-        if stale.is_file() and stale not in keep:
-            stale.unlink()
-        elif stale.is_dir() and not any(stale.iterdir()):
-            stale.rmdir()
-    return [{"All packs": f"{GENERATED}/index.md"}] + nav
+            out[model.name] = {}
+    return out
+
+
+def generate_reference(docs_dir: Path) -> list:
+    """Write the reference of every pack; return mkdocs nav entries for them (the same
+    pages ``rulecite site`` publishes: ``reports.site.publish.site_sources``)."""
+    models = load_packs(_pack_names())
+    nav, _ = site_sources(models, docs_dir, GENERATED, exercised=exercised_by_pack(models))
+    return nav
 
 
 # ---------------------------------------------------------------- Python API sources

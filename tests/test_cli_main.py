@@ -11,7 +11,7 @@ from rulecite.cli.main import cli
 
 from tests.cli_support import LIBRARY, assert_bad_input, library_records, run, write_jsonl
 
-COMMANDS = ["check", "fmt", "test", "eval", "explain", "diff", "schema", "docs", "synth", "new-version",
+COMMANDS = ["check", "fmt", "test", "eval", "explain", "diff", "schema", "docs", "site", "synth", "new-version",
             "evidence", "verify-log", "sources", "lsp"]
 
 
