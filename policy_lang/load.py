@@ -20,6 +20,7 @@ import attrs
 import jsonschema
 
 from rulecite.policy_lang.syntax.nodes import Span
+from rulecite.policy_lang.amounts import load_pack_amounts
 from rulecite.policy_lang.check import DEFAULT_MAX_DEPTH, PackConfig, check
 from rulecite.policy_lang.errors import Diagnostic, did_you_mean, sort_diagnostics
 from rulecite.policy_lang.files import PackFiles, UnsafeFile
@@ -204,6 +205,9 @@ def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = (),
         pack = attrs.evolve(pack, files=own, lock=lock_hash(root, own, schema, parent,
                                                              texts.get(str(toml_file), "")),
                             document_url=document_url)
+        amounts, errs = load_pack_amounts(root, texts.get(str(toml_file), ""), pack, parent, files, texts)
+        diags.extend(errs)
+        pack = attrs.evolve(pack, amounts=amounts)
     return LoadedPack(pack, tuple(sort_diagnostics(diags)), texts)
 
 
@@ -306,7 +310,7 @@ def _read_toml(path: Path, root: Path, diags: list, texts: dict, data: bytes | N
     for k in ("title", "extends"):
         if k in pk and not isinstance(pk[k], str):
             diags.append(Diagnostic("E500", f"`[pack] {k}` must be a string", at("pack", k)))
-    known_tables = {"pack", "coverage", "record", "catalog", "docs", "citations"}
+    known_tables = {"pack", "coverage", "record", "catalog", "docs", "citations", "amounts"}
     for k in data:
         if k not in known_tables:
             diags.append(Diagnostic("E500", f"pack.toml has unknown table `[{k}]`", at(k),

@@ -246,6 +246,8 @@ class Pack:
     document_url: str | None = None
     files: tuple = field(default=(), eq=False, repr=False)  # ((relative path, text), ...)
     warnings: tuple = field(default=(), eq=False, repr=False)
+    # pack.toml ``[amounts]``: the checked amounts per code (``policy_lang.amounts.Amounts``) or None
+    amounts: object = field(default=None, eq=False, repr=False)
 
     def code(self, name: str) -> Code | None:
         return _index(self.codes).get(name)
