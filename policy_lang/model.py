@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from rulecite.policy_lang.syntax.nodes import NOWHERE, Span
 from rulecite.policy_lang.types import Type
@@ -131,6 +131,26 @@ class Dispute:
     source: Source | None
 
 
+def known(citations, as_of) -> bool:
+    """The publication clock: a rule, code or cut is known on ``as_of`` when some of its
+    citations was published by then (always, without a clock or a citation)."""
+    if as_of is None or not citations:
+        return True
+    return any(c.source.published is None or c.source.published <= as_of for c in citations)
+
+
+@frozen
+class Cut:
+    """What ends a rule version before its declared end: a superseding rule (``by``: its
+    id) or a ``retire`` (``by``: None), from ``start``, the first day the version is no
+    longer in force. ``citations`` (the superseding rule's, or the retire's) say from when
+    the cut is known: under a publication clock before that, the version stays in force."""
+
+    start: _dt.date
+    by: str | None
+    citations: tuple
+
+
 @frozen
 class Rule:
     """One version of a rule, with its final window."""
@@ -161,10 +181,23 @@ class Rule:
     file: str
     source_text: str
     span: Span = field(eq=False, repr=False)
+    cuts: tuple = ()  # Cut, ...: every supersede and retire of this version, binding or not
 
     @property
     def key(self) -> str:
         return f"{self.id}@{self.version}"
+
+    def as_of(self, as_of: _dt.date | None) -> "Rule":
+        """This version as the publication clock ``as_of`` knows it: ended only by the cuts
+        known by then (``window`` is the version ended by every cut)."""
+        if as_of is None or all(known(c.citations, as_of) for c in self.cuts):
+            return self
+        end, by, retired = self.declared_window.end, None, None
+        for c in self.cuts:
+            last = c.start - _dt.timedelta(days=1)
+            if known(c.citations, as_of) and (end is None or last < end):
+                end, by, retired = last, c.by, (self.retired if c.by is None else None)
+        return evolve(self, window=Window(self.declared_window.start, end), superseded_by=by, retired=retired)
 
 
 @frozen

@@ -56,7 +56,7 @@ import linecache
 import attrs
 
 from rulecite.policy_lang.syntax.formatter import format_expr
-from rulecite.policy_lang.model import Pack, Rule
+from rulecite.policy_lang.model import Pack, Rule, known
 
 from rulecite.interpreter.codegen import runtime
 from rulecite.interpreter.codegen.dispatch import codes_only, emit_dispatch, line_block
@@ -101,8 +101,10 @@ class CompiledPack:
         self.pack = pack
         self.as_of = as_of
         try:
-            self.rules = [r for r in pack.rules if _known(r.citations, as_of)]
-            known_codes = {c.name: c for c in pack.codes if _known(c.citations, as_of)}
+            # The publication clock: a rule or code is left out until a citation of it is
+            # published; a supersede or retire ends a version only once it is known.
+            self.rules = [r.as_of(as_of) for r in pack.rules if known(r.citations, as_of)]
+            known_codes = {c.name: c for c in pack.codes if known(c.citations, as_of)}
             self.codes = known_codes
             self.suggestions = [s for s in pack.suggestions]
             src, em = self._generate()
@@ -302,12 +304,3 @@ def fmt_value(v) -> str:
     if isinstance(v, (list, tuple)):
         return ", ".join(fmt_value(x) for x in v)
     return str(v)
-
-
-def _known(citations, as_of) -> bool:
-    """A rule or code is knowable on ``as_of`` when some citation was published by then."""
-    if as_of is None or not citations:
-        return True
-    return any(c.source.published is None or c.source.published <= as_of for c in citations)
-
-

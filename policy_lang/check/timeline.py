@@ -4,7 +4,9 @@
 version the ``rules`` stage stored and makes its window final: a ``supersedes`` ends
 the old rule the day before the new one starts, a ``retire`` ends a rule the day
 before its date, and two versions of one rule may not be in force on the same day.
-It stores the final, numbered versions as ``ck.rules``. Reads no file.
+Each version keeps its cuts (``Rule.cuts``: what ended it, from when, on which
+citations), so the compiler can tell which of them the publication clock knows. It
+stores the final, numbered versions as ``ck.rules``. Reads no file.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import datetime as _dt
 import attrs
 
 from rulecite.policy_lang.errors import did_you_mean
-from rulecite.policy_lang.model import Retirement, Rule, Window
+from rulecite.policy_lang.model import Cut, Retirement, Rule, Window
 from rulecite.policy_lang.syntax import nodes as ast
 
 
@@ -48,14 +50,15 @@ def versions(ck) -> None:
             ck.err("E108", f"rule `{r.id}` supersedes `{r.supersedes}` and needs an `effective` date",
                    r.span)
             continue
-        by_id[r.supersedes] = [clip(ck, o, start, r.span, superseded_by=r.id)
+        by_id[r.supersedes] = [clip(ck, o, start, r.span, superseded_by=r.id, citations=r.citations)
                                for o in by_id[r.supersedes]]
     for ret in ck.retirements:
         if ret.rule_id not in by_id:
             ck.err("E205", f"retire of unknown rule `{ret.rule_id}`", ret.span,
                    did_you_mean(ret.rule_id, all_ids))
             continue
-        by_id[ret.rule_id] = [clip(ck, o, ret.from_date, ret.span, retired=ret) for o in by_id[ret.rule_id]]
+        by_id[ret.rule_id] = [clip(ck, o, ret.from_date, ret.span, retired=ret, citations=ret.citations)
+                              for o in by_id[ret.rule_id]]
     out = []
     for rid in sorted(by_id):
         ordered = sorted(by_id[rid], key=lambda r: (r.window.start or _dt.date.min))
@@ -68,15 +71,20 @@ def versions(ck) -> None:
     ck.rules = out
 
 
-def clip(ck, rule: Rule, start: _dt.date, span, superseded_by=None, retired=None) -> Rule:
+def clip(ck, rule: Rule, start: _dt.date, span, superseded_by=None, retired=None, citations=()) -> Rule:
+    """``rule`` ended the day before ``start`` (by the rule ``superseded_by``, or by the
+    retire ``retired``). The cut is kept on the rule, binding or not, with the citations
+    that make it known: the compiler ends the version only from the day the publication
+    clock knows of them (``Rule.as_of``)."""
     end = start - _dt.timedelta(days=1)
+    cut = Cut(start, superseded_by, tuple(citations))
     if rule.window.end is not None and rule.window.end <= end:
-        return rule
+        return attrs.evolve(rule, cuts=rule.cuts + (cut,))
     if rule.window.start is not None and rule.window.start > end:
         ck.err("E403", f"rule `{rule.id}` starts {rule.window.start}, on or after the date that ends it "
                f"({start})", span, ["the ending date must come after the rule's `effective` date"])
         return rule
-    changes = {"window": Window(rule.window.start, end)}
+    changes = {"window": Window(rule.window.start, end), "cuts": rule.cuts + (cut,)}
     if superseded_by:
         changes["superseded_by"] = superseded_by
     if retired:
