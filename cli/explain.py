@@ -1,40 +1,63 @@
-"""``rulecite explain PACK FACTS --record ID``: the trace of one record, as a readable tree."""
+"""``rulecite explain PACK FACTS --record ID`` (or ``PACK --test NAME``, the record of one of
+the pack's own tests): the trace of one record, as a readable tree."""
 
 from __future__ import annotations
 
 import json
 
 import click
-
-from rulecite.cli._errors import EXIT_OK, BadInput
+from rulecite.cli._errors import EXIT_OK, BadInput, short
 from rulecite.cli._facts import find_record, line_id, rejected
-from rulecite.cli._options import as_of_option, facts_argument, pack_argument, record_options
+from rulecite.cli._options import as_of_option, pack_argument
 from rulecite.cli._output import stdout_text, write_json
-from rulecite.interpreter.reports.citations import citation_text
 from rulecite.cli._packs import load_rulepack
+from rulecite.interpreter.reports.citations import citation_text
 
 
 @click.command("explain", short_help="Explain one record's verdicts as a tree.")
 @pack_argument
-@facts_argument
-@record_options
+@click.argument("facts", metavar="[FACTS]", required=False)
+@click.option("--record", "record_id", metavar="ID", default=None,
+              help="The record's id (the pack's [record] id); needed with FACTS.")
+@click.option("--month", metavar="PERIOD", default=None,
+              help="Which period of that id (default: the latest in FACTS); earlier ones are its history.")
+@click.option("--test", "test_name", metavar="NAME", default=None,
+              help="Instead of FACTS: the record of the pack's test NAME (its last record; the ones before "
+                   "are its history; its as_of unless --as-of is given). `rulecite test` prints this "
+                   "command for each failing test.")
 @click.option("--line", "line", metavar="N", default=None, help="Only this claim line.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--full", is_flag=True, help="Show the values under the conditions of rules that passed too.")
 @as_of_option
-def command(pack, facts, record_id, month, line, fmt, as_of, full) -> int:
+def command(pack, facts, record_id, month, test_name, line, fmt, as_of, full) -> int:
     """Explain one record: every rule considered, why it applied or not, the values
-    it read, the outcome, and for each denial what would make it pass."""
+    it read, the outcome, and for each denial what would make it pass.
+
+    The record is one of FACTS (`--record ID`, and `--month`), or the record of one
+    of the pack's own tests (`--test NAME`)."""
     from rulecite.interpreter.api import explain
 
     rp = load_rulepack(pack)
     shape = rp.model.shape
-    found = find_record(facts, rp, record_id, month, as_of)  # as `eval` reads it: its group's history
-    if found.rejection is not None:
-        raise rejected(shape, record_id, found)
-    record = found.record
+    if test_name is not None:
+        if facts is not None or record_id is not None or month is not None:
+            raise BadInput("--test explains the record of a pack test: give no FACTS, --record or --month with it")
+        test = _pack_test(rp, test_name)
+        record, history = dict(test.records[-1]), [dict(r) for r in test.records[:-1]]
+        record_id = record.get(shape.id)
+        as_of = as_of if as_of is not None else test.as_of
+    else:
+        if facts is None:
+            raise BadInput("give FACTS and --record ID, or --test NAME (a test of the pack)")
+        if record_id is None:
+            raise BadInput("missing option --record ID: which record of FACTS to explain",
+                           (f"the record's id is its `{shape.id}` field",))
+        found = find_record(facts, rp, record_id, month, as_of)  # as `eval` reads it: its group's history
+        if found.rejection is not None:
+            raise rejected(shape, record_id, found)
+        record, history = found.record, found.history
     lid = line_id(line)
-    trace = explain(rp, record, lid, as_of=as_of, history=found.history)
+    trace = explain(rp, record, lid, as_of=as_of, history=history)
     if "rejected" in trace:
         r = trace["rejected"]
         raise BadInput(f"{shape.id} `{record_id}` cannot be evaluated: rejected at {r['path']}: {r['reason']}")
@@ -44,6 +67,19 @@ def command(pack, facts, record_id, month, line, fmt, as_of, full) -> int:
     else:
         Tree(rp.model, out, full).render(trace)
     return EXIT_OK
+
+
+def _pack_test(rp, name: str):
+    """The pack's test called ``name`` (its own before one of a pack it extends)."""
+    tests = sorted(rp.model.tests, key=lambda t: t.pack != rp.model.name)
+    for t in tests:
+        if t.name == name:
+            return t
+    from rulecite.policy_lang import did_you_mean
+
+    raise BadInput(f"{rp.model.name} has no test named {short(name)!r}",
+                   did_you_mean(name, [t.name for t in tests])
+                   or ("`rulecite test PACK -k TEXT` runs the tests whose name holds TEXT",))
 
 
 def _value(v) -> str:

@@ -1,33 +1,40 @@
-"""``rulecite test PACK``: run the tests written inside a pack."""
+"""``rulecite test PACK``: run the tests written inside a pack (``-k`` for some of them)."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
-from rulecite.interpreter.tools.packtest import run_tests
-
-from rulecite.cli._errors import EXIT_FINDINGS, EXIT_OK
+from rulecite.cli._errors import EXIT_FINDINGS, EXIT_OK, BadInput
 from rulecite.cli._options import pack_argument
 from rulecite.cli._output import stdout_text
 from rulecite.cli._packs import load_rulepack, relpath
+from rulecite.interpreter.tools.packtest import outcomes, run_tests
+from rulecite.policy_lang import did_you_mean
 
 
 @click.command("test", short_help="Run the tests written inside a pack.")
 @pack_argument
+@click.option("-k", "select", multiple=True, metavar="TEXT",
+              help="Run only the tests whose name, or whose file name, holds TEXT (ignoring case); "
+                   "repeat to run the tests matching any. Selecting none is an error.")
 @click.option("--coverage", is_flag=True,
               help="Also list rules without a deny case, an allow case, or a case on each side of each "
-                   "effective date.")
+                   "effective date (of the selected tests, with -k).")
 @click.option("--update", is_flag=True,
               help="Re-record the expect lines of failing tests from what the pack now decides "
                    "(review the change with git diff).")
-def command(pack: str, coverage: bool, update: bool) -> int:
-    """Run the pack's tests: one line per failure, then `N passed, N failed`.
+def command(pack: str, select: tuple, coverage: bool, update: bool) -> int:
+    """Run the pack's tests: for each failure one FAIL line, what each line of the record got
+    (the rules that fired, with severity) beside what the test expected, and the
+    `rulecite explain` command that shows why; then `N passed, N failed`.
 
-    Exits 1 when a test fails (after --update: when one still fails).
+    Exits 1 when a test fails (after --update: when one still fails), 2 when -k selects
+    no test.
     """
     rp = load_rulepack(pack)
-    report = run_tests(rp)
+    report = _run(rp, select)
     out = stdout_text()
     if update and report.failed:
         from rulecite.interpreter.tools.rerecord import rerecord
@@ -37,20 +44,70 @@ def command(pack: str, coverage: bool, update: bool) -> int:
             Path(path).write_text(text, encoding="utf-8", newline="\n")
             click.echo(f"re-recorded expectations in {relpath(path)}", err=True)
         rp = load_rulepack(pack)
-        report = run_tests(rp)
+        report = _run(rp, select)
     for case in report.cases:
-        if case.passed:
-            continue
-        where = f"{relpath(case.file)}:{case.line}"
-        subject = _subject(rp, case.result)
-        for failure in case.failures:
-            click.echo(f"{click.style('FAIL', fg='red', bold=True)} {where} {case.name!r}{subject}: {failure}",
-                       file=out)
+        if not case.passed:
+            _failure(pack, rp, case, out)
     if coverage:
         _coverage(report.coverage, out)
     colour = "red" if report.failed else "green"
-    click.echo(click.style(f"{report.passed} passed, {report.failed} failed", fg=colour), file=out)
+    summary = f"{report.passed} passed, {report.failed} failed"
+    if select:
+        summary += f" ({len(report.cases)} selected, {report.deselected} deselected by -k)"
+    click.echo(click.style(summary, fg=colour), file=out)
     return EXIT_FINDINGS if report.failed else EXIT_OK
+
+
+def _run(rp, select):
+    report = run_tests(rp, select=select)
+    if select and not report.cases:
+        raise _nothing_selected(rp, select, report.deselected)
+    return report
+
+
+def _nothing_selected(rp, select, total) -> BadInput:
+    ks = " ".join(f"-k {shlex.quote(k)}" for k in select)
+    own = [t for t in rp.model.tests if t.pack == rp.model.name]
+    names = [t.name for t in own] + sorted({Path(t.file).name for t in own})
+    hints = tuple(h for k in select for h in did_you_mean(k, names))
+    return BadInput(f"{ks} selects none of the {total} tests of {rp.model.name}: nothing was run",
+                    hints or ("-k matches a piece of a test's name or of its file's name, ignoring case",))
+
+
+def explain_command(pack: str, case) -> str:
+    """The ``rulecite explain`` command line that traces a failing case, ready to paste."""
+    cmd = ["rulecite", "explain", pack, "--test", case.name]
+    line = next((ln for ln in case.failed_lines if ln is not None), None)
+    if line is not None:
+        cmd += ["--line", str(line)]
+    return " ".join(shlex.quote(str(c)) for c in cmd)
+
+
+def _failure(pack: str, rp, case, out):
+    where = f"{relpath(case.file)}:{case.line}"
+    subject = _subject(rp, case.result)
+    for failure in case.failures:
+        click.echo(f"{click.style('FAIL', fg='red', bold=True)} {where} {case.name!r}{subject}: {failure}", file=out)
+    for o in outcomes(case):
+        mark = click.style("x", fg="red", bold=True) if o.failed else " "
+        fired = ("fired " + ", ".join(f"{r} v{v} ({sev})" for r, v, sev in o.fired)) if o.fired else "no rule fired"
+        if o.line is None and o.verdict == "rejected":
+            click.echo(f"  {mark} record: rejected", file=out)
+        elif o.line is None:
+            click.echo(f"  {mark} record: {fired}", file=out)
+        else:
+            click.echo(f"  {mark} line {o.line} {o.code}: got {o.verdict}; {fired}", file=out)
+        if o.expected:
+            click.echo(f"      expected: {'; '.join(_short_expect(e, o.line) for e in o.expected)}", file=out)
+    if case.test is not None and case.test.pack == rp.model.name:
+        click.echo(f"    see why: {explain_command(pack, case)}", file=out)
+
+
+def _short_expect(text: str, line) -> str:
+    """``expect line 1 deny x`` -> ``deny x`` on the line's row; ``expect finding x`` ->
+    ``finding x`` on the record's."""
+    prefix = f"expect line {line} " if line is not None else "expect "
+    return text.removeprefix(prefix)
 
 
 def _subject(rp, result) -> str:

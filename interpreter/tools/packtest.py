@@ -3,17 +3,21 @@
 Takes a ``RulePack``; gives a ``TestReport``: one ``CaseResult`` per ``test`` block
 (what differed, if anything) and a ``Coverage`` listing the rules that lack a deny
 case, an allow case, or a case on each side of each of their effective dates.
+``select`` (what ``rulecite test -k`` gives) runs only the tests whose name or file
+name holds one of the patterns; ``outcomes`` lays out what a case's record got, line
+by line (the rules that fired, with severity) beside what its test expected.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+from pathlib import PurePath
 
 import attrs
-
 from rulecite.interpreter.api import RulePack, evaluate
 from rulecite.interpreter.codegen.compiler import default_service_date
 from rulecite.interpreter.engine.results import Rejection, Result
+from rulecite.policy_lang.syntax.formatter import expectation_text
 
 
 @attrs.frozen
@@ -23,6 +27,10 @@ class CaseResult:
     line: int
     failures: tuple  # readable differences
     result: object = attrs.field(eq=False, repr=False)
+    # the line ids named by the failing expectations, in order (what to explain first);
+    # None for a failing expectation about the whole record
+    failed_lines: tuple = attrs.field(default=(), eq=False, repr=False)
+    test: object = attrs.field(default=None, eq=False, repr=False)  # the PackTest
 
     @property
     def passed(self) -> bool:
@@ -47,6 +55,7 @@ class Coverage:
 class TestReport:
     cases: tuple
     coverage: Coverage
+    deselected: int = 0  # tests left out by ``select``
 
     @property
     def passed(self) -> int:
@@ -68,50 +77,120 @@ def run_case(pack: RulePack, t) -> CaseResult:
     results = list(evaluate(pack, [dict(r) for r in t.records], as_of=t.as_of))
     last = results[-1] if results else None
     fails = []
+    failed_lines = []
     for x in t.expectations:
-        if x.kind == "rejected":
-            if not isinstance(last, Rejection):
-                fails.append("expected the record to be rejected; it was evaluated")
-            continue
-        if isinstance(last, Rejection):
+        if x.kind != "rejected" and isinstance(last, Rejection):
             fails.append(f"record rejected at {last.path}: {last.reason}")
+            failed_lines.append(None)
             break
-        by_line = {v.line: v for v in last.lines}
-        if x.kind in ("allow", "deny", "warn"):
-            v = by_line.get(x.line)
-            if v is None:
-                fails.append(f"line {x.line}: no such line in the result")
-                continue
-            if x.kind == "allow" and v.verdict != "allow":
-                fails.append(f"line {x.line} ({v.code}): expected allow, got deny by {', '.join(v.rules)}")
-            elif x.kind == "deny":
-                if v.verdict != "deny":
-                    fails.append(f"line {x.line} ({v.code}): expected deny"
-                                 f"{' by ' + ', '.join(x.rules) if x.rules else ''}, got allow")
-                missing = [r for r in x.rules if r not in v.rules]
-                if v.verdict == "deny" and missing:
-                    fails.append(f"line {x.line} ({v.code}): expected deny by {', '.join(missing)}; "
-                                 f"denied by {', '.join(v.rules)}")
-            elif x.kind == "warn":
-                missing = [r for r in x.rules if r not in v.warnings]
-                if missing:
-                    fails.append(f"line {x.line} ({v.code}): expected warning {', '.join(missing)}; "
-                                 f"warnings: {', '.join(v.warnings) or 'none'}")
-        elif x.kind == "finding":
-            if not any(f.rule == x.rules[0] for f in last.findings):
-                fails.append(f"expected a finding of {x.rules[0]}; findings: "
-                             f"{', '.join(sorted({f.rule for f in last.findings})) or 'none'}")
-        elif x.kind == "no_finding":
-            if any(f.rule == x.rules[0] for f in last.findings):
-                fails.append(f"expected no finding of {x.rules[0]}, got one")
-        elif x.kind == "suggestion":
-            ok = [s for s in last.suggestions if s.code == x.code and (x.units is None or s.units == x.units)]
-            if not ok:
-                got = ", ".join(f"{s.code}" + (f" x{s.units}" if s.units is not None else "")
-                                for s in last.suggestions) or "none"
-                fails.append(f"expected suggestion {x.code}" + (f" units {x.units}" if x.units is not None else "")
-                             + f"; suggestions: {got}")
-    return CaseResult(t.name, t.file, t.span.line, tuple(fails), last)
+        found = _check(x, last)
+        fails.extend(found)
+        if found and x.line not in failed_lines:
+            failed_lines.append(x.line)
+    return CaseResult(t.name, t.file, t.span.line, tuple(fails), last, tuple(failed_lines), t)
+
+
+def _check(x, last) -> list:
+    """What differs between one expectation and the result (empty when it holds)."""
+    fails = []
+    if x.kind == "rejected":
+        if not isinstance(last, Rejection):
+            fails.append("expected the record to be rejected; it was evaluated")
+        return fails
+    by_line = {v.line: v for v in last.lines}
+    if x.kind in ("allow", "deny", "warn"):
+        v = by_line.get(x.line)
+        if v is None:
+            fails.append(f"line {x.line}: no such line in the result")
+        elif x.kind == "allow" and v.verdict != "allow":
+            fails.append(f"line {x.line} ({v.code}): expected allow, got deny by {', '.join(v.rules)}")
+        elif x.kind == "deny":
+            if v.verdict != "deny":
+                fails.append(f"line {x.line} ({v.code}): expected deny"
+                             f"{' by ' + ', '.join(x.rules) if x.rules else ''}, got allow")
+            missing = [r for r in x.rules if r not in v.rules]
+            if v.verdict == "deny" and missing:
+                fails.append(f"line {x.line} ({v.code}): expected deny by {', '.join(missing)}; "
+                             f"denied by {', '.join(v.rules)}")
+        elif x.kind == "warn":
+            missing = [r for r in x.rules if r not in v.warnings]
+            if missing:
+                fails.append(f"line {x.line} ({v.code}): expected warning {', '.join(missing)}; "
+                             f"warnings: {', '.join(v.warnings) or 'none'}")
+    elif x.kind == "finding":
+        if not any(f.rule == x.rules[0] for f in last.findings):
+            fails.append(f"expected a finding of {x.rules[0]}; findings: "
+                         f"{', '.join(sorted({f.rule for f in last.findings})) or 'none'}")
+    elif x.kind == "no_finding":
+        if any(f.rule == x.rules[0] for f in last.findings):
+            fails.append(f"expected no finding of {x.rules[0]}, got one")
+    elif x.kind == "suggestion":
+        ok = [s for s in last.suggestions if s.code == x.code and (x.units is None or s.units == x.units)]
+        if not ok:
+            got = ", ".join(f"{s.code}" + (f" x{s.units}" if s.units is not None else "")
+                            for s in last.suggestions) or "none"
+            fails.append(f"expected suggestion {x.code}" + (f" units {x.units}" if x.units is not None else "")
+                         + f"; suggestions: {got}")
+    return fails
+
+
+@attrs.frozen
+class LineOutcome:
+    """What one line of a case's record got beside what the test expected of it.
+    ``line`` is None for the record as a whole (its findings with no line, and the
+    expectations about findings, suggestions or a rejection)."""
+
+    line: object
+    code: object
+    verdict: str  # allow | deny | rejected | "" (the record row)
+    fired: tuple  # (rule id, version, severity) of each finding on it, in result order
+    expected: tuple  # its expect lines, as written
+    failed: bool  # an expectation about it does not hold
+
+
+def outcomes(case: CaseResult) -> tuple:
+    """Line by line (then the record as a whole): the verdict, the rules that fired
+    with their severity, and the expectations written for it."""
+    t, res = case.test, case.result
+    exps = t.expectations if t is not None else ()
+    by_line: dict = {}
+    for x in exps:
+        by_line.setdefault(x.line, []).append(expectation_text(x))
+    failed = set(case.failed_lines)
+    out = []
+    if isinstance(res, Rejection):
+        return (LineOutcome(None, None, "rejected", (), tuple(by_line.get(None, ())), not case.passed),)
+    if res is None:
+        return ()
+    fired: dict = {}
+    for f in res.findings:
+        fired.setdefault(f.line, []).append((f.rule, f.version, f.severity))
+    for v in res.lines:
+        out.append(LineOutcome(v.line, v.code, v.verdict, tuple(fired.get(v.line, ())),
+                               tuple(by_line.get(v.line, ())), v.line in failed))
+    record_fired = tuple(fired.get(None, ()))
+    record_exp = tuple(by_line.get(None, ()))
+    if record_fired or record_exp:
+        out.append(LineOutcome(None, None, "", record_fired, record_exp, None in failed))
+    return tuple(out)
+
+
+def select_tests(tests, patterns, root: str = "") -> list:
+    """The tests whose name, or whose file's name or path inside the pack folder ``root``
+    (``tests/apcm_test.policy``), holds one of ``patterns``, ignoring case (like
+    pytest's ``-k`` on a plain word)."""
+    pats = [p.casefold() for p in patterns if p]
+    if not pats:
+        return list(tests)
+
+    def keys(t):
+        path = PurePath(t.file)
+        out = [t.name, path.name]
+        if root and path.is_relative_to(root):
+            out.append(path.relative_to(root).as_posix())
+        return [k.casefold() for k in out]
+
+    return [t for t in tests if any(p in k for p in pats for k in keys(t))]
 
 
 UNITS_TAG = "units"  # a rule with this tag counts a limit per code: each code needs a case that breaks it
@@ -191,10 +270,12 @@ def coverage(pack: RulePack, cases, own_only: bool = True) -> Coverage:
     )
 
 
-def run_tests(pack: RulePack, include_inherited: bool = False) -> TestReport:
+def run_tests(pack: RulePack, include_inherited: bool = False, select=()) -> TestReport:
+    """Run the pack's tests (those ``select_tests`` keeps, when ``select`` names patterns)."""
     tests = [t for t in pack.model.tests if include_inherited or t.pack == pack.model.name]
-    cases = tuple(run_case(pack, t) for t in tests)
-    return TestReport(cases, coverage(pack, cases, own_only=not include_inherited))
+    chosen = select_tests(tests, select, pack.model.root)
+    cases = tuple(run_case(pack, t) for t in chosen)
+    return TestReport(cases, coverage(pack, cases, own_only=not include_inherited), len(tests) - len(chosen))
 
 
 def rules_fired(pack: RulePack) -> dict:
