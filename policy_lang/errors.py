@@ -68,6 +68,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E505": ("unreadable-file", "A pack file that was not read: not UTF-8 text, outside the pack folder (a symlink "
                                 "pointing out), not a regular file (a FIFO or device), or larger than the limit."),
     "E506": ("language-version", "A pack written for a language version this Rulecite lacks."),
+    "E507": ("bad-amounts", "A pack's amounts per code (`[amounts]` and its CSV file) or a `--rates` file has a "
+                            "row that cannot be used: an unknown code or source, a bad date or amount, overlapping rows."),
     # tests
     "E600": ("test-unknown-line", "A test expects a claim line its facts do not have."),
     "E601": ("test-unknown-rule", "A test expects a verdict from a rule no pack declares."),

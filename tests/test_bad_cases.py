@@ -21,7 +21,8 @@ from .conftest import LIBRARY, TESTS, check_golden
 BAD = TESTS / "cases" / "bad"
 CASES = sorted(BAD.glob("*.policy"))
 # Diagnostics about pack folders (pack.toml, schema, extends) live in test_pack_errors.py.
-PACK_LEVEL = {"E208", "E209", "E214", "E500", "E501", "E502", "E503", "E504", "E505", "E506"}
+PACK_LEVEL = {"E208", "E209", "E214", "E500", "E501", "E502", "E503", "E504", "E505", "E506",
+              "E507"}  # E507 (amounts): tests/test_amounts.py
 
 
 def run_case(case: Path, tmp_path: Path) -> tuple:
