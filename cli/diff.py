@@ -25,11 +25,16 @@ from rulecite.cli._packs import load_rulepack
               show_default=True, help="markdown reads well in a release note.")
 @click.option("--examples", type=click.IntRange(min=0), default=3, show_default=True, metavar="N",
               help="Example records per rule in the decision impact (JSON also lists every change).")
+@click.option("--carry-forward/--no-carry-forward", "carry", default=True, show_default=True,
+              help="With --facts: judge the service dates NEW covers after OLD's last covered date with OLD's "
+                   "rules and values in force on that date, carried forward (marked in the report); without it "
+                   "OLD rejects them.")
 @as_of_option
-def command(old, new, date_a, date_b, facts, fmt, examples, as_of) -> int:
+def command(old, new, date_a, date_b, facts, fmt, examples, carry, as_of) -> int:
     """Show what changed between two versions of a pack (OLD NEW), or in one pack
-    between two service dates (OLD --date-a A --date-b B): rules added, removed,
-    superseded, retired or changed; codes added, ended or replaced; sources added."""
+    between two service dates (OLD --date-a A --date-b B): coverage and other pack.toml
+    settings that change verdicts; rules added, removed, superseded, retired or changed;
+    codes added, ended or replaced; sources added."""
     from rulecite.interpreter.reports import diff as render_diff
     from rulecite.interpreter.reports import impact as render_impact
     from rulecite.policy_lang import diff as pdiff
@@ -55,7 +60,8 @@ def command(old, new, date_a, date_b, facts, fmt, examples, as_of) -> int:
             items = list(source.items())
         finally:
             source.close()
-        impact = pimpact.decision_impact(a, b, items, date_a=date_a, date_b=date_b, as_of=as_of, examples=examples)
+        impact = pimpact.decision_impact(a, b, items, date_a=date_a, date_b=date_b, as_of=as_of, examples=examples,
+                                         carry=carry)
     out = stdout_text()
     if fmt == "json":
         doc = d.to_dict()

@@ -1,6 +1,7 @@
 """What changed between two pack versions, or in one pack between two service dates.
 
-Takes checked ``Pack`` models; gives a ``PackDiff``: rules added, removed,
+Takes checked ``Pack`` models; gives a ``PackDiff``: the pack.toml settings that
+change verdicts (coverage, record shape, unknown codes, extends), rules added, removed,
 superseded, retired or changed (condition, applicability, window, message,
 citations, title, severity), codes added, removed, ended or replaced, sets and
 derived values changed, sources added or removed. ``PackDiff.to_dict``
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
+import attrs
 from attrs import frozen
 
 from rulecite.policy_lang.syntax.formatter import format_expr
@@ -80,8 +82,9 @@ class PackDiff:
     sets: tuple = ()
     derived: tuple = ()
     sources: tuple = ()
+    pack: tuple = ()  # pack.toml settings that change verdicts: coverage, record shape, catalog, extends
 
-    SECTIONS = ("rules", "codes", "sets", "derived", "sources")
+    SECTIONS = ("pack", "rules", "codes", "sets", "derived", "sources")
 
     @property
     def empty(self) -> bool:
@@ -152,7 +155,34 @@ def _by_id(items, key="name") -> dict:
 def diff_packs(old: Pack, new: Pack) -> PackDiff:
     """Everything that differs between two versions of a pack (or two packs)."""
     return PackDiff("packs", _side(old), _side(new), _rules(old, new), _codes(old, new), _sets(old, new),
-                    _derived(old, new), _sources(old, new))
+                    _derived(old, new), _sources(old, new), _settings(old, new))
+
+
+def _settings(old: Pack, new: Pack) -> tuple:
+    """The pack.toml settings that change verdicts: the dates the pack covers (a record or
+    line outside them is not judged), the record's shape, what an unknown code gets, and
+    the packs it extends."""
+    out = []
+    a, b = old.coverage, new.coverage
+    if a != b:
+        bits = []
+        if a.end != b.end:
+            bits.append(f"now covers until {b.end.isoformat()}" if b.end else "now open-ended")
+        if a.start != b.start:
+            bits.append(f"now covers from {b.start.isoformat()}" if b.start else "now open at the start")
+        out.append(Item("coverage", "changed", "Service dates the pack judges", "; ".join(bits),
+                        (Change("coverage", str(a), str(b)),)))
+    shape = tuple(Change(f.name, str(getattr(old.shape, f.name)), str(getattr(new.shape, f.name)))
+                  for f in attrs.fields(type(old.shape)) if getattr(old.shape, f.name) != getattr(new.shape, f.name))
+    if shape:
+        out.append(Item("record", "changed", "Which record fields the rules read", "", shape))
+    if old.unknown_codes != new.unknown_codes:
+        out.append(Item("catalog", "changed", "What a code outside the catalog gets", "",
+                        (Change("unknown_codes", old.unknown_codes, new.unknown_codes),)))
+    if old.extends != new.extends:
+        out.append(Item("extends", "changed", "The packs this one builds on", "",
+                        (Change("extends", ", ".join(old.extends) or None, ", ".join(new.extends) or None),)))
+    return tuple(out)
 
 
 def _rules(old: Pack, new: Pack) -> tuple:

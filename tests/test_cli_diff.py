@@ -122,9 +122,11 @@ def test_decision_impact_between_versions(next_year, facts):
     assert doc["impact"]["changed"] == 1 and doc["impact"]["deny_to_allow"] == 1
     assert doc["impact"]["by_rule"][0]["rule"] == "stream.days"
     assert doc["impact"]["changes"] == [{"id": "M12", "period": "2026-04", "line": 1, "code": "STREAM",
-                                         "before": "deny by stream.days", "after": "allow",
+                                         "service_date": "2026-04-03",
+                                         "before": "deny by stream.days", "after": "allow", "carried_forward": False,
                                          "input_line": doc["impact"]["changes"][0]["input_line"],
                                          "now_denied_by": [], "no_longer_denied_by": ["stream.days"]}]
+    assert doc["impact"]["by_rule"][0]["citations"][0]["source"] == "BYLAWS2026"
 
 
 def test_decision_impact_between_dates(facts):
@@ -151,3 +153,100 @@ def test_markdown_escapes_what_it_shows(next_year):
     d = diff_packs(load(LIBRARY).pack, load(next_year).pack)
     md = render_markdown(d)
     assert "<" not in md.replace("<https", "")
+
+
+# ---------------------------------------------------------------- across the end of OLD's coverage
+
+def year_2027(tmp_path):
+    """Records OLD (covering 2025-2026) never covered: 2027 ones that the 2027 version
+    judges differently, one it judges the same, and a 2028 one neither covers."""
+    recs = [
+        {"member_id": "N1", "month": "2027-02", "member": {"age": 30},
+         "loans": [{"line": 1, "item": "BOOK", "units": 14, "date": "2027-02-01"}]},
+        {"member_id": "N2", "month": "2027-03", "member": {"age": 30},
+         "agreements": [{"program": "MEDIA", "date": "2026-01-01"}],
+         "loans": [{"line": 1, "item": "STREAM", "days": 18, "date": "2027-03-02"}]},
+        {"member_id": "N3", "month": "2027-04", "member": {"age": 30},
+         "loans": [{"line": 1, "item": "BOOK", "date": "2027-04-01"}]},
+        {"member_id": "N4", "month": "2028-01", "member": {"age": 30},
+         "loans": [{"line": 1, "item": "BOOK", "date": "2028-01-03"}]},
+    ]
+    return write_jsonl(tmp_path / "2027.jsonl", recs)
+
+
+def test_carry_forward_keeps_what_was_in_force_on_the_last_covered_day():
+    from rulecite.policy_lang.carry import carry_forward
+
+    old = load(LIBRARY).pack
+    until = dt.date(2027, 12, 31)
+    carried = carry_forward(old, until)
+    assert str(carried.coverage) == "2025-01-01..2027-12-31" and str(old.coverage) == "2025-01-01..2026-12-31"
+    windows = {r.key: str(r.window) for r in carried.rules}
+    assert windows["loans.limit@2"] == "2026-01-01..open"  # open already
+    assert windows["loans.limit@1"] == "2025-01-01..2025-12-31"  # ended before: stays ended
+    assert windows["magazine.same-month@1"] == "always..2025-12-31"  # retired: stays retired
+    assert {c.name: str(c.window) for c in carried.codes}["DVD"] == "always..2025-12-31"
+    assert carry_forward(old, dt.date(2026, 6, 30)) is old and carry_forward(carried, until) is carried
+
+
+STREAM_UNTIL = """  title "Streaming passes last 14 days at most"
+  effective 2026-01-01
+  until 2026-12-31"""
+
+
+def test_a_code_and_a_rule_ending_on_the_last_covered_day_are_carried(tmp_path):
+    from rulecite.policy_lang.carry import carry_forward
+
+    pack = tmp_path / "lib"
+    shutil.copytree(LIBRARY, pack)
+    rules = pack / "rules.policy"
+    rules.write_text(rules.read_text().replace(STREAM_UNTIL.rsplit("\n", 1)[0], STREAM_UNTIL))
+    cat = pack / "catalog.policy"
+    cat.write_text(cat.read_text().replace('code EBOOK "E-book" {', 'code EBOOK "E-book" {\n  until 2026-12-31'))
+    model = load(pack).pack
+    assert {r.id: str(r.window) for r in model.rules}["stream.days"] == "2026-01-01..2026-12-31"
+    carried = carry_forward(model, None)
+    assert carried.coverage.end is None
+    assert {r.id: str(r.window) for r in carried.rules}["stream.days"] == "2026-01-01..open"
+    assert {c.name: str(c.window) for c in carried.codes}["EBOOK"] == "always..open"
+
+
+def test_the_coverage_change_is_in_the_structural_diff(next_year):
+    d = diff_packs(load(LIBRARY).pack, load(next_year).pack)
+    (cov,) = d.pack
+    assert (cov.name, cov.kind, cov.note) == ("coverage", "changed", "now covers until 2027-12-31")
+    assert (cov.changes[0].before, cov.changes[0].after) == ("2025-01-01..2026-12-31", "2025-01-01..2027-12-31")
+    text = render_text(d)
+    assert "Pack settings: 1 changed" in text and "- 2025-01-01..2026-12-31" in text
+    assert "## Pack settings" in render_markdown(d)
+    assert json.loads(run(["diff", LIBRARY, next_year, "--format", "json"]).stdout)["pack"][0]["name"] == "coverage"
+
+
+def test_decision_impact_on_dates_only_new_covers_carries_old_forward(next_year, tmp_path):
+    facts = year_2027(tmp_path)
+    r = run(["diff", LIBRARY, next_year, "--facts", facts])
+    assert r.exit_code == 0, r.output
+    out = r.stdout
+    assert "(rejected)" not in out
+    assert "2 changed (0 allow -> deny, 2 deny -> allow)" in out
+    assert ("OLD covers service dates until 2026-12-31: 3 line(s) dated after it were judged by OLD's rules and "
+            "values carried forward from OLD's last covered date (2026-12-31)") in out
+    assert "1 record(s) outside both packs' coverage: not compared" in out
+    assert "loans.limit no longer denies: 1 line(s)  [BOOK x1]" in out
+    assert 'cites Bylaws 2026, section "2. Limits", page unverified' in out
+    assert "e.g. N1 2027-02 line 1 BOOK: deny by loans.limit -> allow [carried forward]" in out
+    assert "stream.days no longer denies: 1 line(s)  [STREAM x1]" in out
+    doc = json.loads(run(["diff", LIBRARY, next_year, "--facts", facts, "--format", "json"]).stdout)["impact"]
+    assert (doc["carried_forward_from"], doc["carried_forward_lines"], doc["outside_both"]) == ("2026-12-31", 3, 1)
+    assert doc["compared"] == 3 and doc["changed"] == 2
+    assert all(c["carried_forward"] for c in doc["changes"])
+    md = run(["diff", LIBRARY, next_year, "--facts", facts, "--format", "markdown"]).stdout
+    assert "carried forward from OLD's last covered date" in md and r"allow \[carried forward\] |" in md
+
+
+def test_without_carry_forward_the_new_dates_are_counted_apart_not_as_flips(next_year, tmp_path):
+    facts = year_2027(tmp_path)
+    doc = json.loads(run(["diff", LIBRARY, next_year, "--facts", facts, "--format", "json",
+                          "--no-carry-forward"]).stdout)["impact"]
+    assert doc["changed"] == 0 and doc["by_rule"] == [] and doc["carried_forward_from"] is None
+    assert (doc["only_new_covers"], doc["outside_both"]) == (3, 1)

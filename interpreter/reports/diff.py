@@ -8,7 +8,8 @@ from rulecite.policy_lang.diff import PackDiff
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~", "superseded": ">", "retired": "x", "ended": "x",
          "replaced": ">", "effective": "*"}
-_TITLES = {"rules": "Rules", "codes": "Codes", "sets": "Sets", "derived": "Derived values", "sources": "Sources"}
+_TITLES = {"pack": "Pack settings", "rules": "Rules", "codes": "Codes", "sets": "Sets", "derived": "Derived values",
+           "sources": "Sources"}
 
 
 def _counts(items) -> str:

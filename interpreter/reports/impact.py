@@ -1,11 +1,14 @@
 """A decision ``Impact`` (``rulecite diff --facts``, ``tools.impact``) as text for a terminal
 and as Markdown for a release note, every string from the packs and records escaped
-through ``markup``."""
+through ``markup`` and every citation written by the one formatter (``citations``)."""
 
 from __future__ import annotations
 
+from rulecite.interpreter.reports.citations import citation_markdown, citation_text
 from rulecite.interpreter.reports.markup import md_text
 from rulecite.interpreter.tools.impact import Impact
+
+CARRIED = "carried forward from OLD's last covered date"
 
 
 def _what(imp: Impact) -> str:
@@ -14,15 +17,39 @@ def _what(imp: Impact) -> str:
     return "every record under the old and the new pack"
 
 
+def _apart(imp: Impact) -> list:
+    """What was judged with OLD carried forward, and what was not compared: sentences."""
+    out = []
+    if imp.carried_from is not None:
+        out.append(f"OLD covers service dates until {imp.carried_from.isoformat()}: {imp.carried_lines:,} line(s) "
+                   f"dated after it were judged by OLD's rules and values {CARRIED} "
+                   f"({imp.carried_from.isoformat()}), marked [carried forward]")
+    if imp.outside_both:
+        out.append(f"{imp.outside_both:,} record(s) outside both packs' coverage: not compared")
+    if imp.only_new_covers:
+        out.append(f"{imp.only_new_covers:,} line(s) only NEW covers: not counted as changes")
+    if imp.only_old_covers:
+        out.append(f"{imp.only_old_covers:,} line(s) only OLD covers: not counted as changes")
+    return out
+
+
+def _example(e, arrow: str) -> str:
+    mark = " [carried forward]" if e.carried else ""
+    return f"{e.id} {e.period} line {e.line} {e.code}: {e.before} {arrow} {e.after}{mark}"
+
+
 def render_text(imp: Impact) -> str:
     out = ["", f"Decision impact ({_what(imp)}):",
            f"  {imp.records:,} records read, {imp.compared:,} compared, {imp.lines:,} claim lines; "
            f"{imp.changed:,} changed ({imp.allow_to_deny:,} allow -> deny, {imp.deny_to_allow:,} deny -> allow)"]
+    out += [f"  {line}" for line in _apart(imp)]
     for r in imp.by_rule:
         codes = ", ".join(f"{c} x{n}" for c, n in r.codes)
         out.append(f"  {r.rule} {r.direction}: {r.count:,} line(s)  [{codes}]")
+        for c in r.citations:
+            out.append(f"      cites {citation_text(c)}")
         for e in r.examples:
-            out.append(f"      e.g. {e.id} {e.period} line {e.line} {e.code}: {e.before} -> {e.after}")
+            out.append(f"      e.g. {_example(e, '->')}")
     if not imp.by_rule:
         out.append("  no verdict changed")
     return "\n".join(out) + "\n"
@@ -34,14 +61,18 @@ def render_markdown(imp: Impact) -> str:
     out = ["## Decision impact", "", f"{e(_what(imp)).capitalize()}: {imp.records:,} records read, "
            f"{imp.compared:,} compared, {imp.lines:,} claim lines, **{imp.changed:,} changed** "
            f"({imp.allow_to_deny:,} allow → deny, {imp.deny_to_allow:,} deny → allow).", ""]
+    apart = _apart(imp)
+    if apart:
+        out += [f"- {e(line)}" for line in apart] + [""]
     if not imp.by_rule:
         out += ["No verdict changed.", ""]
         return "\n".join(out)
-    out += ["| Rule | Change | Lines | Codes | Example |", "|---|---|---:|---|---|"]
+    out += ["| Rule | Change | Lines | Codes | Cites | Example |", "|---|---|---:|---|---|---|"]
     for r in imp.by_rule:
         codes = ", ".join(f"{e(c)} ×{n}" for c, n in r.codes)
+        cites = "; ".join(citation_markdown(c) for c in r.citations)
         ex = r.examples[0] if r.examples else None
-        example = f"{e(ex.id)} {e(ex.period)} line {e(ex.line)}: {e(ex.before)} → {e(ex.after)}" if ex else ""
-        out.append(f"| `{r.rule}` | {e(r.direction)} | {r.count:,} | {codes} | {example} |")
+        example = e(_example(ex, "→")) if ex else ""
+        out.append(f"| `{r.rule}` | {e(r.direction)} | {r.count:,} | {codes} | {cites} | {example} |")
     out.append("")
     return "\n".join(out)

@@ -19,11 +19,15 @@ from collections import Counter
 
 import attrs
 
-from rulecite.interpreter.api import evaluate
+from rulecite.policy_lang.carry import carry_forward
+
+from rulecite.interpreter.api import RulePack, evaluate
+from rulecite.interpreter.codegen.compiler import default_service_date
 from rulecite.interpreter.engine.results import Rejection
 from rulecite.interpreter.tools.timeshift import Shifter, month_index
 
 REJECTED = "(rejected)"
+OUTSIDE = "coverage.outside"  # the built-in rule that denies a line dated outside the coverage
 
 
 @attrs.frozen
@@ -35,10 +39,13 @@ class LineChange:
     before: str  # "allow" | "deny by a, b" | "rejected: ..."
     after: str
     input_line: int
+    service_date: str | None = None
+    carried: bool = False  # the old side judged it with its rules carried forward (see ``carry``)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "period": self.period, "line": self.line, "code": self.code,
-                "before": self.before, "after": self.after, "input_line": self.input_line}
+                "service_date": self.service_date, "before": self.before, "after": self.after,
+                "carried_forward": self.carried, "input_line": self.input_line}
 
 
 @attrs.frozen
@@ -48,10 +55,12 @@ class RuleImpact:
     count: int
     codes: tuple  # ((code, count), ...) most frequent first
     examples: tuple  # LineChange
+    citations: tuple = ()  # the rule's citations (``Citation.to_dict()``), as the side that denies has them
 
     def to_dict(self) -> dict:
         return {"rule": self.rule, "direction": self.direction, "lines": self.count,
                 "codes": [{"code": c, "lines": n} for c, n in self.codes],
+                "citations": list(self.citations),
                 "examples": [e.to_dict() for e in self.examples]}
 
 
@@ -67,10 +76,23 @@ class Impact:
     date_a: _dt.date | None = None
     date_b: _dt.date | None = None
     changes: tuple = ()  # every changed line: (LineChange, rules that now deny it, rules that no longer do)
+    # The old side's last covered date, when it was carried forward to judge later dates
+    # the new side covers (``carry.carry_forward``); and how many lines it judged so.
+    carried_from: _dt.date | None = None
+    carried_lines: int = 0
+    # Not compared, and not counted as changes: records neither side covers, and lines
+    # only one side covers (the coverage change itself is in the structural diff).
+    outside_both: int = 0
+    only_old_covers: int = 0
+    only_new_covers: int = 0
 
     def to_dict(self) -> dict:
         out = {"records": self.records, "compared": self.compared, "lines": self.lines, "changed": self.changed,
                "allow_to_deny": self.allow_to_deny, "deny_to_allow": self.deny_to_allow,
+               "carried_forward_from": self.carried_from.isoformat() if self.carried_from else None,
+               "carried_forward_lines": self.carried_lines,
+               "outside_both": self.outside_both, "only_old_covers": self.only_old_covers,
+               "only_new_covers": self.only_new_covers,
                "by_rule": [r.to_dict() for r in self.by_rule],
                "changes": [{**lc.to_dict(), "now_denied_by": list(plus), "no_longer_denied_by": list(minus)}
                            for lc, plus, minus in self.changes]}
@@ -80,26 +102,62 @@ class Impact:
         return out
 
 
-def decision_impact(old, new, items, *, date_a=None, date_b=None, as_of=None, examples: int = 3) -> Impact:
-    """Evaluate ``items`` under ``old`` and ``new`` (or under one pack on two dates) and compare."""
+def decision_impact(old, new, items, *, date_a=None, date_b=None, as_of=None, examples: int = 3,
+                    carry: bool = True) -> Impact:
+    """Evaluate ``items`` under ``old`` and ``new`` (or under one pack on two dates) and compare.
+
+    Between versions, when ``new`` covers service dates after the last one ``old`` covers,
+    ``old`` judges them with what it had in force on its last covered date
+    (``carry.carry_forward``; ``carry=False`` turns it off). Records neither side covers,
+    and lines only one side covers, are counted apart, never as changes."""
     items = list(items)
+    carried_from = None
     if date_a is not None:
         a_items, keep = _moved(old.model, items, date_a)
         b_items, _ = _moved(new.model, items, date_b)
+        recs_a, recs_b = a_items, b_items
     else:
-        a_items = b_items = items
+        a_items = b_items = items  # evaluated as given (text is read by the engine's own reader)
+        recs_a = recs_b = [_parse(i) for i in items]  # read here only for periods and dates
         keep = None
+        last, until = old.model.coverage.end, new.model.coverage.end
+        if carry and last is not None and (until is None or until > last):
+            old = RulePack(carry_forward(old.model, until))
+            carried_from = last
     ra = list(evaluate(old, a_items, as_of=as_of))
     rb = list(evaluate(new, b_items, as_of=as_of))
+    sides = (old.model, new.model)
     groups: dict = {}
     codes: dict = {}
-    changed = lines = a2d = d2a = compared = 0
+    changed = lines = a2d = d2a = compared = carried_lines = outside_both = only_old = only_new = 0
     every = []
     for i, (x, y) in enumerate(zip(ra, rb)):
         if keep is not None and i not in keep:
             continue
+        in_a = _record_covered(old.model, x, recs_a[i])
+        in_b = _record_covered(new.model, y, recs_b[i])
+        if not in_a and not in_b:
+            outside_both += 1
+            continue
+        if not in_a or not in_b:  # one side cannot judge the record at all
+            n = len(getattr(x if in_a else y, "lines", ()))
+            only_old, only_new = (only_old + n, only_new) if in_a else (only_old, only_new + n)
+            continue
         compared += 1
-        for lc, plus, minus in _line_changes(x, y):
+        dates = _service_dates(new.model, recs_b[i])
+        late = [carried_from is not None and d is not None and d > carried_from.isoformat() for d in dates]
+        if not isinstance(x, Rejection):
+            carried_lines += sum(late[:len(x.lines)])
+        for k, lc, plus, minus in _line_changes(x, y):
+            if k is not None:
+                lc = attrs.evolve(lc, service_date=dates[k] if k < len(dates) else None,
+                                  carried=k < len(late) and late[k])
+            if OUTSIDE in plus or OUTSIDE in minus:  # one side does not cover this line's date
+                if OUTSIDE in plus:
+                    only_old += 1
+                else:
+                    only_new += 1
+                continue
             every.append((lc, tuple(plus), tuple(minus)))
             changed += 1
             if lc.before.startswith("allow") and lc.after.startswith("deny"):
@@ -113,10 +171,56 @@ def decision_impact(old, new, items, *, date_a=None, date_b=None, as_of=None, ex
         lines += max(len(getattr(x, "lines", ())), len(getattr(y, "lines", ())), 0)
     by_rule = [RuleImpact(rule, direction, len(chs), tuple(sorted(codes[(rule, direction)].items(),
                                                                  key=lambda kv: (-kv[1], kv[0]))),
-                          tuple(chs[:examples]))
+                          tuple(chs[:examples]),
+                          _citations(sides[1] if direction == "now denies" else sides[0], rule, chs[0].service_date))
                for (rule, direction), chs in groups.items()]
     by_rule.sort(key=lambda r: (-r.count, r.rule, r.direction))
-    return Impact(len(items), compared, lines, changed, a2d, d2a, tuple(by_rule), date_a, date_b, tuple(every))
+    return Impact(len(items), compared, lines, changed, a2d, d2a, tuple(by_rule), date_a, date_b, tuple(every),
+                  carried_from, carried_lines, outside_both, only_old, only_new)
+
+
+def _record_covered(model, result, rec) -> bool:
+    """Whether the pack's coverage takes the record: anything but a rejection of its period
+    as outside the dates the pack covers."""
+    if not isinstance(result, Rejection) or not isinstance(rec, dict):
+        return True
+    period = rec.get(model.shape.period)
+    if not isinstance(period, str) or len(period) < 7:
+        return True
+    cov = model.coverage
+    return not ((cov.end is not None and period[:7] + "-01" > cov.end.isoformat())
+                or (cov.start is not None and period[:7] + "-31" < cov.start.isoformat()))
+
+
+def _service_dates(model, rec) -> list:
+    """The service date of each line of ``rec`` (its own, or the period's default day)."""
+    shape = model.shape
+    if not isinstance(rec, dict) or not isinstance(rec.get(shape.lines), list):
+        return []
+    period = rec.get(shape.period)
+    try:
+        d0 = default_service_date(shape, rec) if isinstance(period, str) and len(period) >= 7 else None
+    except (ValueError, TypeError, KeyError):
+        d0 = None
+    out = []
+    for ln in rec[shape.lines]:
+        d = ln.get(shape.line_date) if isinstance(ln, dict) else None
+        out.append(d if isinstance(d, str) else d0)
+    return out
+
+
+def _citations(model, rule: str, day: str | None) -> tuple:
+    versions = model.rule_versions(rule)
+    if not versions:
+        return ()
+    chosen = versions[-1]
+    try:
+        when = _dt.date.fromisoformat(day) if day else None
+    except ValueError:
+        when = None
+    if when is not None:
+        chosen = next((v for v in versions if v.window.contains(when)), chosen)
+    return tuple(c.to_dict() for c in chosen.citations)
 
 
 def _moved(model, items, day: _dt.date):
@@ -173,16 +277,17 @@ def _describe(v) -> str:
 
 
 def _line_changes(x, y):
+    """(line index or None, LineChange, rules that now deny it, rules that no longer do)."""
     if isinstance(x, Rejection) and isinstance(y, Rejection):
         return
     if isinstance(x, Rejection):
-        for v in y.lines:
-            yield (LineChange(y.id, y.period, v.line, v.code, f"rejected: {x.reason}", _describe(v), y.input_line),
+        for k, v in enumerate(y.lines):
+            yield (k, LineChange(y.id, y.period, v.line, v.code, f"rejected: {x.reason}", _describe(v), y.input_line),
                    sorted(v.rules), [REJECTED])
         return
     if isinstance(y, Rejection):
-        for v in x.lines:
-            yield (LineChange(x.id, x.period, v.line, v.code, _describe(v), f"rejected: {y.reason}", x.input_line),
+        for k, v in enumerate(x.lines):
+            yield (k, LineChange(x.id, x.period, v.line, v.code, _describe(v), f"rejected: {y.reason}", x.input_line),
                    [REJECTED], sorted(v.rules))
         return
     la = {i: v for i, v in enumerate(x.lines)}
@@ -194,5 +299,5 @@ def _line_changes(x, y):
         ra = set(va.rules) if va is not None else set()
         rb = set(vb.rules) if vb is not None else set()
         v = vb or va
-        yield (LineChange(y.id, y.period, v.line, v.code, _describe(va), _describe(vb), y.input_line),
+        yield (i, LineChange(y.id, y.period, v.line, v.code, _describe(va), _describe(vb), y.input_line),
                sorted(rb - ra), sorted(ra - rb))
