@@ -1,4 +1,4 @@
-"""``rulecite new-version PACK --version V``: start next year's update of a pack."""
+"""``rulecite new-version PACK --version V [--until DATE]``: start next year's update of a pack."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 from rulecite.policy_lang.newversion import NewVersionError, new_version
 
 from rulecite.cli._errors import EXIT_OK, BadInput, why
+from rulecite.cli._options import DateParam
 from rulecite.cli._output import stdout_text
 from rulecite.cli._packs import pack_root, relpath
 
@@ -16,11 +17,15 @@ from rulecite.cli._packs import pack_root, relpath
 @click.argument("pack", metavar="PACK")
 @click.option("--version", "version", required=True, metavar="VERSION",
               help="The new calendar version, e.g. 2027.1.0 (YEAR.MAJOR.PATCH), after the pack's own.")
+@click.option("--until", "until", type=DateParam(), default=None, metavar="DATE",
+              help="The new last covered service date, written to [coverage] until (default: a year after the "
+                   "old one, e.g. 2026-12-31 -> 2027-12-31).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Where to put the copy (default: NAME-VERSION beside the pack, or in the current folder "
                    "for a bundled pack).")
-def command(pack: str, version: str, out_dir: str | None) -> int:
-    """Copy PACK to a new version with its history intact, so you edit only what changed."""
+def command(pack: str, version: str, until, out_dir: str | None) -> int:
+    """Copy PACK's files to a new version with its history intact, its coverage extended
+    and the years of its title updated, and print every step that remains."""
     root = pack_root(pack).resolve()
     bundled = not Path(pack).exists()
     name = _name(root)
@@ -31,25 +36,29 @@ def command(pack: str, version: str, out_dir: str | None) -> int:
     else:
         dest = root.parent / f"{name}-{version}"
     try:
-        made = new_version(root, version, dest)
+        made = new_version(root, version, dest, until)
     except NewVersionError:
         raise  # a RuleciteError: main renders it, with its code
     except (OSError, ValueError) as e:
         raise BadInput(f"cannot copy the pack to `{dest}`: {why(e)}") from None
     where = relpath(str(made.dest))
     out = stdout_text()
-    click.echo(f"created {where}: {made.name} {made.version} (from {made.old_version})", file=out)
+    click.echo(f"created {where}: {made.name} {made.version} (from {made.old_version}), "
+               f"{len(made.copied)} file(s) copied", file=out)
+    if made.until is not None:
+        click.echo(f"  coverage extended: until {made.old_until.isoformat()} -> {made.until.isoformat()}", file=out)
+    if made.title != made.old_title:
+        click.echo(f"  title: \"{made.old_title}\" -> \"{made.title}\"", file=out)
     if made.extends:
         click.echo(f"  extends rewritten to \"{made.extends}\" so it still finds the same pack", file=out)
-    click.echo(f"""
-Next steps:
-  1. Add what changed, dated: new rules or new versions of a rule with `effective`,
-     `supersedes OLD` or `retire RULE {{ from DATE }}`, and `until` / `replaced_by` on codes
-     that end. Keep the old declarations: the pack still judges earlier service dates.
-  2. Add the new Final Rule as a `source`, and cite it.
-  3. rulecite check {where}
-  4. rulecite test {where} --coverage
-  5. rulecite diff {relpath(str(root)) if not bundled else pack} {where} --format markdown""", file=out)
+    if made.left_out:
+        shown = ", ".join(made.left_out[:5]) + (f" and {len(made.left_out) - 5} more" if len(made.left_out) > 5
+                                                else "")
+        click.echo(f"  not copied (the loader does not read them): {shown}", file=out)
+    old_where = pack if bundled else relpath(str(root))
+    click.echo("\nNext steps:", file=out)
+    for i, step in enumerate(made.steps(where, old_where), start=1):
+        click.echo(f"  {i}. {step}", file=out)
     return EXIT_OK
 
 

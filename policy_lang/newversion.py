@@ -1,14 +1,24 @@
-"""Start the next version of a pack: copy its folder and bump the version in pack.toml.
+"""Start the next version of a pack: copy its files, bump the version, extend the coverage.
 
-Takes a pack folder, a new calendar version and a destination; gives the new
-folder, with every file as it was (the rules' history stays intact: the analyst adds
-what changed with new effective dates, ``supersedes``, ``retire`` and code
-``until`` lines). Only two things change: ``[pack] version``, and a relative
-``extends`` path, rewritten so it still points at the same pack from the new place.
+Takes a pack folder, a new calendar version, a destination and the new last covered day
+(default: a year after the old one); gives a ``NewVersion``: the new folder and what was
+done, and ``steps()``, every step that remains. The rules' history stays intact: the
+analyst adds what changed with new effective dates, ``supersedes``, ``retire`` and code
+``until`` lines. In ``pack.toml`` only these change, every other byte kept:
+``[pack] version``; ``[coverage] until``; the years of the title when it names a range
+or list of years ending with the old last year ("CY 2025 and CY 2026" gains "CY 2027",
+"2025-2026" becomes "2025-2027"); and a relative ``extends``, rewritten so it still
+points at the same pack from the new place.
+
+Only the pack's files are copied, as the loader reads them: ``pack.toml``, the facts
+schema, every ``.policy`` file, every file the loader reads besides (a test's facts file,
+an amounts table) and the ``tests/`` folder; planning notes and anything else stay
+behind, and ``left_out`` names them.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import re
 import shutil
@@ -18,9 +28,10 @@ from pathlib import Path
 import attrs
 
 from rulecite.policy_lang.errors import RuleciteError
-from rulecite.policy_lang.load import VERSION_RE
+from rulecite.policy_lang.files import PackFiles, UnsafeFile
+from rulecite.policy_lang.load import VERSION_RE, load
 
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".DS_Store")
+_SKIP = ("__pycache__", ".git", ".DS_Store")
 
 
 class NewVersionError(RuleciteError, ValueError):
@@ -37,14 +48,60 @@ class NewVersion:
     source: Path
     dest: Path
     extends: str | None  # the rewritten extends path, when it changed
+    old_until: _dt.date | None = None  # the old last covered day (None: open or not in this pack.toml)
+    until: _dt.date | None = None  # the new one, when the coverage was extended
+    coverage_note: str | None = None  # why the coverage was not extended, when it was not
+    old_title: str = ""
+    title: str = ""  # the new title (the old one when it was not changed)
+    title_note: str | None = None  # why the title was not changed, when it names years
+    copied: tuple = ()  # relative paths
+    left_out: tuple = ()  # relative paths of the files not copied
+    stale_comments: tuple = ()  # (line number, text) of pack.toml comments naming the old last year
+
+    def steps(self, where: str, old_where: str) -> list:
+        """Every step that remains, in order, as lines of text (``where``: how to name the
+        new folder on a command line; ``old_where``: the old pack)."""
+        out = []
+        if self.until is None:
+            out.append(f"Extend the coverage: {self.coverage_note or 'set [coverage] until in pack.toml'}.")
+        if self.title_note:
+            out.append(f"Update the title in pack.toml: {self.title_note}.")
+        if self.stale_comments:
+            lines = ", ".join(str(n) for n, _ in self.stale_comments)
+            out.append(f"Review pack.toml's comments that still name {self.old_until.year} (line {lines}).")
+        year = (self.until or self.old_until or _dt.date.today()).year
+        out += [
+            f"Add the source behind the {year} changes (the Final Rule or its equivalent) as a `source` "
+            "with its `published` and `effective` dates, and cite it; cite only pages you have read.",
+            "Add what changed, dated: a new rule with `effective` and `supersedes OLD`, "
+            "`retire RULE { from DATE ... }`, `effective` on new codes, `until` and `replaced_by` on codes "
+            "that end. Keep the old declarations: the pack still judges earlier service dates.",
+            f"Update the dated values (amounts, thresholds) that change in {year}.",
+            f"Add tests on both sides of every new date, and for {year} service dates.",
+            f"rulecite check {where}",
+            f"rulecite test {where} --coverage",
+            f"rulecite diff {old_where} {where} --facts FACTS.jsonl  (every verdict that changes, by rule; "
+            "dates only the new version covers are judged by the old one's rules carried forward)",
+            f"rulecite diff {where} --date-a {year - 1}-12-31 --date-b {year}-01-01 --format markdown",
+        ]
+        return out
 
 
 def version_key(v: str) -> tuple:
     return tuple(int(p) for p in v.split("."))
 
 
-def new_version(src: Path, version: str, dest: Path) -> NewVersion:
-    """Copy the pack at ``src`` to ``dest`` as ``version``."""
+def next_year(d: _dt.date) -> _dt.date:
+    """The same day a year later (28 February for a 29th)."""
+    try:
+        return d.replace(year=d.year + 1)
+    except ValueError:
+        return _dt.date(d.year + 1, 2, 28)
+
+
+def new_version(src: Path, version: str, dest: Path, until: _dt.date | None = None) -> NewVersion:
+    """Copy the pack at ``src`` to ``dest`` as ``version``, its coverage extended to
+    ``until`` (default: a year after its last covered day)."""
     src = Path(src).resolve()
     dest = Path(dest)
     if not VERSION_RE.match(version):
@@ -64,40 +121,143 @@ def new_version(src: Path, version: str, dest: Path) -> NewVersion:
         raise NewVersionError(f"`{dest}` is inside the pack it would copy; choose a folder outside it with --out")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise NewVersionError(f"`{dest}` already exists; choose another folder with --out")
-    new_text = _set_key(text, "version", version)
+    new_text = set_key(text, "pack", "version", f'"{version}"')
+    # the coverage
+    cov = data.get("coverage")
+    old_until = _as_date(cov.get("until")) if isinstance(cov, dict) else None
+    new_until, cov_note = None, None
+    if not isinstance(cov, dict):
+        cov_note = ("pack.toml has no [coverage] table (the coverage comes from the pack it extends, or is "
+                    "open): extend it there, or add [coverage] with `from` and `until`")
+    elif old_until is None:
+        cov_note = "pack.toml's [coverage] has no readable `until` date; set it to the new last covered day"
+    else:
+        new_until = until or next_year(old_until)
+        if new_until <= old_until:
+            raise NewVersionError(f"--until {new_until.isoformat()} is not after the pack's last covered day "
+                                  f"({old_until.isoformat()})")
+        quoted = isinstance(cov.get("until"), str)
+        new_text = set_key(new_text, "coverage", "until",
+                           f'"{new_until.isoformat()}"' if quoted else new_until.isoformat())
+    if until is not None and new_until is None:
+        raise NewVersionError(f"--until {until.isoformat()}: {cov_note}")
+    # the title
+    old_title = str(pk.get("title", ""))
+    title, title_note = old_title, None
+    if old_until is not None and new_until is not None and new_until.year > old_until.year:
+        bumped = bump_title(old_title, old_until.year, new_until.year)
+        if bumped is not None:
+            title = bumped
+            new_text = set_key(new_text, "pack", "title", _toml_string(title))
+        elif re.search(r"\b(19|20|21)\d\d\b", old_title):
+            title_note = (f"it names years (\"{old_title}\") but no range or list ending with {old_until.year} "
+                          f"that could gain {new_until.year}")
+    stale = ()
+    if old_until is not None and new_until is not None and new_until.year > old_until.year:
+        stale = tuple((n, line.strip()) for n, line in enumerate(new_text.splitlines(), start=1)
+                      if line.lstrip().startswith("#") and str(old_until.year) in line
+                      and str(new_until.year) not in line)
+    # extends
     extends = pk.get("extends")
     rewritten = None
     if extends and (src / extends / "pack.toml").is_file():
         target = (src / extends).resolve()
         rel = Path(os.path.relpath(target, dest.resolve())).as_posix()
         if rel != extends:
-            new_text = _set_key(new_text, "extends", rel)
+            new_text = set_key(new_text, "pack", "extends", f'"{rel}"')
             rewritten = rel
-    shutil.copytree(src, dest, ignore=_IGNORE, dirs_exist_ok=True)
+    copied, left_out = pack_files(src)
+    for rel in copied:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / rel, target)
+    dest.mkdir(parents=True, exist_ok=True)
     (dest / "pack.toml").write_text(new_text, encoding="utf-8", newline="\n")
-    return NewVersion(name, old, version, src, dest.resolve(), rewritten)
+    return NewVersion(name, old, version, src, dest.resolve(), rewritten, old_until, new_until, cov_note,
+                      old_title, title, title_note, copied, left_out, stale)
 
 
-def _set_key(text: str, key: str, value: str) -> str:
-    """Set ``key = "value"`` in the ``[pack]`` table, keeping every other byte."""
+def pack_files(root: Path) -> tuple:
+    """(files to copy, files left out): relative paths under ``root``, sorted. The pack's
+    files are what the loader reads (found by loading it: pack.toml, the schema, .policy
+    files, test facts files, amounts tables), every ``.policy`` file and the facts schema
+    even when the pack does not load, and the ``tests/`` folder."""
+    root = Path(root).resolve()
+    files = PackFiles()
+    try:
+        load(root, files=files)
+    except (OSError, ValueError, RecursionError, UnsafeFile):  # a broken pack still copies what it has
+        pass
+    keep = set()
+    for path, _ in files.digests():
+        p = Path(path)
+        if p.is_relative_to(root):
+            keep.add(p.relative_to(root).as_posix())
+    every = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if any(part in _SKIP or part.startswith(".") for part in rel.parts) or not p.is_file() or p.is_symlink():
+            continue
+        every.append(rel.as_posix())
+    for rel in every:
+        if rel in ("pack.toml", "facts.schema.json") or rel.endswith(".policy") or rel.startswith("tests/"):
+            keep.add(rel)
+    copied = tuple(sorted(r for r in keep if r in every))
+    return copied, tuple(r for r in every if r not in keep)
+
+
+def bump_title(title: str, old_year: int, new_year: int) -> str | None:
+    """``title`` with its years running on to ``new_year``, or None when it names no range
+    or list of years ending with ``old_year``: "2025-2026" -> "2025-2027", "2025 to 2026"
+    -> "2025 to 2027", "CY 2025 and CY 2026" -> "CY 2025, CY 2026 and CY 2027"."""
+    old = str(old_year)
+    ranged = re.compile(rf"\b((?:19|20|21)\d\d)(\s*(?:-|–|—|to|through)\s*)((?:[A-Z]{{1,5}}\s)?){old}\b")
+    m = ranged.search(title)
+    if m and int(m.group(1)) < old_year:
+        return title[:m.start()] + f"{m.group(1)}{m.group(2)}{m.group(3)}{new_year}" + title[m.end():]
+    listed = re.compile(rf"((?:[A-Z]{{1,5}}\s)?)((?:19|20|21)\d\d)(\s+and\s+)((?:[A-Z]{{1,5}}\s)?){old}\b")
+    m = listed.search(title)
+    if m and int(m.group(2)) < old_year:
+        prefix = m.group(4)
+        years = [f"{prefix}{y}" for y in range(old_year, new_year + 1)]
+        tail = ", ".join(years[:-1]) + f" and {years[-1]}"
+        return title[:m.start()] + f"{m.group(1)}{m.group(2)}, {tail}" + title[m.end():]
+    return None
+
+
+def _as_date(v) -> _dt.date | None:
+    if isinstance(v, _dt.date) and not isinstance(v, _dt.datetime):
+        return v
+    try:
+        return _dt.date.fromisoformat(str(v)) if isinstance(v, str) else None
+    except ValueError:
+        return None
+
+
+def _toml_string(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def set_key(text: str, table: str, key: str, value: str) -> str:
+    """Set ``key = value`` (``value``: TOML text) in ``[table]``, keeping every other byte
+    (a comment after the value too); the key is added at the end of the table when absent."""
     lines = text.splitlines(keepends=True)
-    table = None
-    pat = re.compile(rf'^(\s*{key}\s*=\s*)(".*?"|\'.*?\')(.*)$', re.S)
-    end_of_pack = None
+    current = None
+    pat = re.compile(rf'^(\s*{re.escape(key)}\s*=\s*)("(?:[^"\\]|\\.)*"|\'[^\']*\'|[^\s#]+)(.*)$', re.S)
+    end_of_table = None
     for i, line in enumerate(lines):
         head = re.match(r"^\s*\[([^\]]+)\]", line)
         if head:
-            if table == "pack" and end_of_pack is None:
-                end_of_pack = i
-            table = head.group(1).strip()
+            if current == table and end_of_table is None:
+                end_of_table = i
+            current = head.group(1).strip()
             continue
-        if table == "pack":
+        if current == table:
             m = pat.match(line)
             if m:
-                lines[i] = m.group(1) + f'"{value}"' + m.group(3)
+                lines[i] = m.group(1) + value + m.group(3)
                 return "".join(lines)
-    insert = f'{key} = "{value}"\n'
-    if end_of_pack is None:
-        end_of_pack = len(lines)
-    lines.insert(end_of_pack, insert)
+    if end_of_table is None:
+        end_of_table = len(lines)
+    lines.insert(end_of_table, f"{key} = {value}\n")
     return "".join(lines)

@@ -288,11 +288,9 @@ def test_yearly_update_walkthrough(tmp_path):
     page = DOCS / "guides" / "yearly-update.md"
     dest = tmp_path / "library-loans-2027.1.0"
     new_version(LIBRARY, "2027.1.0", dest)
-    toml = (dest / "pack.toml").read_text()
-    assert "until = 2026-12-31" in toml
-    (dest / "pack.toml").write_text(toml.replace("until = 2026-12-31", "until = 2027-12-31"))
+    assert "until = 2027-12-31" in (dest / "pack.toml").read_text()  # new-version extends the coverage
     files = _titled_files(page)
-    assert list(files) == ["library-loans-2027.1.0/bylaws-2027.policy"]
+    assert list(files) == ["library-loans-2027.1.0/bylaws-2027.policy", "facts-2027.jsonl"]
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     loaded = load(dest)
@@ -305,3 +303,19 @@ def test_yearly_update_walkthrough(tmp_path):
     for line in shown[0].strip().splitlines():
         assert not line.strip() or line in rendered, f"the page shows {line!r}; the diff says:\n" + "\n".join(rendered)
     assert f"{report.passed} passed, 0 failed" in shown[1]
+    # the decision impact across the end of the old coverage, and the publication clock
+    from rulecite.interpreter import evaluate
+    from rulecite.interpreter.reports.impact import render_text as impact_text
+    from rulecite.interpreter.tools.impact import decision_impact
+
+    facts = [json.loads(line) for line in files["facts-2027.jsonl"].splitlines() if line.strip()]
+    new = load_pack(dest)
+    rendered = impact_text(decision_impact(load_pack(LIBRARY), new, facts)).splitlines()
+    for line in shown[2].strip("\n").splitlines():
+        assert line in rendered, f"the page shows {line!r}; the impact says:\n" + "\n".join(rendered)
+
+    def verdicts(as_of):
+        return [(r.lines[0].verdict, r.lines[0].rules) for r in evaluate(new, facts[:2], as_of=as_of)]
+
+    assert verdicts("2026-11-17") == [("allow", ()), ("deny", ("media.agreement",))]
+    assert verdicts("2026-11-18") == verdicts(None) == [("deny", ("stream.week",)), ("allow", ())]
