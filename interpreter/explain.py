@@ -17,7 +17,7 @@ from __future__ import annotations
 from rulecite.policy_lang import builtins
 from rulecite.policy_lang.syntax import nodes as ast
 from rulecite.policy_lang.syntax.formatter import format_expr
-from rulecite.policy_lang.model import Ref
+from rulecite.policy_lang.model import Apply, Concat, Ref
 
 from rulecite.interpreter.codegen import runtime
 from rulecite.interpreter.codegen.compiler import LO, HI, default_service_date, fmt_value
@@ -134,6 +134,25 @@ class Tracer:
         args = [self.ev(a, env) for a in e.args]
         return builtins.call(e.func, args, self.pack)
 
+    def e_If(self, e, env):
+        return self.ev(e.then, env) if self.ev(e.cond, env) else self.ev(e.else_, env)
+
+    def e_Concat(self, e, env):
+        return runtime.concat(self.ev(e.left, env), self.ev(e.right, env), self.budget)
+
+    def _bind(self, e: Apply, env) -> tuple:
+        """(the definition, the environment of its body: its parameters bound to the arguments)."""
+        d = self.pack.definition(e.name)
+        inner = {"__sd__": env.get("__sd__")}
+        for (name, _), a in zip(d.params, e.args):
+            inner[name] = self.ev(a, env)
+        return d, inner
+
+    def e_Apply(self, e: Apply, env):
+        runtime.call_step(self.budget)
+        d, inner = self._bind(e, env)
+        return self.ev(d.expr, inner)
+
     def _items(self, e, env):
         items = self.ev(e.source, env) or []
         self.budget[0] -= len(items)
@@ -186,6 +205,17 @@ class Tracer:
                         if not isinstance(x, ast.Literal) and not (isinstance(x, Ref) and x.kind == "set")]
             elif isinstance(e, ast.Call):
                 kids = [self.trace(a, env, depth + 1) for a in e.args if not isinstance(a, ast.Literal)]
+            elif isinstance(e, ast.If):
+                taken = e.then if self.ev(e.cond, env) else e.else_  # the branch the value comes from
+                kids = [self.trace(e.cond, env, depth + 1), self.trace(taken, env, depth + 1)]
+            elif isinstance(e, Concat):
+                kids = [self.trace(x, env, depth + 1) for x in (e.left, e.right)]
+            elif isinstance(e, Apply):
+                # the call's arguments, then its definition's body with the parameters bound
+                kids = [self.trace(a, env, depth + 1) for a in e.args if not isinstance(a, ast.Literal)]
+                d, inner = self._bind(e, env)
+                node["definition"] = self.trace(d.expr, inner, depth + 1)
+                node["parameters"] = {name: _plain(inner[name]) for name, _ in d.params}
             elif isinstance(e, (ast.Quant, ast.Fold)):
                 node["items"] = len(self._items(e, env))
         if kids:

@@ -45,6 +45,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E212": ("unknown-lines", "A rule iterates over a list that is not the pack's lines."),
     "E213": ("unknown-source-kind", "A source whose `kind` is not one of the fixed source kinds."),
     "E214": ("no-primary-citation", "A rule with no primary citation, in a pack that requires one."),
+    "E215": ("recursive-definition", "A definition (`def`) that calls itself, directly or through others."),
     # types
     "E300": ("type-mismatch", "Operands of incompatible types."),
     "E301": ("not-boolean", "A condition that is not true/false."),
@@ -53,6 +54,9 @@ CODES: dict[str, tuple[str, str]] = {
     "E304": ("bad-arguments", "A function called with the wrong number or types of arguments."),
     "E305": ("bad-enum-value", "A string compared with a field that only takes other values."),
     "E306": ("nesting-too-deep", "Quantifiers nest deeper than the configured bound."),
+    "E307": ("bad-definition-call", "A definition called with the wrong number or types of arguments."),
+    "E308": ("definition-too-large", "A definition that stands for too much work once the definitions it calls "
+                                     "are written out."),
     # windows and dates
     "E400": ("inverted-window", "An `until` date before the `effective` date."),
     "E401": ("overlapping-versions", "Two versions of a rule are in force on the same day."),

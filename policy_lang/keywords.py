@@ -15,7 +15,7 @@ from rulecite.policy_lang.builtins import NAMES
 # category -> words, each category in the order a reader meets them
 KEYWORDS: dict[str, tuple[str, ...]] = {
     # words that start a top-level declaration
-    "declaration": ("source", "code", "set", "let", "rule", "retire", "suggest", "test"),
+    "declaration": ("source", "code", "set", "let", "def", "rule", "retire", "suggest", "test"),
     # words that start a field or clause inside a declaration
     "field": (
         "title", "summary", "effective", "until", "supersedes", "cite", "dispute", "per", "tag",
@@ -24,11 +24,11 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
         "reason", "units", "facts", "as_of", "expect", "allow", "rejected", "override",
     ),
     # words that only follow another keyword: `for record`, `facts file`, `expect no finding`, ...
-    "qualifier": ("record", "line", "file", "finding", "no", "suggestion"),
+    "qualifier": ("record", "line", "file", "finding", "no", "suggestion", "of"),
     # the clause words of an applicability line and a verdict
     "clause": ("for", "where", "when", "unless"),
-    # operators written as words
-    "operator": ("and", "or", "not", "in"),
+    # operators written as words (`if c then a else b` is one operator of three words)
+    "operator": ("and", "or", "not", "in", "if", "then", "else"),
     # verdict severities
     "severity": ("deny", "warn", "info"),
     # literal constants

@@ -28,6 +28,46 @@ class Ref:
 
 
 @frozen
+class Apply:
+    """A checked call of a definition (``def``): its name, the checked arguments, the
+    type of its result, and how deep quantifiers nest inside its body (counted where it
+    is called, as a `let` is)."""
+
+    name: str
+    args: tuple
+    type: Type = field(eq=False)
+    depth: int = field(default=0, eq=False)
+    span: Span = field(default=NOWHERE, eq=False, repr=False, kw_only=True)
+
+
+@frozen
+class Concat:
+    """A checked ``a + b`` of two lists (the items of ``a``, then those of ``b``)."""
+
+    left: object
+    right: object
+    span: Span = field(default=NOWHERE, eq=False, repr=False, kw_only=True)
+
+
+@frozen
+class Definition:
+    """A checked ``def``: parameters ((name, Type), ...), the body with its parameters as
+    ``Ref("var", ...)``, the result type, the quantifier nesting inside it, and ``size``:
+    how many expression nodes it stands for with every definition it calls written out
+    (the checker bounds it, so a chain of definitions cannot grow work exponentially)."""
+
+    name: str
+    params: tuple
+    expr: object
+    type: Type = field(eq=False)
+    span: Span = field(eq=False, repr=False)
+    depth: int = 0
+    size: int = 1
+    deps: tuple = ()  # names of the definitions it calls
+    signature: str = field(default="", eq=False)  # the parameters as written: "l: line, days: int"
+
+
+@frozen
 class Source:
     name: str
     title: str
@@ -268,6 +308,7 @@ class Pack:
     codes: tuple = ()
     sets: tuple = ()
     derived: tuple = ()  # top-level lets, in dependency order
+    definitions: tuple = ()  # `def`s, in dependency order (callees first)
     rules: tuple = ()  # every version, sorted by (id, version)
     retirements: tuple = ()
     suggestions: tuple = ()
@@ -290,6 +331,9 @@ class Pack:
 
     def set(self, name: str) -> CodeSet | None:
         return _index(self.sets).get(name)
+
+    def definition(self, name: str) -> Definition | None:
+        return _index(self.definitions).get(name)
 
     def rule_versions(self, rule_id: str) -> list:
         return [r for r in self.rules if r.id == rule_id]

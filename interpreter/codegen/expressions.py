@@ -22,7 +22,7 @@ import attrs
 
 from rulecite.policy_lang.syntax import nodes as ast
 from rulecite.policy_lang.check.checker import FUNCTIONS as SIGNATURES
-from rulecite.policy_lang.model import CodeSet, Ref
+from rulecite.policy_lang.model import Apply, CodeSet, Concat, Definition, Ref
 from rulecite.policy_lang.types import Type
 
 from rulecite.interpreter.codegen import runtime
@@ -61,6 +61,12 @@ def is_optional(e) -> bool:
         return False
     if isinstance(e, ast.Fold):
         return e.func in ("min", "max")
+    if isinstance(e, Concat):
+        return False
+    if isinstance(e, ast.If):
+        return is_optional(e.then) or is_optional(e.else_)
+    if isinstance(e, Apply):
+        return type(e.type) is not Type or e.type.optional
     if isinstance(e, ast.Call):
         return e.func not in ("present", "len")
     if isinstance(e, ast.BinOp):
@@ -95,6 +101,8 @@ class Emitter:
                 raise CompileError(f"derived value `{dv.name}` is defined twice")
             self.let_index[dv.name] = k
         self.let_limit = None  # while a let compiles: it may read only the lets before it
+        self.def_fns: dict = {}  # definition name -> its function's name
+        self.def_active: set = set()  # definitions being compiled (a forged cycle is refused)
         # Read templates for telling which fact a failing expression read (see ``origins``):
         # code text of a read, or a temporary holding one -> JSON path template.
         self.paths: dict = {"ln": "$." + text(pack.shape.lines, "the record's lines") + "[{ln}]"}
@@ -148,7 +156,7 @@ class Emitter:
         """The call of top-level derived value ``name``; compiled on its first use."""
         if name not in self.let_fns:
             k = self.let_index.get(name)
-            if k is None or (self.let_limit is not None and k >= self.let_limit):
+            if k is None or (self.let_limit is not None and not 0 <= k < self.let_limit):
                 raise CompileError(f"`{name}` is not a derived value defined before this use")
             dv = self.pack.derived[k]
             saved = self.owner, self.let_limit
@@ -162,6 +170,33 @@ class Emitter:
             self.let_slots[name], self.let_fns[name] = slot, fn
             self.owner, self.let_limit = saved
         return f"{self.let_fns[name]}(rec, hist, _m)"
+
+    def def_fn(self, name) -> tuple:
+        """(function name, parameter count) of definition ``name``; compiled on its first call
+        as ``def def_NAME(rec, hist, ln, sd, _m, p_a, ...)``, which charges one step a call."""
+        d = self.pack.definition(text(name, "a definition's name"))
+        if type(d) is not Definition or type(d.params) is not tuple:
+            raise CompileError(f"`{name}` is not a definition of the pack")
+        if name in self.def_active:
+            raise CompileError(f"definition `{name}` calls itself")
+        if name not in self.def_fns:
+            self.def_active.add(name)
+            saved = self.owner, self.let_limit
+            self.owner, self.let_limit = origin_of(self.pack, "def", name, d), -1  # no `let` inside
+            fn = self.names.take("def", name)
+            env = {}
+            for pname, _ in d.params:
+                env[pname] = ident("p_", pname)
+            if len(set(env.values())) != len(d.params):
+                raise CompileError(f"definition `{name}` names a parameter twice")
+            body = self.x(d.expr, dict(env))
+            params = "".join(", " + py for py in env.values())
+            self.unit([f"def {fn}(rec, hist, ln, sd, _m{params}):", "    _rt.call_step(_m)",
+                       f"    return {body}"])
+            self.def_fns[name] = (fn, len(d.params))
+            self.owner, self.let_limit = saved
+            self.def_active.discard(name)
+        return self.def_fns[name]
 
     # ------------------------------------------------------------ expressions
     def x(self, e, env: dict) -> str:
@@ -329,6 +364,21 @@ class Emitter:
             return f"({t} if ({t} := {args[0]}) is not None else {args[1]})"
         return f"_rt.FUNCTIONS[{func!r}](" + ", ".join(args) + ")"
 
+    def x_Apply(self, e: Apply, env):
+        if type(e.args) is not tuple:
+            raise CompileError("the arguments of a definition's call must be a tuple")
+        fn, n = self.def_fn(e.name)
+        if len(e.args) != n:
+            raise CompileError(f"definition `{e.name}` takes {n} argument(s), not {len(e.args)}")
+        args = "".join(", " + self.x(a, env) for a in e.args)
+        return f"{fn}(rec, hist, ln, sd, _m{args})"
+
+    def x_If(self, e: ast.If, env):
+        return f"({self.x(e.then, env)} if {self.x(e.cond, env)} else {self.x(e.else_, env)})"
+
+    def x_Concat(self, e: Concat, env):
+        return f"_rt.concat({self.x(e.left, env)}, {self.x(e.right, env)}, _m)"
+
     def _loop_fn(self, node, kind: str, var, source, env, body) -> str:
         """A module-level function with a plain ``for`` loop over ``source``: cheaper than a
         generator expression, and it returns as soon as the answer is known. ``body``
@@ -398,7 +448,8 @@ _EXPRESSIONS = {
     ast.ListLit: Emitter.x_ListLit, ast.Not: Emitter.x_Not, ast.Neg: Emitter.x_Neg,
     ast.BinOp: Emitter.x_BinOp, ast.Compare: Emitter.x_Compare, ast.In: Emitter.x_In,
     ast.And: Emitter.x_And, ast.Or: Emitter.x_Or, ast.Call: Emitter.x_Call,
-    ast.Quant: Emitter.x_Quant, ast.Fold: Emitter.x_Fold,
+    ast.Quant: Emitter.x_Quant, ast.Fold: Emitter.x_Fold, Apply: Emitter.x_Apply, ast.If: Emitter.x_If,
+    Concat: Emitter.x_Concat,
 }
 
 

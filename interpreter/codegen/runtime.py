@@ -68,6 +68,23 @@ def isin(a, b, state):
     return a in b
 
 
+def concat(a, b, state):
+    """``a + b`` of two lists: the new list costs its length in steps (so a chain of
+    derived values each doubling a list cannot grow memory past the record's budget)."""
+    out = list(a or ()) + list(b or ())
+    state[0] -= len(out)
+    if state[0] < 0:
+        over_budget(state)
+    return out
+
+
+def call_step(state):
+    """A call of a definition costs one step of the record's budget."""
+    state[0] -= 1
+    if state[0] < 0:
+        over_budget(state)
+
+
 def field(obj, name):
     """A field of a value the schema leaves untyped: absent unless ``obj`` is an object."""
     return obj.get(name) if isinstance(obj, dict) else None

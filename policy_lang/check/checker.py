@@ -18,7 +18,7 @@ from collections.abc import Callable
 import attrs
 
 from rulecite.policy_lang import types as T
-from rulecite.policy_lang.check import citations, declarations, pack_tests, rules, timeline
+from rulecite.policy_lang.check import citations, declarations, definitions, pack_tests, rules, timeline
 from rulecite.policy_lang.check.expressions import FUNCTION_NAMES, FUNCTIONS, Expressions
 from rulecite.policy_lang.errors import Diagnostic, did_you_mean
 from rulecite.policy_lang.model import Citation, Pack, RecordShape, Window
@@ -57,6 +57,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("source_kinds", citations.source_kinds, "every source's kind from the fixed set of tiers (E213)"),
     Stage("codes", declarations.codes, "the code catalog: windows, `replaced_by` (E207, E400, E202)"),
     Stage("sets", declarations.sets, "code sets: members resolved, no set includes itself (E203, E210)"),
+    Stage("definitions", definitions.definitions, "`def`s typed in call order, no recursion (E215, E307, E308)"),
     Stage("lets", declarations.lets, "derived values typed in dependency order, no cycles (E210, E2xx, E3xx)"),
     Stage("retirements", timeline.retirements, "`retire` declarations: a date and a citation (E108)"),
     Stage("rules", rules.rules, "rule ids and `override`, then each rule's scope, condition and texts typed"),
@@ -146,7 +147,7 @@ class Checker(Expressions):
             sources=tuple(sorted(self.sources.values(), key=lambda s: s.name)),
             codes=tuple(sorted(self.codes.values(), key=lambda c: c.name)),
             sets=tuple(sorted(self.sets.values(), key=lambda s: s.name)),
-            derived=tuple(self.derived.values()),
+            derived=tuple(self.derived.values()), definitions=tuple(getattr(self, "defs", {}).values()),
             rules=tuple(self.rules), retirements=tuple(self.retirements),
             suggestions=tuple(self.suggestions), tests=tuple(self.tests), root=self.cfg.root,
             warnings=tuple(d for d in self.diags if d.severity == "warning"),

@@ -17,10 +17,10 @@ import attrs
 from rulecite.policy_lang import builtins as B
 from rulecite.policy_lang import types as T
 from rulecite.policy_lang.errors import did_you_mean
-from rulecite.policy_lang.model import Ref
+from rulecite.policy_lang.model import Apply, Concat, Ref
 from rulecite.policy_lang.syntax import nodes as ast
 
-RESERVED = frozenset({"and", "or", "not", "in", "true", "false", "where", "for"})
+RESERVED = frozenset({"and", "or", "not", "in", "true", "false", "where", "for", "if", "then", "else"})
 QUANTIFIERS = set(B.QUANTIFIERS)
 FOLDS = set(B.AGGREGATES)
 # Every name a call may use, sorted: the names of the table of built-ins.
@@ -34,6 +34,8 @@ def nesting(e, let_depth: dict) -> int:
     it reads (``let_depth``: name -> nesting inside that let) where it is read."""
     if isinstance(e, Ref):
         return let_depth.get(e.name, 0) if e.kind == "let" else 0
+    if isinstance(e, Apply):  # a definition counts its quantifiers where it is called
+        return max(e.depth, nesting(e.args, let_depth))
     if isinstance(e, (ast.Quant, ast.Fold)):
         body = [x for x in (e.where, getattr(e, "value", None)) if x is not None]
         return max(nesting(e.source, let_depth), 1 + max((nesting(x, let_depth) for x in body), default=0))
@@ -185,8 +187,16 @@ class Expressions:
         left, lt = self.expr(e.left, scope)
         right, rt = self.expr(e.right, scope)
         out = attrs.evolve(e, left=left, right=right)
+        if e.op == "+" and lt.kind == "list" and rt.kind == "list":
+            joined = one_type(lt, rt)
+            if joined is None:
+                self.err("E300", f"`+` joins two lists of one type of item, got {lt} and {rt}", e.span)
+                return out, T.ANY
+            return Concat(left, right, span=e.span), joined
         if not (T.is_numeric(lt) and T.is_numeric(rt)):
             hint = []
+            if "list" in (lt.kind, rt.kind) and e.op == "+":
+                hint = ["`+` joins two lists; to add one item, write it as a list: `xs + [x]`"]
             if {lt.kind, rt.kind} & {"date", "month"}:
                 hint = ["use months_between(a, b), days_between(a, b) or add_months(m, n) for dates"]
             self.err("E300", f"`{e.op}` needs numbers, got {lt} and {rt}", e.span, hint)
@@ -206,6 +216,11 @@ class Expressions:
                 hints.append("write dates without quotes: 2026-01-01")
             if {lt.kind, rt.kind} == {"date", "month"}:
                 hints.append("use month_of(date) to compare a date with a month")
+            quoted = quoted_number(e.right if rt.kind == "string" else e.left)
+            if quoted is not None and (T.is_numeric(lt) or T.is_numeric(rt)):
+                side = e.right if rt.kind == "string" else e.left
+                hints.append(f"`{text_of(side)}` is text because of its quotes; to compare numbers, "
+                             f"drop the quotes: `{quoted}`")
             self.err("E300", f"cannot compare {lt} with {rt}", e.span, hints)
         elif lt.kind == "bool" and e.op not in {"==", "!="}:
             self.err("E300", f"`{e.op}` does not order true/false", e.span)
@@ -240,6 +255,18 @@ class Expressions:
         self._check_values(e.left, lt, e.right)
         return out, T.BOOL
 
+    def x_If(self, e: ast.If, scope):
+        cond = self.cond(e.cond, scope, "condition of `if`")
+        then, tt = self.expr(e.then, scope)
+        else_, et = self.expr(e.else_, scope)
+        out = attrs.evolve(e, cond=cond, then=then, else_=else_)
+        joined = one_type(tt, et)
+        if joined is None:
+            self.err("E300", f"the branches of `if` differ: {tt} and {et}", e.span,
+                     ["both branches of `if ... then ... else ...` give one type"])
+            return out, T.ANY
+        return out, joined
+
     def x_And(self, e: ast.And, scope):
         return attrs.evolve(e, items=tuple(self.cond(i, scope, "operand of `and`") for i in e.items)), T.BOOL
 
@@ -253,6 +280,9 @@ class Expressions:
             args.append(x)
             types.append(t)
         out = attrs.evolve(e, args=tuple(args))
+        defn = getattr(self, "defs", {}).get(e.func)
+        if defn is not None:
+            return self._apply(e, defn, tuple(args), types, scope)
         if e.func in QUANTIFIERS or e.func in FOLDS:
             if e.func in ("min", "max") and len(args) >= 2:
                 pass
@@ -275,6 +305,34 @@ class Expressions:
             self.err("E304", f"`{e.func}` cannot take {', '.join(str(t) for t in types)}", e.span)
             return out, T.ANY
         return out, result
+
+    def _apply(self, e: ast.Call, defn, args: tuple, types: list, scope):
+        """A call of a definition: its arguments checked against its declared parameters."""
+        from rulecite.policy_lang.check.definitions import accepts
+
+        self.used.add(("def", defn.name))
+        out = Apply(defn.name, args, defn.type, defn.depth, span=e.span)
+        if defn.name in getattr(self, "bad_defs", ()):
+            return out, T.ANY
+        sig = defn.signature or ", ".join(f"{n}: {t}" for n, t in defn.params)
+        if len(args) != len(defn.params):
+            n = len(defn.params)
+            self.err("E307", f"definition `{defn.name}` takes {n} argument{'s' if n != 1 else ''} ({sig}), "
+                     f"got {len(args)}", e.span, [f"`{defn.name}` is defined at {defn.span}"])
+            return out, defn.type
+        for (pname, pt), at, a in zip(defn.params, types, e.args):
+            if not accepts(pt, at):
+                declared = dict(p.split(": ", 1) for p in sig.split(", ") if ": " in p).get(pname)
+                wanted = f"`{declared}`" if declared else a_type(pt)
+                self.err("E307", f"definition `{defn.name}` takes {wanted} as `{pname}`, got {a_type(at)} "
+                         f"(`{text_of(a)}`)", a.span, [f"`{defn.name}({sig})` is defined at {defn.span}"])
+        total = scope.depth + defn.depth
+        if defn.depth and total > self.max_depth:
+            self.err("E306", f"quantifiers nest {total} deep through definition `{defn.name}` ({defn.depth} "
+                     f"inside it, called {scope.depth} deep); the limit is {self.max_depth}", e.span,
+                     [f"a definition counts its quantifiers where it is called; call `{defn.name}` outside "
+                      "the quantifiers around this call when it does not use their items"])
+        return out, defn.type
 
     def _iter_scope(self, var, source, scope, span):
         src, st = self.expr(source, scope)
@@ -328,6 +386,35 @@ class Expressions:
             parts.append(p if isinstance(p, str) else self.expr(p, scope)[0])
         return attrs.evolve(tpl, parts=tuple(parts))
 
+
+
+def one_type(a: T.Type, b: T.Type) -> T.Type | None:
+    """The type of a value that is either an ``a`` or a ``b`` (the two branches of an `if`),
+    or None when they are not one type."""
+    if a.kind == "any":
+        return b
+    if b.kind == "any":
+        return a
+    if a.kind == "list" and b.kind == "list":
+        item = one_type(a.item or T.ANY, b.item or T.ANY)
+        return None if item is None else T.Type("list", item=item, optional=False)
+    if a.kind == "record" and b.kind == "record":
+        return attrs.evolve(a, optional=a.optional or b.optional) if a.field_names == b.field_names else None
+    if a.kind == b.kind or (a.kind in T.NUMERIC and b.kind in T.NUMERIC):
+        return T.join(a, b)
+    return None
+
+
+def quoted_number(e) -> str | None:
+    """The number a string literal spells (``"10"`` -> ``10``), or None."""
+    if not (isinstance(e, ast.Literal) and e.kind == "string"):
+        return None
+    v = e.value.strip()
+    try:
+        float(v)
+    except ValueError:
+        return None
+    return v if v and all(ch.isdigit() or ch in ".-" for ch in v) else None
 
 
 def a_type(t: T.Type) -> str:

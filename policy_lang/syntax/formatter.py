@@ -17,11 +17,13 @@ from rulecite.policy_lang.syntax import nodes as ast
 WIDTH = 100
 INDENT = "  "
 
-_PREC = {"Or": 1, "And": 2, "Not": 3, "Compare": 4, "In": 4, "Add": 5, "Mul": 6, "Neg": 7, "Atom": 8}
+_PREC = {"If": 0, "Or": 1, "And": 2, "Not": 3, "Compare": 4, "In": 4, "Add": 5, "Mul": 6, "Neg": 7, "Atom": 8}
 
 
 def _prec(e) -> int:
     name = type(e).__name__
+    if name == "Concat":
+        return _PREC["Add"]
     if name == "BinOp":
         return _PREC["Add"] if e.op in "+-" else _PREC["Mul"]
     return _PREC.get(name, _PREC["Atom"])
@@ -36,6 +38,13 @@ def format_expr(e) -> str:
     k = type(e).__name__
     if k in ("Name", "Ref"):
         return e.name
+    if k == "If":
+        return f"if {format_expr(e.cond)} then {format_expr(e.then)} else {format_expr(e.else_)}"
+    if k == "Apply":  # a checked call of a definition
+        return f"{e.name}(" + ", ".join(format_expr(a) for a in e.args) + ")"
+    if k == "Concat":  # a checked `+` of two lists
+        p = _PREC["Add"]
+        return f"{_wrap(e.left, p)} + {_wrap(e.right, p + 1)}"
     if k == "Field":
         return f"{_wrap(e.obj, _PREC['Atom'])}.{e.name}"
     if k == "Literal":
@@ -240,6 +249,16 @@ def _rule_fields(d: ast.RuleDecl, indent: str):
     yield "suggest", d.suggest is not None and _str("suggest ", d.suggest.text, indent)
 
 
+def type_text(t) -> str:
+    """A declared type as written: ``date``, ``list of line``."""
+    return t.name if t.item is None else f"{t.name} of {type_text(t.item)}"
+
+
+def def_head(d) -> str:
+    params = ", ".join(f"{p.name}: {type_text(p.type)}" for p in d.params)
+    return f"def {d.name}({params}) = "
+
+
 def _retire_fields(d: ast.RetireDecl):
     yield "from_date", d.from_date is not None and f"from {d.from_date.isoformat()}"
     for c in d.citations:
@@ -377,6 +396,8 @@ def _decl_lines(d, comments: _Comments) -> list:
         if len(text + title) > WIDTH:
             text = f"set {d.name} = {{\n" + "".join(f"{INDENT}{m.name},\n" for m in d.members) + "}"
         text += title
+    elif isinstance(d, ast.DefDecl):
+        text = _broken(def_head(d), d.expr, "")
     else:
         text = _broken(f"let {d.name} = ", d.expr, "")
     trailing = comments.take_trailing(d.span.line, d.span.end_line)

@@ -153,7 +153,17 @@ class Fold:
     span: Span = _span()
 
 
-Expr = Union[Name, Field, Literal, ListLit, Not, Neg, BinOp, Compare, In, And, Or, Call, Quant, Fold]
+@frozen
+class If:
+    """``if cond then a else b``: both branches of one type."""
+
+    cond: "Expr"
+    then: "Expr"
+    else_: "Expr"
+    span: Span = _span()
+
+
+Expr = Union[Name, Field, Literal, ListLit, Not, Neg, BinOp, Compare, In, And, Or, Call, Quant, Fold, If]
 
 
 @frozen
@@ -228,6 +238,33 @@ class LetDecl:
     name: str
     expr: Expr
     layout: tuple = field(default=(), eq=False, repr=False)  # ((key, line, end_line), ...) in source order
+    span: Span = _span()
+
+
+@frozen
+class TypeRef:
+    """A declared type: ``date``, ``line``, ``list of line``... (``item`` for ``list of``)."""
+
+    name: str
+    item: "TypeRef | None" = None
+    span: Span = _span()
+
+
+@frozen
+class Param:
+    name: str
+    type: TypeRef
+    span: Span = _span()
+
+
+@frozen
+class DefDecl:
+    """``def NAME(p: type, ...) = expr``: a named, parameterised, pure expression."""
+
+    name: str
+    params: tuple  # of Param
+    expr: Expr
+    layout: tuple = field(default=(), eq=False, repr=False)
     span: Span = _span()
 
 
@@ -329,7 +366,7 @@ class TestDecl:
     span: Span = _span()
 
 
-Decl = Union[SourceDecl, CodeDecl, SetDecl, LetDecl, RuleDecl, RetireDecl, SuggestDecl, TestDecl]
+Decl = Union[SourceDecl, CodeDecl, SetDecl, LetDecl, DefDecl, RuleDecl, RetireDecl, SuggestDecl, TestDecl]
 
 
 @frozen

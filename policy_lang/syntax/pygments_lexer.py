@@ -52,7 +52,7 @@ class PolicyLexer(RegexLexer):
              bygroups(Keyword.Declaration, Whitespace, Name.Class)),
             (r"(code)([ \t]+)([0-9A-Za-z_]+)(?=[ \t]*\")",
              bygroups(Keyword.Declaration, Whitespace, Name.Constant)),
-            (r"(let)([ \t]+)(" + IDENT + ")", bygroups(Keyword.Declaration, Whitespace, Name.Variable)),
+            (r"(let|def)([ \t]+)(" + IDENT + ")", bygroups(Keyword.Declaration, Whitespace, Name.Variable)),
             (r"(test)(?=[ \t]*\")", Keyword.Declaration),
             # names of rules and sources where a field expects one
             (r"(supersedes)([ \t]+)(" + RULE_ID + ")", bygroups(Keyword, Whitespace, Name.Function)),

@@ -208,6 +208,10 @@ class Build(Transformer_NonRecursive):
     def fold(self, meta, c):
         return ast.Fold(str(c[0]), c[1], str(c[2]), c[3], c[4], span=self._span(meta))
 
+    @v_args(meta=True)
+    def if_(self, meta, c):
+        return ast.If(c[0], c[1], c[2], span=self._span(meta))
+
     # ---- templates
     def _template(self, tok) -> ast.Template:
         text = str(tok)
@@ -324,6 +328,24 @@ class Build(Transformer_NonRecursive):
     def let_decl(self, meta, c):
         sp = self._span(meta)
         return ast.LetDecl(str(c[0]), c[1], layout=(("expr", sp.line, sp.end_line),), span=sp)
+
+    @v_args(meta=True)
+    def type_name(self, meta, c):
+        return ast.TypeRef(str(c[0]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def type_of(self, meta, c):
+        return ast.TypeRef(str(c[0]), c[1], span=self._span(meta))
+
+    @v_args(meta=True)
+    def def_param(self, meta, c):
+        return ast.Param(str(c[0]), c[1], span=self._span(meta))
+
+    @v_args(meta=True)
+    def def_decl(self, meta, c):
+        sp = self._span(meta)
+        params = tuple(x for x in c[1:-1] if x is not None)
+        return ast.DefDecl(str(c[0]), params, c[-1], layout=(("expr", sp.line, sp.end_line),), span=sp)
 
     # ---- citations
     cite_section = _kv(None, "section")
