@@ -37,8 +37,11 @@ from rulecite.cli.eval_writers import JsonlWriter, Tally, make_writer, summary  
               metavar="FILE", help="Also write every rejection to FILE as JSON Lines.")
 @click.option("--decision-log", "log_path", type=click.Path(dir_okay=False, writable=True), default=None,
               metavar="FILE",
-              help="Append one audit line per record to FILE: input hash, pack lock, clock, verdicts "
-                   "(see `rulecite verify-log`).")
+              help="Append one audit line per record to FILE: input hash, pack lock, clock, verdicts, and "
+                   "each finding's message, evidence and citations (see `rulecite verify-log`).")
+@click.option("--decision-log-lean", "log_lean", is_flag=True,
+              help="With --decision-log: keep only rule id, severity and line per finding (today's size), not "
+                   "the message, evidence and citations.")
 @click.option("--fail-on", type=click.Choice(["deny", "warn"]), default=None,
               help="Exit 1 when a line is denied (deny) or any deny or warn finding is made (warn). A "
                    "rejected record counts too: nobody judged it.")
@@ -57,7 +60,7 @@ from rulecite.cli.eval_writers import JsonlWriter, Tally, make_writer, summary  
                                 "records; the next ones form a new group, with a note on their results.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
 def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, log_path, fail_on,
-            max_record_bytes, max_depth, quiet, max_lines=DEFAULT_LIMITS.max_lines,
+            max_record_bytes, max_depth, quiet, log_lean=False, max_lines=DEFAULT_LIMITS.max_lines,
             max_group=DEFAULT_LIMITS.max_group, max_steps=DEFAULT_LIMITS.max_steps) -> int:
     """Evaluate FACTS against PACK: one result per record, in input order.
 
@@ -72,6 +75,8 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
         raise BadInput("--engine dask reads a JSON Lines file; give its path (not - or a .json file)")
     if scheduler and engine != "dask":
         raise BadInput("--scheduler needs --engine dask")
+    if log_lean and not log_path:
+        raise BadInput("--decision-log-lean needs --decision-log FILE")
     source = open_facts(facts, max_record_bytes)
     out = GuardedOutput(stdout_text(), "standard output")
     writer = make_writer(output, out, rp.model.shape)
@@ -89,7 +94,8 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
         limits = Limits(max_record_bytes=max_record_bytes, max_depth=max_depth, max_lines=max_lines,
                         max_group=max_group, max_steps=max_steps)
         if dlog:  # the header now; entries as their subject's group ends; the footer in `finally`
-            logger = DecisionLogWriter(dlog, rp, as_of, __version__, limits=limits, logged_at=_now())
+            logger = DecisionLogWriter(dlog, rp, as_of, __version__, limits=limits, logged_at=_now(),
+                                       lean=log_lean)
         for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
             tally.add(item, counted)
             writer.write(item)

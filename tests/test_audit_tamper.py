@@ -92,8 +92,8 @@ def test_a_run_is_a_header_chained_entries_and_a_footer(log_bytes):
     objs = [json.loads(x) for x in lines]
     pack = load_pack(LIBRARY)
     head, body, foot = objs[0], objs[1:-1], objs[-1]
-    assert all(o["log"] == LOG_FORMAT == "rulecite-decision/2" for o in objs)
-    assert head["type"] == "header" and head["prev"] is None
+    assert all(o["log"] == LOG_FORMAT == "rulecite-decision/3" for o in objs)
+    assert head["type"] == "header" and head["prev"] is None and head["findings"] == "full"
     assert head["pack"] == {"name": pack.name, "version": pack.version, "sha256": pack.lock}
     assert head["as_of"] == "2026-06-30"
     assert head["options"] == {k: v for k, v in sorted(attrs.asdict(DEFAULT_LIMITS).items())}

@@ -62,7 +62,12 @@ def test_entries_carry_verdicts_findings_and_history(logged):
     es = entries(logged)
     m2 = next(e for e in es if e["id"] == "M2" and e["period"] == "2025-12")
     assert m2["verdicts"] == [{"line": 1, "code": "BOOK", "verdict": "deny", "rules": ["loans.limit"]}]
-    assert m2["findings"] == [{"rule": "loans.limit", "severity": "deny", "line": 1}]
+    (f,) = m2["findings"]  # as decided: what the rule said, the values it read, its citations
+    assert {k: f[k] for k in ("rule", "version", "severity", "line")} == \
+        {"rule": "loans.limit", "version": 1, "severity": "deny", "line": 1}
+    assert f["message"] == "11 items this month; the limit is 10"
+    assert f["evidence"] == [{"expr": "total_units", "value": 11, "path": None}]
+    assert [c["citation"] for c in f["citations"]] == ["Bylaws 2025"]
     m9 = [e for e in es if e["id"] == "M9"]
     assert m9[0]["history_sha256"] == [] and m9[1]["history_sha256"] == [m9[0]["input_sha256"]]
     bad = es[-1]

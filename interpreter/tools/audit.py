@@ -10,8 +10,16 @@ of the canonical input record (and of the earlier records of the same subject th
 it saw as history), the pack's name, version and lock, the publication clock
 (``as_of``), the verdicts, and the sha256 of the whole result.
 
-A log (format 2) is a chain of runs. ``DecisionLogWriter`` writes one run to a file
-the caller opened: a header (pack, clock, options), one entry per input record, and
+Each finding of an entry keeps what the rule said when it decided: the rule id and
+version, severity, line, message, the evidence (expression, value, JSON path) and the
+citations (as the Results contract writes them), so the log alone answers "why" years
+later, without the pack at hand. A lean run (``lean=True``: ``eval --decision-log-lean``)
+keeps only rule id, severity and line per finding, as format 2 did; its header says
+``"findings": "lean"`` (a full run's says ``"full"``).
+
+A log (format 3; format 2 is the same without kept findings) is a chain of runs.
+``DecisionLogWriter`` writes one run to a file the caller opened: a header (pack, clock,
+options, how findings are kept), one entry per input record, and
 a footer (counts; whether the run got to its end), each line holding ``prev``, the
 sha256 of the line before it. ``tools.verify.verify`` checks the chain and the counts
 as well as the decisions.
@@ -26,8 +34,10 @@ import attrs
 
 from rulecite.interpreter.engine.results import Rejection, Result
 
-LOG_FORMAT = "rulecite-decision/2"  # chained: header, entries, footer; each line holds the previous line's sha256
+LOG_FORMAT = "rulecite-decision/3"  # chained, as format 2; each finding keeps message, evidence and citations
+LOG_FORMAT_2 = "rulecite-decision/2"  # chained: header, entries, footer; each line holds the previous line's sha256
 LOG_FORMAT_1 = "rulecite-decision/1"  # unchained entries only, as written before format 2
+CHAINED_FORMATS = (LOG_FORMAT, LOG_FORMAT_2)
 
 
 # ---------------------------------------------------------------- hashing
@@ -132,8 +142,10 @@ class DecisionLogger:
     released when the group ends, so ``add`` returns zero or more entries.
     """
 
-    def __init__(self, pack, as_of=None, rulecite_version: str = "", logged_at: str | None = None):
+    def __init__(self, pack, as_of=None, rulecite_version: str = "", logged_at: str | None = None, *,
+                 lean: bool = False):
         self.pack = {"name": pack.name, "version": pack.version, "sha256": pack.lock}
+        self.lean = lean
         self.as_of = as_of.isoformat() if hasattr(as_of, "isoformat") else as_of
         self.version = rulecite_version
         self.logged_at = logged_at
@@ -183,7 +195,7 @@ class DecisionLogger:
             "id": r.id, "period": r.period,
             "pack": r.pack.to_dict(), "as_of": r.as_of,
             "verdicts": [v.to_dict() for v in r.lines],
-            "findings": [{"rule": f.rule, "severity": f.severity, "line": f.line} for f in r.findings],
+            "findings": [lean_finding(f) if self.lean else kept_finding(f) for f in r.findings],
             "result_sha256": result_hash(r),
         })
         return self._tail(entry)
@@ -198,9 +210,25 @@ class DecisionLogger:
 _NONE = object()
 
 
-def decision_log(results_with_raw, pack, as_of=None, rulecite_version: str = "", logged_at=None):
+def lean_finding(f) -> dict:
+    """A finding as a lean entry (and format 2) keeps it: rule id, severity, line."""
+    return {"rule": f.rule, "severity": f.severity, "line": f.line}
+
+
+def kept_finding(f) -> dict:
+    """A finding as a full entry keeps it: what the rule said and why, as decided."""
+    out = {"rule": f.rule, "version": f.version, "severity": f.severity, "line": f.line, "message": f.message,
+           "evidence": [{"expr": e.expr, "value": e.value, "path": e.path} for e in f.evidence],
+           "citations": [dict(c) for c in f.citations]}
+    if f.suggestion:
+        out["suggestion"] = f.suggestion
+    return out
+
+
+def decision_log(results_with_raw, pack, as_of=None, rulecite_version: str = "", logged_at=None, *,
+                 lean: bool = False):
     """Every entry for a stream of ``(result, raw item)`` pairs, in input order."""
-    logger = DecisionLogger(pack, as_of, rulecite_version, logged_at)
+    logger = DecisionLogger(pack, as_of, rulecite_version, logged_at, lean=lean)
     for item, raw in results_with_raw:
         yield from logger.add(item, raw)
     yield from logger.finish()
@@ -261,18 +289,19 @@ class DecisionLogWriter:
     (``open(path, "a+b")``) so that the run can chain to the log already there: the
     header's ``prev`` is the sha256 of the file's last line, and a last line without
     its newline (a run killed mid-write) is ended first, so the new run starts on a
-    line of its own. The header is written at once; ``add`` and ``finish`` write the
+    line of its own. With ``lean``, entries keep only rule id, severity and line per
+    finding (the header says so). The header is written at once; ``add`` and ``finish`` write the
     entries as ``DecisionLogger`` releases them; ``close`` writes the footer, which
     says whether the run got to its end. Nothing here reads the clock: ``logged_at``
     (the footer's only wall-clock value) is the caller's.
     """
 
     def __init__(self, f, pack, as_of=None, rulecite_version: str = "", *, limits=None,
-                 logged_at: str | None = None):
+                 logged_at: str | None = None, lean: bool = False):
         from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS
 
         self.f = f
-        self.logger = DecisionLogger(pack, as_of, rulecite_version)
+        self.logger = DecisionLogger(pack, as_of, rulecite_version, lean=lean)
         self.version = rulecite_version
         self.logged_at = logged_at
         self.records = self.results = self.rejections = 0
@@ -284,7 +313,7 @@ class DecisionLogWriter:
         options = attrs.asdict(limits if limits is not None else DEFAULT_LIMITS)
         self._write({"log": LOG_FORMAT, "type": "header", "prev": None, "pack": dict(self.logger.pack),
                      "as_of": self.logger.as_of, "options": {k: options[k] for k in sorted(options)},
-                     "rulecite": rulecite_version})
+                     "findings": "lean" if lean else "full", "rulecite": rulecite_version})
 
     def _write(self, entry: dict):
         entry["prev"] = self.prev

@@ -1,9 +1,11 @@
 """Verifying a decision log: the chain, the runs' counts, the pack, and every decision.
 
-Takes the lines of a log (format 1 or 2), the pack as it is now, the facts records and a
+Takes the lines of a log (format 1, 2 or 3), the pack as it is now, the facts records and a
 function that evaluates them; gives a ``VerifyReport``: chain breaks, incomplete runs,
 footer counts that do not match, pack changes, facts records with no entry, entries used
-twice, malformed entries (bad lines, never a crash), and decisions that differ.
+twice, malformed entries (bad lines, never a crash), and decisions that differ: in
+format 3, each finding's kept message, evidence and citations too (a run whose header says
+findings are kept in full must keep them in every entry).
 """
 
 from __future__ import annotations
@@ -13,7 +15,17 @@ from collections import defaultdict
 
 import attrs
 
-from rulecite.interpreter.tools.audit import LOG_FORMAT, LOG_FORMAT_1, RawTee, decision_log, is_blank, sha256
+from rulecite.interpreter.tools.audit import (
+    CHAINED_FORMATS,
+    LOG_FORMAT,
+    LOG_FORMAT_1,
+    LOG_FORMAT_2,
+    RawTee,
+    decision_log,
+    is_blank,
+    sha256,
+)
+from rulecite.interpreter.tools.log_shapes import KEPT, entry_problem, line_problem, show
 
 @attrs.frozen
 class Mismatch:
@@ -60,98 +72,6 @@ class VerifyReport:
 _COMPARED = ("id", "period", "verdicts", "findings", "rejected", "result_sha256")
 
 
-# ------------------------------------------------ reading a log: shapes
-
-
-def _hex64(v) -> bool:
-    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
-
-
-def _int(v, least: int = 0) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= least
-
-
-def _date_problem(v) -> str | None:
-    import datetime as _dt
-
-    if v is None:
-        return None
-    if isinstance(v, str) and len(v) == 10:
-        try:
-            _dt.date.fromisoformat(v)
-            return None
-        except ValueError:
-            pass
-    return f"as_of must be null or a date (YYYY-MM-DD), not {_show(v)}"
-
-
-def _pack_problem(v) -> str | None:
-    if not isinstance(v, dict) or not all(isinstance(v.get(k), str) for k in ("name", "version", "sha256")):
-        return f"pack must be an object with name, version and sha256 (text), not {_show(v)}"
-    return None
-
-
-def _show(v) -> str:
-    text = json.dumps(v, ensure_ascii=True, default=str)
-    return text if len(text) <= 60 else text[:60] + "..."
-
-
-def _entry_problem(e: dict) -> str | None:
-    """Why a decision entry (either format) cannot be used, or None."""
-    if not _int(e.get("input_line"), 1):
-        return f"input_line must be a whole number from 1, not {_show(e.get('input_line'))}"
-    if not _hex64(e.get("input_sha256")):
-        return f"input_sha256 must be a sha256 (64 hex digits), not {_show(e.get('input_sha256'))}"
-    h = e.get("history_sha256", [])
-    if not isinstance(h, list) or not all(_hex64(x) for x in h):
-        return f"history_sha256 must be a list of sha256s, not {_show(h)}"
-    for problem in (_date_problem(e.get("as_of")), _pack_problem(e.get("pack"))):
-        if problem:
-            return problem
-    if "rejected" in e:
-        r = e["rejected"]
-        if not isinstance(r, dict):
-            return f"rejected must be an object (path, reason), not {_show(r)}"
-        return None
-    v = e.get("verdicts")
-    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
-        return f"verdicts must be a list of objects, not {_show(v)}"
-    f = e.get("findings")
-    if not isinstance(f, list) or not all(isinstance(x, dict) and isinstance(x.get("rule"), str) for x in f):
-        return f"findings must be a list of objects with a rule id, not {_show(f)}"
-    if not _hex64(e.get("result_sha256")):
-        return f"result_sha256 must be a sha256 (64 hex digits), not {_show(e.get('result_sha256'))}"
-    return None
-
-
-def _line_problem(e: dict) -> str | None:
-    """Why a format 2 line (header, decision or footer) cannot be used, or None."""
-    kind = e.get("type")
-    prev = e.get("prev")
-    if kind == "header":
-        if prev is not None and not _hex64(prev):
-            return f"prev must be null or a sha256, not {_show(prev)}"
-        for problem in (_pack_problem(e.get("pack")), _date_problem(e.get("as_of"))):
-            if problem:
-                return problem
-        o = e.get("options", {})
-        if not isinstance(o, dict) or not all(_int(x, 1) for x in o.values()):
-            return f"options must be an object of whole numbers, not {_show(o)}"
-        return None
-    if not _hex64(prev):
-        return f"prev must be a sha256 (64 hex digits), not {_show(prev)}"
-    if kind == "decision":
-        return _entry_problem(e)
-    if kind == "footer":
-        if not isinstance(e.get("complete"), bool):
-            return f"complete must be true or false, not {_show(e.get('complete'))}"
-        for k in ("records", "entries", "results", "rejections"):
-            if not _int(e.get(k)):
-                return f"{k} must be a whole number, not {_show(e.get(k))}"
-        return None
-    return f"type must be header, decision or footer, not {_show(kind)}"
-
-
 def parse_log(lines) -> tuple:
     """Decision-log lines -> (decision entries with their line numbers, bad lines).
 
@@ -185,7 +105,7 @@ def _scan(lines, pack_now) -> dict:
             continue
         fmt = e.get("log") if isinstance(e, dict) else None
         if fmt == LOG_FORMAT_1:
-            problem = _entry_problem(e)
+            problem = entry_problem(e)
             if problem:
                 bad.append((n, problem))
             else:
@@ -198,11 +118,11 @@ def _scan(lines, pack_now) -> dict:
                     packs_v1.append((n, e["pack"]))
             last_h, last_n = h, n
             continue
-        if fmt != LOG_FORMAT:
-            bad.append((n, f"not a decision-log line ({LOG_FORMAT} or {LOG_FORMAT_1})"))
+        if fmt not in CHAINED_FORMATS:
+            bad.append((n, f"not a decision-log line ({LOG_FORMAT}, {LOG_FORMAT_2} or {LOG_FORMAT_1})"))
             last_h, last_n = h, n
             continue
-        problem = _line_problem(e)
+        problem = line_problem(e)
         if problem:
             bad.append((n, problem))
             last_h, last_n = h, n
@@ -242,8 +162,9 @@ def _scan(lines, pack_now) -> dict:
                     problems.append(LogProblem(n, "RUN", f"the entry names the pack {_pack_text(e['pack'])}; "
                                                f"its run's header names {_pack_text(head['pack'])}"))
                 if e.get("as_of") != head.get("as_of"):
-                    problems.append(LogProblem(n, "RUN", f"the entry's as_of is {_show(e.get('as_of'))}; its "
-                                               f"run's header says {_show(head.get('as_of'))}"))
+                    problems.append(LogProblem(n, "RUN", f"the entry's as_of is {show(e.get('as_of'))}; its "
+                                               f"run's header says {show(head.get('as_of'))}"))
+                problems.extend(LogProblem(n, "RUN", m) for m in _kept_problems(e, head))
                 if e["input_line"] <= run["last_input"]:
                     problems.append(LogProblem(n, "RUN", f"input line {e['input_line']} does not follow input "
                                                f"line {run['last_input']}: entries out of order or repeated"))
@@ -263,6 +184,25 @@ def _scan(lines, pack_now) -> dict:
         problems.append(LogProblem(None, "INCOMPLETE", "the log holds no run"))
     return {"entries": entries, "bad": bad, "problems": problems, "headers": headers, "packs_v1": packs_v1,
             "unchained": unchained, "last": (last_n, last_h) if last_n is not None else None}
+
+
+def _kept_problems(e: dict, head: dict):
+    """An entry whose format or kept findings do not match its run's header."""
+    if e.get("log") != head.get("log"):
+        yield f"the entry is format {show(e.get('log'))}; its run's header is {show(head.get('log'))}"
+        return
+    if head.get("log") != LOG_FORMAT:
+        return
+    full = head.get("findings") == "full"
+    for f in e.get("findings") or ():
+        missing = [k for k in KEPT if k not in f]
+        if full and missing:
+            yield (f"the run keeps findings in full, but finding {f['rule']} has no {' or '.join(missing)}: "
+                   "removed from the entry")
+            return
+        if not full and len(missing) < len(KEPT):
+            yield f"the run is lean, but finding {f['rule']} keeps {', '.join(k for k in KEPT if k in f)}"
+            return
 
 
 def _why(exc) -> str:
@@ -290,7 +230,7 @@ def _footer_problems(n: int, foot: dict, run: dict):
 
 def _pack_text(p) -> str:
     if not isinstance(p, dict):
-        return _show(p)
+        return show(p)
     return f"{p.get('name')} {p.get('version')} (lock {str(p.get('sha256'))[:12]})"
 
 
@@ -357,7 +297,7 @@ def verify(log_lines, pack, facts_items, evaluate_fn, *, allow_other_pack: bool 
             if run is not None and len(lines_used) > len(found):
                 why = f"log line {n} and log line {lines_used[0]}: one run logged a record the facts hold once"
                 twice.append(Mismatch(e, cur, (why,), n))
-            diffs = tuple(_differences(e, cur))
+            diffs = tuple(_differences(e, _as_logged(e, cur)))
             if diffs:
                 mismatches.append(Mismatch(e, cur, diffs, n))
             else:
@@ -406,19 +346,51 @@ def _differences(logged: dict, now: dict):
             if ra != rb:
                 yield f"findings were {', '.join(map(str, ra)) or 'none'}; now {', '.join(map(str, rb)) or 'none'}"
             else:
-                yield "findings differ in severity or line"
+                yield from _finding_differences(a, b)
         elif k == "rejected":
             yield f"rejection was {_rej(a)}; now {_rej(b)}"
 
 
+def _as_logged(logged: dict, now: dict) -> dict:
+    """``now`` (re-evaluated, findings in full) with its findings kept as the logged entry
+    keeps them: in full when any logged finding is, else lean (rule, severity, line)."""
+    found = logged.get("findings")
+    if not isinstance(found, list) or not isinstance(now.get("findings"), list):
+        return now
+    if any(isinstance(f, dict) and any(k in f for k in KEPT) for f in found):
+        return now
+    return {**now, "findings": [{k: f.get(k) for k in ("rule", "severity", "line")} for f in now["findings"]]}
+
+
+def _finding_differences(a: list, b: list):
+    if len(a) != len(b):
+        yield f"{len(a)} findings were logged; now {len(b)}"
+        return
+    for fa, fb in zip(a, b):
+        if fa == fb:
+            continue
+        if not (isinstance(fa, dict) and isinstance(fb, dict)):
+            yield "a finding differs"
+            continue
+        where = f"{fa.get('rule')} ({'whole record' if fa.get('line') is None else 'line ' + str(fa.get('line'))})"
+        changed = [k for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+        for k in changed:
+            if k == "message":
+                yield f"{where}: the message was {show(fa.get(k))}; now {show(fb.get(k))}"
+            elif k in ("evidence", "citations"):
+                yield f"{where}: the {k} differ: was {show(fa.get(k))}; now {show(fb.get(k))}"
+            else:
+                yield f"{where}: {k} was {show(fa.get(k))}; now {show(fb.get(k))}"
+
+
 def _plain(v) -> str:
-    return v if isinstance(v, str) else _show(v)
+    return v if isinstance(v, str) else show(v)
 
 
 def _rej(r) -> str:
     if isinstance(r, dict):
         return f"{r.get('path')}: {r.get('reason')}" if r else "none"
-    return "none" if r is None else _show(r)
+    return "none" if r is None else show(r)
 
 
 def _verdict_differences(a: list, b: list):
@@ -443,6 +415,6 @@ def _v(v) -> str:
 
 
 def _names(v) -> str:
-    return ", ".join(map(str, v)) if isinstance(v, list) else _show(v)
+    return ", ".join(map(str, v)) if isinstance(v, list) else show(v)
 
 
