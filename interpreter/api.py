@@ -91,8 +91,8 @@ def as_date(as_of) -> _dt.date | None:
     return _dt.date.fromisoformat(str(as_of))
 
 
-def evaluate(pack: RulePack, records: Iterable, *, as_of=None,
-             limits: Limits = DEFAULT_LIMITS) -> Iterator[Result | Rejection]:
+def evaluate(pack: RulePack, records: Iterable, *, as_of=None, limits: Limits = DEFAULT_LIMITS,
+             trusted: bool = False) -> Iterator[Result | Rejection]:
     """Evaluate records lazily; yield one :class:`Result` or :class:`Rejection` per record, in input order.
 
     ``records`` may hold dicts or JSON text lines (``str`` or ``bytes``). ``as_of``
@@ -104,6 +104,15 @@ def evaluate(pack: RulePack, records: Iterable, *, as_of=None,
 
     A single record (a mapping, or one JSON text) is a mistake of the call, not of the
     input: it raises ``TypeError`` saying to wrap it in a list.
+
+    ``trusted=True`` is for records already validated against the pack's facts schema
+    (by you, upstream): it skips schema validation. Text is still decoded in full (not
+    JSON, a repeated key, too large or too deep is still a rejection), and any failure
+    inside a rule (a missing field, a value of the wrong type) becomes a
+    :class:`Rejection` naming the rule and its file:line, never an exception. What it
+    does not check: a record that breaks the schema in a way no rule trips over gets a
+    result, and values no result can carry (NaN, half a surrogate pair) may make
+    ``to_json`` raise. See docs/guides/embedding.md.
     """
     from collections.abc import Mapping
 
@@ -114,7 +123,7 @@ def evaluate(pack: RulePack, records: Iterable, *, as_of=None,
         raise TypeError("evaluate() takes an iterable of records; got one text: write evaluate(pack, [line]), "
                         "or pass an open file of JSON Lines")
     cp = pack.compiled(as_date(as_of))
-    return Evaluator(cp, limits).run(records)
+    return Evaluator(cp, limits, trusted=bool(trusted)).run(records)
 
 
 def explain(pack: RulePack, record, line=None, *, as_of=None, history=()) -> dict:

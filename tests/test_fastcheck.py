@@ -185,7 +185,7 @@ def test_fast_path_gives_what_the_full_path_gives(line):
     cp = load_pack(ANCHOR).compiled(None)
     fast = Evaluator(cp)
     full = Evaluator(cp)
-    full.scan = None  # every record through decode_line, the depth walk and jsonschema
+    full.scan = full.fast = None  # every record through decode_line, the depth walk and jsonschema
     items = [line, line.encode("utf-8", "surrogatepass")]
     try:
         items.append(json.loads(line.lstrip("\ufeff")))

@@ -41,12 +41,12 @@ import re
 
 from rulecite.interpreter.engine.decode import text_ok
 
-_ANNOTATIONS = {"$schema", "$id", "$comment", "title", "description", "default", "examples", "deprecated",
+ANNOTATIONS = {"$schema", "$id", "$comment", "title", "description", "default", "examples", "deprecated",
                 "readOnly", "writeOnly", "format", "x-rulecite"}
-_STRING_KEYS = {"type", "enum", "const", "minLength", "maxLength", "pattern"}
-_NUMBER_KEYS = {"type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
-_OBJECT_KEYS = {"type", "properties", "required", "additionalProperties", "patternProperties"}
-_ARRAY_KEYS = {"type", "items", "minItems", "maxItems", "uniqueItems"}
+STRING_KEYS = {"type", "enum", "const", "minLength", "maxLength", "pattern"}
+NUMBER_KEYS = {"type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
+OBJECT_KEYS = {"type", "properties", "required", "additionalProperties", "patternProperties"}
+ARRAY_KEYS = {"type", "items", "minItems", "maxItems", "uniqueItems"}
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")
 _DIGITS_RE = re.compile(r"\^\[0-9\]\{([0-9]{1,3})\}\$\Z")
@@ -142,7 +142,7 @@ def _is_any(schema) -> bool:
     counts as one unless it names a format the engine checks, see ``validate.FORMATS``)."""
     if schema is True:
         return True
-    return (isinstance(schema, dict) and not (set(schema) - _ANNOTATIONS)
+    return (isinstance(schema, dict) and not (set(schema) - ANNOTATIONS)
             and schema.get("format") not in CHECKED_FORMATS)
 
 
@@ -223,13 +223,13 @@ class _Gen:
     def scalar(self, schema, v: str) -> str | None:
         """An inline boolean expression for a scalar schema, or None if not scalar."""
         t = schema.get("type")
-        allowed = _STRING_KEYS if t == "string" else _NUMBER_KEYS
-        if t not in ("string", "integer", "number", "boolean", "null") or set(schema) - _ANNOTATIONS - allowed:
+        allowed = STRING_KEYS if t == "string" else NUMBER_KEYS
+        if t not in ("string", "integer", "number", "boolean", "null") or set(schema) - ANNOTATIONS - allowed:
             return None
         if t == "string":
             return "(" + " and ".join([f"type({v}) is str"] + [p.format(v=v) for p in self.string_test(schema)]) + ")"
         if t in ("boolean", "null"):
-            if set(schema) - _ANNOTATIONS - {"type"}:
+            if set(schema) - ANNOTATIONS - {"type"}:
                 raise _Unsupported(f"constraints on {t}")
             return f"(type({v}) is bool)" if t == "boolean" else f"({v} is None)"
         if "enum" in schema or "const" in schema:
@@ -279,11 +279,11 @@ class _Gen:
         elif t == "array":
             self.arr(schema, v, depth, ind, count)
         else:
-            raise _Unsupported(f"type {t} with {sorted(set(schema) - _ANNOTATIONS)}")
+            raise _Unsupported(f"type {t} with {sorted(set(schema) - ANNOTATIONS)}")
 
     def obj(self, schema, x: str, depth: int, ind: int, count: bool):
-        if set(schema) - _ANNOTATIONS - _OBJECT_KEYS:
-            raise _Unsupported(", ".join(sorted(set(schema) - _ANNOTATIONS - _OBJECT_KEYS)))
+        if set(schema) - ANNOTATIONS - OBJECT_KEYS:
+            raise _Unsupported(", ".join(sorted(set(schema) - ANNOTATIONS - OBJECT_KEYS)))
         props = schema.get("properties", {})
         add = schema.get("additionalProperties", True)
         pats = schema.get("patternProperties", {})
@@ -353,8 +353,8 @@ class _Gen:
             self.value(pats[p], w2, depth + 1, ind + 2, False)  # counted with the property or the extras
 
     def arr(self, schema, x: str, depth: int, ind: int, count: bool):
-        if set(schema) - _ANNOTATIONS - _ARRAY_KEYS:
-            raise _Unsupported(", ".join(sorted(set(schema) - _ANNOTATIONS - _ARRAY_KEYS)))
+        if set(schema) - ANNOTATIONS - ARRAY_KEYS:
+            raise _Unsupported(", ".join(sorted(set(schema) - ANNOTATIONS - ARRAY_KEYS)))
         self.emit(ind, f"if type({x}) is not list:")
         self.emit(ind + 1, "return -1")
         if "minItems" in schema:

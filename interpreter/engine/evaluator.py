@@ -18,7 +18,9 @@ import math
 from rulecite.interpreter.codegen.compiler import CompiledPack, default_service_date, fmt_value
 from rulecite.interpreter.codegen.runtime import EvaluationLimit
 from rulecite.interpreter.codegen.schema import compile_scan
-from rulecite.interpreter.engine.decode import DEFAULT_LIMITS, Limits, decode_record, fast_loads, huge_int
+from rulecite.interpreter.engine.decode import (DEFAULT_LIMITS, Limits, decode_record, dumps_utf8, fast_loads, huge_int,
+                                                value_depth_ok)
+from rulecite.interpreter.engine.fastvalidate import compile_fast
 from rulecite.interpreter.engine.results import PackRef, PendingFindings, Rejection, Result
 from rulecite.interpreter.engine.subjects import run_each, run_groups
 from rulecite.interpreter.engine.validate import RecordValidator
@@ -36,8 +38,9 @@ MESSAGE_CHARS = 2000
 class Evaluator:
     """Evaluates a stream of records with one compiled pack."""
 
-    def __init__(self, cp: CompiledPack, limits: Limits = DEFAULT_LIMITS):
+    def __init__(self, cp: CompiledPack, limits: Limits = DEFAULT_LIMITS, trusted: bool = False):
         self.cp = cp
+        self.trusted = trusted
         self.pack = cp.pack
         self.limits = limits
         self.validator = _validator(cp.pack)
@@ -49,6 +52,9 @@ class Evaluator:
         self.cov_hi = cov.end.isoformat() if cov.end else "9999-99-99"
         self.uses_history = _uses_history(cp)
         self.scan = _scanner(cp.pack, limits.max_depth)
+        self.fast = _fast(cp.pack, limits.max_depth)  # jsonschema_rs when installed (see fastvalidate)
+        if trusted:
+            self.prepare = self._prepare_trusted
         infos = cp.infos
         self._rule_ids = [i.rule.id for i in infos]
         self._denies = [i.rule.severity == "deny" for i in infos]
@@ -63,6 +69,17 @@ class Evaluator:
         # decoder read without dropping a repeated key) goes straight to the coverage check.
         # Anything else takes the full path below, which gives the verdict and the reason.
         # (The scan's yes also says that no string holds half a surrogate pair.)
+        fast = self.fast
+        if fast is not None:
+            t = type(item)
+            if t is dict:
+                if fast(item):
+                    return self._coverage(item, n)
+            elif (t is bytes or t is str) and len(item) <= self.limits.max_record_bytes:
+                value = fast_loads(item)
+                if type(value) is dict and fast(value) and _all_keys(item, value):
+                    return self._coverage(value, n)
+            return self._prepare_full(item, n)
         scan = self.scan
         if scan is not None:
             t = type(item)
@@ -73,12 +90,32 @@ class Evaluator:
                 value = fast_loads(item)
                 if type(value) is dict and scan(value) == item.count(_COLON[t]):
                     return self._coverage(value, n)
+        return self._prepare_full(item, n)
+
+    def _prepare_full(self, item, n: int):
+        """The full reading of one item: the record, or the Rejection that says why not."""
         item = decode_record(item, n, self.limits)  # the full reading: the record, or why there is none
         if type(item) is Rejection:
             return item
         problem = self.validator.check(item)
         if problem is not None:
             return Rejection(n, problem.path, problem.reason, problem.others, *self._ids(item))
+        return self._coverage(item, n)
+
+    def _prepare_trusted(self, item, n: int):
+        """``prepare`` in trusted mode: no schema validation. A dict goes straight to the
+        coverage check; text is decoded as ever (not JSON, a repeated key, too large or too
+        deep is still a rejection)."""
+        t = type(item)
+        if t is dict:
+            return self._coverage(item, n)
+        if (t is bytes or t is str) and len(item) <= self.limits.max_record_bytes:
+            value = fast_loads(item)
+            if type(value) is dict and _all_keys(item, value) and value_depth_ok(value, self.limits.max_depth):
+                return self._coverage(value, n)
+        item = decode_record(item, n, self.limits)
+        if type(item) is Rejection:
+            return item
         return self._coverage(item, n)
 
     def _ids(self, rec):
@@ -276,7 +313,8 @@ class Evaluator:
             told = self.cp.failure(e)  # (fact path, reason naming the rule and its file:line), if a rule ran
             if told is not None:
                 return Rejection(n, told[0], told[1], 0, *self._ids(rec))
-            if not isinstance(e, (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, IndexError)):
+            if not self.trusted and not isinstance(e, (ArithmeticError, TypeError, ValueError, AttributeError,
+                                                       KeyError, IndexError)):
                 raise
             detail = str(e).splitlines()[0][:200] if str(e) else ""
             return Rejection(n, "$", f"cannot evaluate this record ({e.__class__.__name__}: {detail}): a value "
@@ -355,6 +393,35 @@ def _scanner(pack, max_depth: int):
     if key not in _SCANNERS:
         _SCANNERS[key] = compile_scan(pack.schema, max_depth)
     return _SCANNERS[key]
+
+
+_FAST: dict = {}
+
+
+def _fast(pack, max_depth: int):
+    """The compiled jsonschema_rs accept path for a pack and depth limit, or None."""
+    key = (pack.lock, max_depth)
+    if key not in _FAST:
+        _FAST[key] = compile_fast(pack.schema, max_depth)
+    return _FAST[key]
+
+
+_ESCAPED_COLON = {str: ("\\u003a", "\\u003A"), bytes: (b"\\u003a", b"\\u003A")}
+
+
+def _all_keys(text, value) -> bool:
+    """Whether decoding ``text`` into ``value`` dropped no repeated key (a fast decoder keeps
+    the last value of a repeated key, silently). Every key brings one ``:`` to the text and
+    to ``value`` written again (which has no ``:`` the text had not, unless the text wrote
+    one as an escape: then the full reading decides); a dropped key takes its ``:`` away."""
+    t = type(text)
+    a, b = _ESCAPED_COLON[t]
+    if a in text or b in text:
+        return False
+    try:
+        return text.count(_COLON[t]) == dumps_utf8(value).count(b":")
+    except Exception:  # noqa: BLE001 - not writable as it stands: the full reading decides
+        return False
 
 
 def _validator(pack) -> RecordValidator:

@@ -25,6 +25,12 @@ _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 FORMATS = FormatChecker(formats=())
 
+# A caller's dict may hold a tuple where the schema wants an array: read as one (the fast
+# validator, ``fastvalidate``, cannot tell them apart, and results write it as an array).
+TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
+    "array", lambda checker, instance: isinstance(instance, (list, tuple)))
+_Validator = jsonschema.validators.extend(Draft202012Validator, type_checker=TYPES)
+
 
 @FORMATS.checks("date", raises=ValueError)
 def _is_date(value) -> bool:
@@ -66,7 +72,7 @@ class RecordValidator:
 
     def __init__(self, schema: dict):
         self.schema = schema
-        self.validator = Draft202012Validator(schema, format_checker=FORMATS)
+        self.validator = _Validator(schema, format_checker=FORMATS)
         from rulecite.interpreter.codegen.schema import compile_check
 
         self.fast = compile_check(schema)  # None when the schema needs the general validator
