@@ -10,7 +10,8 @@ import re
 import attrs
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from rulecite.policy_lang.errors import Diagnostic
+from rulecite.policy_lang.errors import Diagnostic, did_you_mean
+from rulecite.policy_lang.keywords import KEYWORDS, all_keywords
 from rulecite.policy_lang.syntax import nodes as ast
 from rulecite.policy_lang.syntax.grammar import LARK, MAX_NESTING, MAX_SYNTAX_ERRORS
 
@@ -72,16 +73,45 @@ MISTAKES: dict[str, list[str]] = {
 }
 
 
-_DECL_START = re.compile(r"^(source|code|set|let|rule|override|retire|suggest|test)\b", re.M)
-
-
-_WORDS_READ_AS_NAMES = {"deny", "warn", "info", "message", "title", "cite", "let", "for", "suggest", "tag",
-                        "effective", "until", "summary", "dispute", "expect", "facts", "when", "units", "reason",
-                        "code"}
-_DECL_KEYWORDS = {"SOURCE", "CODE", "SET", "LET", "RULE", "OVERRIDE", "RETIRE", "SUGGEST", "TEST"}
+# Words that start a top-level declaration, from the word table at run time (so a new
+# declaration word is picked up), and `override` (which starts `override rule`).
+_DECL_WORDS = tuple(dict.fromkeys(KEYWORDS["declaration"] + ("override",)))
+_DECL_START = re.compile(r"^(" + "|".join(map(re.escape, _DECL_WORDS)) + r")\b", re.M)
+_DECL_KEYWORDS = {w.upper() for w in _DECL_WORDS}
 _FIELD_KEYWORDS = {"TITLE", "SUMMARY", "EFFECTIVE", "UNTIL", "SUPERSEDES", "CITE", "DISPUTE", "FOR", "MESSAGE",
                    "SUGGEST", "TAG", "SEVERITY", "CITATION", "DOCUMENT", "PUBLISHED", "URL", "KIND", "NOTE",
                    "PROGRAM", "REPLACED_BY", "FACTS", "AS_OF", "EXPECT", "WHEN", "UNITS", "REASON", "FROM"}
+_WORDS_READ_AS_NAMES = {"deny", "warn", "info", "message", "title", "cite", "let", "for", "suggest", "tag",
+                        "effective", "until", "summary", "dispute", "expect", "facts", "when", "units", "reason",
+                        "code"}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What follows an expression that is complete so far: when the parser expects one of
+# these, the word before the error was read as (part of) an expression.
+_EXPRESSION_GOES_ON = {"COMP_OP", "ADD_OP", "MUL_OP", "AND", "OR", "DOT", "IN"}
+
+
+def _terminal_words() -> dict:
+    """Terminal name -> the keywords it matches: a literal word of the grammar (`supersedes`,
+    `when`, ...) or a word of the word table that a keyword class matches (SEVERITY:
+    deny, warn, info). Read from the grammar and ``keywords`` when this module loads,
+    so a new keyword gets its did-you-mean without a change here."""
+    words = all_keywords()
+    out = {}
+    for t in LARK.terminals:
+        if t.pattern.type == "str":
+            if _WORD.fullmatch(t.pattern.value):
+                out[t.name] = (t.pattern.value,)
+            continue
+        rx = re.compile(t.pattern.to_regexp())
+        if rx.fullmatch("zz_any_name"):  # NAME, RULE_ID, ...: a class of names, not keywords
+            continue
+        matched = tuple(w for w in words if rx.fullmatch(w))
+        if matched:
+            out[t.name] = matched
+    return out
+
+
+TERMINAL_WORDS = _terminal_words()
 
 
 def _expected_text(expected) -> str:
@@ -106,8 +136,104 @@ def _expected_text(expected) -> str:
     return ", ".join(names + extra)
 
 
-def syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str) -> Diagnostic:
-    line = getattr(exc, "line", 0) or 0
+# Brackets outside strings and comments (a string never spans lines; an unterminated one
+# ends at the line's end, as the lexer reports it).
+_LEXEMES = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[{}()\[\]]')
+_CLOSER = {"{": "}", "(": ")", "[": "]"}
+
+
+def open_brackets(text: str) -> list:
+    """The brackets still open at the end of ``text``, outermost first, as (char, offset).
+    A stray closer closes the nearest opener of its kind, or nothing."""
+    stack: list = []
+    for m in _LEXEMES.finditer(text):
+        ch = m.group()
+        if ch in _CLOSER:
+            stack.append((ch, m.start()))
+        elif ch in ")]}":
+            for i in range(len(stack) - 1, -1, -1):
+                if _CLOSER[stack[i][0]] == ch:
+                    del stack[i:]
+                    break
+    return stack
+
+
+def declaration_starts(text: str) -> list:
+    """Offsets where top-level declarations start: a declaration word at the start of a
+    line (the fields inside a declaration are indented; a line that starts a declaration
+    also ends one that lacks its `}`)."""
+    return [m.start() for m in _DECL_START.finditer(text)]
+
+
+def _line_col(text: str, offset: int) -> tuple:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _ends_early(exc, file: str, text: str, line_offset: int, following, label) -> Diagnostic:
+    """The text ends (or the next declaration starts) where more was expected: name the
+    bracket left open and its line, and put the caret where its closer belongs."""
+    expected = _expected_text(getattr(exc, "expected", ()) or ())
+    last = text.rstrip().split("\n")  # lines as the lexer counts them: at \n only
+    line = len(last) + line_offset
+    column = len(last[-1]) + 1
+    span = ast.Span(file, line, column, line, column + 1)
+    opened = open_brackets(text)
+    if not opened:
+        what = "the file ends too early" if following is None else \
+            f"this declaration is incomplete (`{following[1]}` on line {following[0]} starts the next one)"
+        return Diagnostic("E103" if "`}`" in expected else "E100", f"{what}; expected {expected}", span,
+                          ("every `{` needs a matching `}`",) if "`}`" in expected else (), label=label)
+    ch, off = opened[-1]
+    oline, ocol = _line_col(text, off)
+    opener_line = text.split("\n")[oline - 1].strip()
+    if len(opener_line) > 40:
+        opener_line = opener_line[:37] + "..."
+    closer = _CLOSER[ch]
+    more = f" (and {len(opened) - 1} more bracket(s) before it)" if len(opened) > 1 else ""
+    msg = (f"missing `{closer}`: the `{ch}` opened on line {oline + line_offset}, column {ocol} "
+           f"(`{opener_line}`) is never closed{more}")
+    if following is None:
+        hints = (f"close it with `{closer}` where it ends (at the latest after line {line})",)
+    else:
+        hints = (f"close it with `{closer}` before `{following[1]}` on line {following[0]}",)
+    return Diagnostic("E103" if ch == "{" else "E100", msg, span, hints, label=label)
+
+
+def _keyword_hint(word: str, expected: set) -> tuple:
+    """`did you mean `supersedes`?` for a misspelled keyword: the keywords the parser
+    would take here, nearest first."""
+    if not _WORD.fullmatch(word):
+        return ()
+    candidates = {w for t in expected for w in TERMINAL_WORDS.get(t, ())}
+    if word in candidates:
+        return ()
+    return did_you_mean(word, candidates)
+
+
+def _operator_hint(tok, text: str, expected: set) -> tuple:
+    """(shown token, hints, back, width) for an operator written the way another language
+    writes it: `=>` for `>=`, `=<` for `<=`, `<>` for `!=`, `=` for `==`, `==` in a `let`."""
+    value = str(tok)
+    end = tok.end_pos if tok.end_pos is not None else (tok.start_pos or 0) + len(value)
+    nxt = text[end: end + 1]
+    if value == "=" and nxt in ("<", ">"):
+        return f"={nxt}", (f"did you mean `{nxt}=`?",), 0, 2
+    if value == ">" and text[max(0, (tok.start_pos or 0) - 1): tok.start_pos or 0] == "<":
+        return "<>", ("did you mean `!=`?",), 1, 2
+    if value == "=" and "COMP_OP" in expected:
+        return "=", ("did you mean `==`? a single `=` only gives a `let` its value",), 0, 1
+    if value == "==" and expected == {"EQUAL"}:
+        return "==", ("a `let` takes its value with a single `=`",), 0, 2
+    return value, (), 0, None
+
+
+def syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str, line_offset: int = 0,
+                      following: tuple | None = None) -> Diagnostic:
+    """One diagnostic for one syntax error. ``text`` may be one declaration of a file,
+    ``line_offset`` lines down from its top; ``following`` is (line, word) of the
+    declaration after it, or None when the text runs to the end of the file."""
+    line = (getattr(exc, "line", 0) or 0) + line_offset
     column = getattr(exc, "column", 0) or 0
     label = None
     if not isinstance(exc, UnexpectedCharacters):
@@ -132,18 +258,17 @@ def syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str) ->
         msg = f"unexpected character {shown}" + (f"; expected {expected}" if expected else "")
         return Diagnostic("E102", msg, ast.Span(file, line, column, line, column + 1), tuple(hints), label=label)
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
-        expected = _expected_text(getattr(exc, "expected", ()) or ())
-        last = text.rstrip().split("\n")  # lines as the lexer counts them: at \n only
-        line = len(last)
-        column = len(last[-1]) + 1
-        code = "E103" if "`}`" in expected else "E100"
-        return Diagnostic(code, f"the file ends too early; expected {expected}",
-                          ast.Span(file, line, column, line, column + 1),
-                          ("every `{` needs a matching `}`",) if code == "E103" else (), label=label)
+        return _ends_early(exc, file, text, line_offset, following, label)
     assert isinstance(exc, UnexpectedToken)
     tok = exc.token
-    expected = _expected_text(exc.accepts or exc.expected)
-    shown = str(tok).replace("\n", "\\n")
+    expected_set = set(exc.accepts or exc.expected)
+    expected = _expected_text(expected_set)
+    shown, op_hints, back, width = _operator_hint(tok, text, expected_set)
+    if op_hints:
+        hints.extend(op_hints)
+        if shown != "=":
+            label = None  # the catalogue's `=` note is about a lone `=`
+    shown = shown.replace("\n", "\\n")
     if len(shown) > 30:
         shown = shown[:27] + "..."
     if tok.type == "COMP_OP" and label and "chained" in label:
@@ -153,27 +278,49 @@ def syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str) ->
         code = "E110" if "a name" in expected else "E100"
     else:
         code = "E100"
-    span = ast.Span(file, tok.line or line, tok.column or column, tok.end_line or line,
-                    tok.end_column or (column + 1))
+    tline = (tok.line or 0) + line_offset if tok.line else line
+    tcol = (tok.column or column) - back
+    tend_line = (tok.end_line or 0) + line_offset if tok.end_line else tline
+    tend_col = tcol + width if width else (tok.end_column or (tcol + 1))
+    span = ast.Span(file, tline, tcol, tend_line if not width else tline, tend_col)
+    if not op_hints:
+        hints.extend(_keyword_hint(str(tok), expected_set))
+    if tok.type == "STRING" and expected_set & {"DATE", "MONTH"} and \
+            re.fullmatch(r'"[0-9]{4}-[0-9]{2}(-[0-9]{2})?"', str(tok)):
+        hints.append(f"dates are written without quotes: `{str(tok)[1:-1]}`")
+    history = [t for t in getattr(exc, "token_history", None) or () if t is not None]
+    read_as_name = (not history or history[-1].type in ("NAME", "RULE_ID")) and expected_set != {"WHEN_UNLESS"}
     before = re.search(r"([A-Za-z_]+)\s*$", text[: tok.start_pos or 0])
-    if before and before.group(1) in _WORDS_READ_AS_NAMES and \
+    if not hints and read_as_name and before and before.group(1) in _WORDS_READ_AS_NAMES and \
             text[: before.start()].rstrip(" \t").endswith("\n"):
         hints.append(f"`{before.group(1)}` was read as a name: the expression on the line above is incomplete")
+    if not hints and expected_set == {"WHEN_UNLESS"}:
+        word = history[-1] if history else "deny"
+        hints.append(f"a verdict reads `{word} when CONDITION` (a finding when it holds) or "
+                     f"`{word} unless CONDITION` (a finding when it does not)")
     return Diagnostic(code, f"unexpected `{shown}`; expected {expected}", span, tuple(hints), label=label)
 
 
 def all_syntax_errors(text: str, file: str) -> list:
     """Report one syntax error per broken top-level declaration (at most
-    ``MAX_SYNTAX_ERRORS``). Each declaration is parsed on its own and its spans are
-    shifted to the file's lines, so the cost stays linear in the file's size."""
-    starts = [m.start() for m in _DECL_START.finditer(text)]
+    ``MAX_SYNTAX_ERRORS``). Each declaration is parsed on its own, so the cost stays
+    linear in the file's size."""
+    return syntax_errors_by_declaration(text, file)[0]
+
+
+def syntax_errors_by_declaration(text: str, file: str) -> tuple:
+    """(diagnostics, broken): one diagnostic per broken declaration, and the (start, end)
+    offsets of the declarations that do not parse, so a caller can still read the
+    others (see ``parser.parse_partial``)."""
+    starts = declaration_starts(text)
     if not starts or starts[0] != 0:
         starts = [0] + starts
     starts.append(len(text))
-    diags = []
+    diags: list = []
+    broken: list = []
     offset_lines = 0
     prev = 0
-    for a, b in zip(starts, starts[1:]):
+    for i, (a, b) in enumerate(zip(starts, starts[1:])):
         offset_lines += text.count("\n", prev, a)
         prev = a
         chunk = text[a:b]
@@ -182,24 +329,27 @@ def all_syntax_errors(text: str, file: str) -> list:
         if len(diags) >= MAX_SYNTAX_ERRORS:
             diags.append(Diagnostic("E100", f"more syntax errors follow; only the first {MAX_SYNTAX_ERRORS} "
                                     "are reported", ast.Span(file, offset_lines + 1, 1, offset_lines + 1, 2)))
+            broken.append((a, len(text)))
             break
         try:
             LARK.parse(chunk, start="start")
         except UnexpectedInput as e:
-            d = syntax_diagnostic(e, file, chunk, "start")
-            sp = d.span
-            diags.append(attrs.evolve(d, span=ast.Span(file, sp.line + offset_lines, sp.column,
-                                                       sp.end_line + offset_lines, sp.end_column)))
-    if not diags:  # the split hid the error (e.g. an unclosed brace swallowing the rest)
+            following = None
+            if b < len(text):
+                following = (offset_lines + text.count("\n", a, b) + 1, _DECL_START.match(text, b).group(1))
+            diags.append(syntax_diagnostic(e, file, chunk, "start", offset_lines, following))
+            broken.append((a, b))
+    if not diags:  # the split hid the error: report it on the whole text
         try:
             LARK.parse(text, start="start")
         except UnexpectedInput as e:
             diags.append(syntax_diagnostic(e, file, text, "start"))
-    return diags
+            broken = [(0, len(text))]
+    return diags, broken
 
 
 _EXPR_NODES = (ast.Name, ast.Field, ast.Literal, ast.ListLit, ast.Not, ast.Neg, ast.BinOp, ast.Compare, ast.In,
-               ast.And, ast.Or, ast.Call, ast.Quant, ast.Fold)
+               ast.And, ast.Or, ast.Call, ast.Quant, ast.Fold, ast.If)
 
 
 _CHILD_FIELDS: dict = {}
