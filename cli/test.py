@@ -1,4 +1,5 @@
-"""``rulecite test PACK``: run the tests written inside a pack (``-k`` for some of them)."""
+"""``rulecite test PACK``: run the tests written inside a pack (``-k`` for some of them),
+and ``--boundaries``: the pack's test records moved across each date where the pack changes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import click
 from rulecite.cli._errors import EXIT_FINDINGS, EXIT_OK, BadInput
 from rulecite.cli._options import pack_argument
-from rulecite.cli._output import stdout_text
+from rulecite.cli._output import stdout_text, write_json
 from rulecite.cli._packs import load_rulepack, relpath
 from rulecite.interpreter.tools.packtest import outcomes, run_tests
 from rulecite.policy_lang import did_you_mean
@@ -25,15 +26,29 @@ from rulecite.policy_lang import did_you_mean
 @click.option("--update", is_flag=True,
               help="Re-record the expect lines of failing tests from what the pack now decides "
                    "(review the change with git diff).")
-def command(pack: str, select: tuple, coverage: bool, update: bool) -> int:
+@click.option("--boundaries", is_flag=True,
+              help="Instead of checking expectations: move each test's records to the day before and the "
+                   "day of every date where a rule or code starts or ends, and list each line whose "
+                   "verdict changes across it (the rules and citations on each side), and the dates no "
+                   "test record reaches.")
+@click.option("--output", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="With --boundaries: the report as text or as JSON.")
+def command(pack: str, select: tuple, coverage: bool, update: bool, boundaries: bool, output: str) -> int:
     """Run the pack's tests: for each failure one FAIL line, what each line of the record got
     (the rules that fired, with severity) beside what the test expected, and the
     `rulecite explain` command that shows why; then `N passed, N failed`.
 
     Exits 1 when a test fails (after --update: when one still fails), 2 when -k selects
-    no test.
+    no test. With --boundaries, exits 0 and reports (see `Boundary cases` in the
+    yearly-update guide).
     """
+    if boundaries and (update or coverage):
+        raise BadInput("--boundaries runs on its own: leave out --update and --coverage")
+    if output != "text" and not boundaries:
+        raise BadInput("--output is for --boundaries; the test run itself writes text")
     rp = load_rulepack(pack)
+    if boundaries:
+        return _boundaries(rp, select, output)
     report = _run(rp, select)
     out = stdout_text()
     if update and report.failed:
@@ -143,3 +158,18 @@ def _coverage(cov, out):
                    f"({len(cov.without_unit_case)}):", file=out)
         for r, code in cov.without_unit_case:
             click.echo(f"    {r}  {code}", file=out)
+
+
+def _boundaries(rp, select, output: str) -> int:
+    from rulecite.interpreter.reports.boundaries import boundaries_text
+    from rulecite.interpreter.tools.boundaries import boundary_report
+
+    report = boundary_report(rp, select=select)
+    if select and not report.tests:
+        raise _nothing_selected(rp, select, report.deselected)
+    out = stdout_text()
+    if output == "json":
+        click.echo(write_json(report.to_dict()), file=out, nl=False)
+    else:
+        click.echo(boundaries_text(report), file=out, nl=False)
+    return EXIT_OK
