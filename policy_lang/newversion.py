@@ -202,8 +202,7 @@ def pack_files(root: Path) -> tuple:
     for rel in every:
         if rel in ("pack.toml", "facts.schema.json") or rel.endswith(".policy") or rel.startswith("tests/"):
             keep.add(rel)
-    copied = tuple(sorted(r for r in keep if r in every))
-    return copied, tuple(r for r in every if r not in keep)
+    return tuple(sorted(keep)), tuple(r for r in every if r not in keep)
 
 
 def bump_title(title: str, old_year: int, new_year: int) -> str | None:

@@ -82,6 +82,12 @@ def test_cli_eval_on_both_sides_of_the_publication_date(tmp_path, as_of, expecte
     assert line["verdict"] == expected
 
 
+def test_the_clock_packs_own_tests_pass_on_both_sides():
+    r = run(["test", CLOCK, "--coverage"])
+    assert r.exit_code == 0, r.output
+    assert "9 passed, 0 failed" in r.stdout
+
+
 CMS_2027 = """
 # A hypothetical 2027 update, for this test only: no such rule has been published.
 source TEST_FR27 {
