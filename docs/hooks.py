@@ -4,7 +4,9 @@
 bundled pack (``docs/reference/generated/<pack>/``, git-ignored) with
 ``rulecite.interpreter.reports.site`` and adds it to the navigation; it also lays out the
 source tree mkdocstrings reads for the Python API page. ``on_page_markdown`` fills the
-CLI reference (from the click app) and the error-code catalogue (from ``CODES``).
+CLI reference (from the click app), the error-code catalogue (from ``CODES``) and the
+Python API reference (every name of the public packages' ``__all__``, from their
+docstrings: ``api_reference``).
 
 To publish the reference of your own packs, use ``rulecite site PACK... --out DIR``: it
 builds a standalone site with the same pages (``reports.site.publish``), no environment
@@ -34,6 +36,8 @@ GENERATED = "reference/generated"
 PACKS_ENV = "RULECITE_DOCS_PACKS"
 CLI_MARK = "<!-- rulecite:cli-reference -->"
 CODES_MARK = "<!-- rulecite:error-codes -->"
+API_MARK = "<!-- rulecite:api-reference -->"
+API_PACKAGES = ("rulecite.interpreter", "rulecite.policy_lang")
 REQUIRES_MARK = re.compile(r"<!-- rulecite:requires ([A-Za-z0-9_.]+) -->")
 
 
@@ -108,6 +112,57 @@ def _api_tree(config_dir: Path) -> None:
     for mod in (rulecite.interpreter, rulecite.policy_lang):
         (tree / mod.__name__.rsplit(".", 1)[1]).symlink_to(Path(mod.__file__).resolve().parent,
                                                            target_is_directory=True)
+
+
+# ---------------------------------------------------------------- the Python API page
+
+
+def data_description(pkg, name: str) -> str:
+    """What an exported value (not a class or function) is, from its package's docstring:
+    the paragraph starting ````NAME``: ...``; empty when the docstring has none."""
+    m = re.search(rf"^``{re.escape(name)}``: (.+?)(?:\n\s*\n|\Z)", pkg.__doc__ or "", re.M | re.S)
+    return " ".join(m.group(1).split()) if m else ""
+
+
+def api_reference() -> str:
+    """The Python API reference: for each public package, every name of its ``__all__``
+    (functions, then classes, as mkdocstrings directives that render their docstrings;
+    values as a table described by the package docstring). An object two packages
+    export is rendered once, in the package that defines it, and named in the other."""
+    import importlib
+    import inspect
+
+    packages = [importlib.import_module(p) for p in API_PACKAGES]
+
+    def home(obj, pkg) -> str:
+        mod = getattr(obj, "__module__", "") or ""
+        owners = [p.__name__ for p in packages if mod == p.__name__ or mod.startswith(p.__name__ + ".")]
+        return owners[0] if owners else pkg.__name__
+
+    out: list = []
+    for pkg in packages:
+        names = list(pkg.__all__)
+        objs = {n: getattr(pkg, n) for n in names}
+        documented = [n for n in names if inspect.isfunction(objs[n]) or inspect.isclass(objs[n])]
+        functions = [n for n in documented if inspect.isfunction(objs[n]) and home(objs[n], pkg) == pkg.__name__]
+        classes = [n for n in documented if inspect.isclass(objs[n]) and home(objs[n], pkg) == pkg.__name__]
+        elsewhere = [n for n in documented if home(objs[n], pkg) != pkg.__name__]
+        data = [n for n in names if n not in documented]
+        lead = (pkg.__doc__ or "").strip().split("\n\n")[0]
+        out += [f"## `{pkg.__name__}`", "", md_text(" ".join(lead.split())), "",
+                "```python", f"from {pkg.__name__} import {', '.join(names)}", "```", ""]
+        for n in functions + classes:
+            o = objs[n]
+            out += [f"::: {o.__module__}.{o.__qualname__}", ""]
+        if elsewhere:
+            out += ["Also exported here: " + ", ".join(
+                f"`{n}` (from `{home(objs[n], pkg)}`, below)" for n in elsewhere) + ".", ""]
+        if data:
+            out += ["### Data", "", "| Name | What it is |", "|---|---|"]
+            for n in data:
+                out.append(f"| `{n}` | {md_text(data_description(pkg, n)) or '(not described)'} |")
+            out.append("")
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- CLI and error codes
@@ -203,6 +258,8 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
         markdown = markdown.replace(CLI_MARK, cli_reference())
     if CODES_MARK in markdown:
         markdown = markdown.replace(CODES_MARK, error_code_reference())
+    if API_MARK in markdown:
+        markdown = markdown.replace(API_MARK, api_reference())
     return markdown
 
 

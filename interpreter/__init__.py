@@ -8,6 +8,10 @@
 
 Pipeline: ``load_pack`` (parse -> check -> compile, once) then ``evaluate`` (validate
 -> group by subject -> decide -> report, per record, lazily).
+
+A ``RulePack`` may be shared by threads (see its docstring); results are immutable.
+``PackError`` and ``RuleciteError`` are those of :mod:`rulecite.policy_lang`, exported
+here too so that an embedding needs one import.
 """
 
 from rulecite.policy_lang.errors import PackError, RuleciteError

@@ -22,7 +22,21 @@ from rulecite.interpreter.engine.results import Rejection, Result
 
 
 class RulePack:
-    """A checked and compiled pack. Create it with :func:`load_pack`."""
+    """A checked and compiled pack. Create it with :func:`load_pack`.
+
+    ``model`` is the checked pack (:class:`rulecite.policy_lang.Pack`); ``warnings``
+    the checker's warnings (:class:`rulecite.policy_lang.Diagnostic`).
+
+    Thread safety: one ``RulePack`` may be shared by every thread of a process and
+    used by all of them at once. The checked model is immutable (frozen attrs classes
+    and tuples, never changed after checking); the compiled code of each publication
+    clock (:meth:`compiled`) is built once, under a lock, and then only read; each
+    :func:`evaluate` or :func:`explain` call keeps its own working state (caches, step
+    counters, ``let`` slots) in objects of its own, so calls never see each other's
+    records. What is not shared safely is an iterator: the lazy iterator one
+    :func:`evaluate` call returns belongs to the thread that advances it (give each
+    thread its own call).
+    """
 
     def __init__(self, model: Pack, warnings=()):
         self.model = model
@@ -33,10 +47,12 @@ class RulePack:
 
     @property
     def name(self) -> str:
+        """The pack's name (``pack.toml`` ``name``), as every result names it."""
         return self.model.name
 
     @property
     def version(self) -> str:
+        """The pack's version (``pack.toml`` ``version``)."""
         return self.model.version
 
     @property
@@ -45,7 +61,9 @@ class RulePack:
         return self.model.lock
 
     def compiled(self, as_of: _dt.date | None) -> CompiledPack:
-        """The pack compiled for one publication clock (cached)."""
+        """The pack compiled for one publication clock (``as_of``: only sources published
+        on or before that day; None: every source). Built once per clock, under a lock,
+        and cached; the compiled pack is only read afterwards. :func:`evaluate` calls it."""
         cp = self._variants.get(as_of)
         if cp is None:
             with self._lock:

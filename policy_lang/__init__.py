@@ -8,6 +8,22 @@ Pipeline (one module, one public function per stage)::
     editors: workspace.load_edited (unsaved texts), declarations and references (names)
 
 Nothing here knows any business domain: the facts schema and the rules come from packs.
+
+Data (read-only; the tables the checker, the formatter and the editors read):
+
+``BUILTIN_FUNCTIONS``: the names of the language's built-in functions, sorted (``add_days``, ``count``, ...).
+
+``CODES``: every diagnostic code, ``{code: (name, meaning)}`` (``E100``... and ``W7xx``); codes never change meaning.
+
+``DECLARATION_KINDS``: the kinds of top-level declaration an editor lists, each with its syntax node and how its name is read.
+
+``KEYWORDS``: the language's keywords by role (``declaration``, ``field``, ``qualifier``, ...), for highlighters and completion.
+
+``LANGUAGE_VERSION``: the version of the policy language this build reads (a pack's ``language`` must match).
+
+Thread safety: the values these functions return (``Module``, ``Pack``, ``LoadedPack``,
+``Diagnostic``, ``Span``) are frozen attrs classes, never changed once made, and may be
+shared between threads.
 """
 
 from rulecite.policy_lang.syntax.nodes import Module, Span

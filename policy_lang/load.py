@@ -35,12 +35,17 @@ FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a record field named in [r
 
 @attrs.frozen
 class LoadedPack:
+    """What :func:`load` gives: the checked ``pack`` (None when it could not be read at
+    all), every ``diagnostic`` (errors and warnings) and
+    ``texts`` (file name -> text, for :func:`render_text` to show the lines they point at)."""
+
     pack: Pack | None
     diagnostics: tuple
     texts: dict = attrs.field(eq=False, repr=False)
 
     @property
     def ok(self) -> bool:
+        """True when there is a pack and no diagnostic is an error (warnings allowed)."""
         return self.pack is not None and not any(d.severity == "error" for d in self.diagnostics)
 
 
@@ -52,6 +57,8 @@ def bundled_root() -> Path:
 
 
 def bundled_names() -> list:
+    """The names of the packs shipped with Rulecite (folders of ``rulecite.packs`` that hold
+    a ``pack.toml``), sorted: what ``load`` and the CLI accept as a bare name."""
     root = bundled_root()
     return sorted(p.name for p in root.iterdir() if (p / "pack.toml").is_file())
 

@@ -294,6 +294,19 @@ class RecordShape:
 
 @frozen
 class Pack:
+    """A checked pack: the model the interpreter compiles and every report reads.
+
+    Made by :func:`load`; frozen, never changed once made, so one
+    ``Pack`` may be shared by threads. It holds the pack's identity (``name``,
+    ``version``, ``title``, ``lock``: the sha256 of its normalized content), the service
+    dates it covers (``coverage``), the shape of its records (``shape``: id, period,
+    lines) and facts ``schema``, and its declarations: ``sources``, ``codes``, ``sets``,
+    ``derived`` values, ``definitions``, ``rules`` (every version, sorted by id and
+    version), ``retirements``, ``suggestions`` and ``tests``. Look one up by name with
+    :meth:`code`, :meth:`source`, :meth:`set`, :meth:`definition` and
+    :meth:`rule_versions`.
+    """
+
     name: str
     version: str
     title: str
