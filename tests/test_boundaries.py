@@ -217,12 +217,47 @@ def test_the_yearly_update_guide_shows_what_boundaries_prints(tmp_path):
     page = (ROOT / "docs" / "guides" / "yearly-update.md").read_text(encoding="utf-8")
     dest = tmp_path / "library-loans-2027.1.0"
     new_version(LIBRARY, "2027.1.0", dest)
-    for m in re.finditer(r'^```\w+ title="([^"]+)"\n(.*?)^```', page, re.M | re.S):
+    for m in re.finditer(r'^```\w+ title="([^"]+)"\n(.*?)^```', page, re.MULTILINE | re.DOTALL):
         (tmp_path / m.group(1)).write_text(m.group(2), encoding="utf-8")
     section = page.split("\n## Boundary cases\n")[1]
-    shown = re.search(r"^```text\n(.*?)^```", section, re.M | re.S).group(1)
+    shown = re.search(r"^```text\n(.*?)^```", section, re.MULTILINE | re.DOTALL).group(1)
     r = run(["test", dest, "--boundaries"])
     assert r.exit_code == 0, r.output
     printed = r.stdout.splitlines()
     for line in shown.splitlines():
         assert line in printed, f"the guide shows {line!r}; --boundaries prints:\n{r.stdout}"
+
+
+def test_dated_values_are_change_dates_and_the_rules_reading_them_are_found():
+    """``change_dates`` reads ``Pack.parameters`` (each value in force from its ``start``),
+    and a flip of a rule that reads a parameter is put down to that parameter's change."""
+    from types import SimpleNamespace as NS
+
+    from rulecite.interpreter.tools.boundaries import params_read
+    from rulecite.policy_lang import types as T
+    from rulecite.policy_lang.model import Ref
+
+    cite = NS(to_dict=lambda: {"source": "PFS2026", "page": "unverified"})
+    cap = NS(name="cap", title="Monthly cap", values=(
+        NS(start=_dt.date(2025, 1, 1), value=2, citations=()),
+        NS(start=_dt.date(2026, 1, 1), value=3.5, citations=(cite,))))
+    pack = NS(rules=(), codes=(), parameters=(cap,), derived=())
+    dates = change_dates(pack)
+    assert [(cd.date, [c.label() for c in cd.changes]) for cd in dates] == [
+        (_dt.date(2025, 1, 1), ["parameter cap starts at 2"]),
+        (_dt.date(2026, 1, 1), ["parameter cap changes to 3.5"])]
+    assert dates[1].changes[0].to_dict() == {"kind": "parameter", "name": "cap", "what": "changes", "value": "3.5",
+                                             "title": "Monthly cap", "citations": [{"source": "PFS2026",
+                                                                                    "page": "unverified"}]}
+    # read directly, or through a top-level let
+    let = NS(name="limit", expr=NS(kind="x", items=(Ref("param", "floor", T.INT),)))
+    rule = NS(where=None, lets=(), condition=(Ref("param", "cap", T.INT), Ref("let", "limit", T.INT)), message=None)
+    assert params_read(NS(derived=(let,)), rule) == {"cap"}  # a plain object is not walked into
+    import attrs
+
+    @attrs.frozen
+    class Node:
+        items: tuple
+
+    let = NS(name="limit", expr=Node((Ref("param", "floor", T.INT),)))
+    assert params_read(NS(derived=(let,)), rule) == {"cap", "floor"}

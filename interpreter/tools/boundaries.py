@@ -4,7 +4,7 @@ where the pack changes, and every verdict that flips there.
 Takes a ``RulePack``; gives a ``BoundaryReport``. ``change_dates`` reads the checked
 ``Pack`` model alone and lists every date where something starts or ends: a rule
 version's window, a code's window (``effective``/``until``), and a dated value
-(``Pack.parameters``, once the language has them). A date is kept when the day before
+(``Pack.parameters``: the day each value takes over). A date is kept when the day before
 and the day itself both lie inside the pack's coverage (the other dates are listed as
 not tried). For each kept date and each test, the test's records are moved in time
 together (``timeshift``: every date by the same number of days, every month by the
@@ -29,10 +29,11 @@ from pathlib import PurePath
 
 import attrs
 from rulecite.interpreter.api import RulePack, evaluate
-from rulecite.interpreter.codegen.compiler import default_service_date
+from rulecite.interpreter.codegen.compiler import default_service_date, fmt_value
 from rulecite.interpreter.engine.results import Rejection
 from rulecite.interpreter.tools.packtest import select_tests
 from rulecite.interpreter.tools.timeshift import Shifter, month_index
+from rulecite.policy_lang.model import Ref
 
 _DAY = _dt.timedelta(days=1)
 
@@ -47,19 +48,23 @@ class Change:
 
     kind: str  # rule | code | parameter
     name: str
-    what: str  # starts | ends
+    what: str  # starts | ends | changes (a dated value's later value)
     version: int | None
     title: str
     citations: tuple  # dicts, as results carry them
+    value: str | None = None  # a dated value: the value from this day, as a message writes it
 
     def label(self) -> str:
         v = f" v{self.version}" if self.version is not None else ""
-        return f"{self.kind} {self.name}{v} {self.what}"
+        to = "" if self.value is None else f" at {self.value}" if self.what == "starts" else f" to {self.value}"
+        return f"{self.kind} {self.name}{v} {self.what}{to}"
 
     def to_dict(self) -> dict:
         out = {"kind": self.kind, "name": self.name, "what": self.what}
         if self.version is not None:
             out["version"] = self.version
+        if self.value is not None:
+            out["value"] = self.value
         out["title"] = self.title
         out["citations"] = [dict(c) for c in self.citations]
         return out
@@ -103,19 +108,39 @@ def change_dates(pack) -> tuple:
 
 
 def _parameter_changes(pack):
-    """Dated values: for each value of each ``Pack.parameters`` entry, the day its window
-    starts and the day after it ends (nothing while the model has no parameters)."""
+    """Dated values (``Pack.parameters``): each value's ``start``, in force until the next
+    value's; the first starts the parameter (before it, it is absent), a later one changes it."""
     for p in getattr(pack, "parameters", None) or ():
-        for v in getattr(p, "values", None) or ():
-            w = getattr(v, "window", None)
-            if w is None:
-                continue
+        for i, v in enumerate(getattr(p, "values", None) or ()):
             cites = tuple(c.to_dict() for c in getattr(v, "citations", None) or ())
-            title = str(getattr(p, "title", None) or getattr(p, "name", ""))
-            if w.start is not None:
-                yield w.start, Change("parameter", p.name, "starts", None, title, cites)
-            if w.end is not None and w.end < _dt.date.max:
-                yield w.end + _DAY, Change("parameter", p.name, "ends", None, title, cites)
+            title = str(getattr(p, "title", None) or p.name)
+            yield v.start, Change("parameter", p.name, "starts" if i == 0 else "changes", None, title, cites,
+                                  fmt_value(v.value))
+
+
+def params_read(pack, rule) -> frozenset:
+    """The names of the dated parameters a rule reads: in its applicability, lets,
+    condition and message, and through the top-level lets and definitions it reads."""
+    derived = {d.name: d for d in pack.derived}
+    defs = {d.name: d for d in getattr(pack, "definitions", None) or ()}
+    found, seen = set(), set()
+    stack = [rule.where, rule.lets, rule.condition, rule.message]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, (tuple, list)):
+            stack.extend(obj)
+        elif isinstance(obj, Ref):
+            if obj.kind == "param":
+                found.add(obj.name)
+            elif obj.kind == "let" and obj.name in derived and ("let", obj.name) not in seen:
+                seen.add(("let", obj.name))
+                stack.append(derived[obj.name].expr)
+        elif attrs.has(type(obj)):
+            if type(obj).__name__ == "Apply" and obj.name in defs and ("def", obj.name) not in seen:
+                seen.add(("def", obj.name))
+                stack.append(defs[obj.name].expr)
+            stack.extend(getattr(obj, f.name) for f in attrs.fields(type(obj)) if f.name not in ("type", "span"))
+    return frozenset(found)
 
 
 def split_by_coverage(dates, coverage) -> tuple:
@@ -359,13 +384,18 @@ class _Mover:
 # ------------------------------------------------------------------ comparing
 
 
-def _cause(cd: ChangeDate, rules, code) -> tuple:
-    """The changes on ``cd`` a flip comes from: its rules' and its line code's; else, when
-    the date changes a dated value, those (a rule may read one without changing itself)."""
+def _cause(model, cd: ChangeDate, rules, code) -> tuple:
+    """The changes on ``cd`` a flip comes from: its rules', its line code's, and the dated
+    values its rules read."""
     ids = {rc.rule for rc in rules}
-    found = tuple(c for c in cd.changes if (c.kind == "rule" and c.name in ids)
-                  or (c.kind == "code" and code is not None and c.name == str(code)))
-    return found or tuple(c for c in cd.changes if c.kind == "parameter")
+    read: set = set()
+    if any(c.kind == "parameter" for c in cd.changes):
+        for r in model.rules:
+            if r.id in ids:
+                read |= params_read(model, r)
+    return tuple(c for c in cd.changes if (c.kind == "rule" and c.name in ids)
+                 or (c.kind == "code" and code is not None and c.name == str(code))
+                 or (c.kind == "parameter" and c.name in read))
 
 
 def _flips(model, cd, t, file, rb, ra):
@@ -389,7 +419,7 @@ def _flips(model, cd, t, file, rb, ra):
                       for r in changed)
         yield Flip(day, t.name, file, t.span.line, vb.line, vb.code, kind,
                    Side(db, vb.verdict, tuple(vb.rules), tuple(vb.warnings)),
-                   Side(da, va.verdict, tuple(va.rules), tuple(va.warnings)), rules, _cause(cd, rules, vb.code))
+                   Side(da, va.verdict, tuple(va.rules), tuple(va.warnings)), rules, _cause(model, cd, rules, vb.code))
 
 
 def _record_side(model, res) -> Side:
@@ -417,6 +447,12 @@ def _rule_side(model, res, line, rule_id, day: str) -> RuleSide:
     d = _dt.date.fromisoformat(day)
     for r in model.rules:
         if r.id == rule_id and r.window.contains(d) and not r.window.empty:
-            return RuleSide("passed", r.version, tuple(c.to_dict() for c in r.citations))
+            cites = [c.to_dict() for c in r.citations]
+            params = {p.name: p for p in getattr(model, "parameters", None) or ()}
+            for name in sorted(params_read(model, r)):  # the dated values it read, as a finding cites them
+                value = params[name].value_on(d) if name in params else None
+                cites += [c.to_dict() for c in (value.citations if value is not None else ())
+                          if c.to_dict() not in cites]
+            return RuleSide("passed", r.version, tuple(cites))
     known = any(r.id == rule_id for r in model.rules)
     return RuleSide("not in force" if known else "did not fire", None, ())  # else: a built-in rule
