@@ -15,6 +15,7 @@ from rulecite.cli._facts import open_facts
 from rulecite.cli._options import as_of_option, facts_argument, pack_argument
 from rulecite.cli._output import GuardedOutput, Progress, stderr_text, stdout_text
 from rulecite.cli._packs import load_rulepack, pack_root
+from rulecite.cli.eval_summary import SummarySink, fail_on_values, summary_amounts
 from rulecite.cli.eval_writers import JsonlWriter, Tally, make_writer, summary  # noqa: F401 (tests patch JsonlWriter here)
 
 
@@ -24,8 +25,9 @@ from rulecite.cli.eval_writers import JsonlWriter, Tally, make_writer, summary  
 @click.option("--output", "-o", type=click.Choice(["jsonl", "json", "table", "csv"]), default="jsonl",
               show_default=True,
               help="jsonl: Results contract v1, one line per input record in input order, rejections "
-                   "included; json: the same as one array; table: for people; csv: one row per claim line "
-                   "(rejections only in the summary and --rejects).")
+                   "included; json: the same as one array; table: for people; csv: for a spreadsheet, one row "
+                   "per line and rule that fired on it (one per clean line), per suggestion and per rejection "
+                   "reason, with the message, the rule's primary citation and the suggestion.")
 @as_of_option
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Evaluate in N processes; the output is identical to one process.")
@@ -42,9 +44,19 @@ from rulecite.cli.eval_writers import JsonlWriter, Tally, make_writer, summary  
 @click.option("--decision-log-lean", "log_lean", is_flag=True,
               help="With --decision-log: keep only rule id, severity and line per finding (today's size), not "
                    "the message, evidence and citations.")
-@click.option("--fail-on", type=click.Choice(["deny", "warn"]), default=None,
-              help="Exit 1 when a line is denied (deny) or any deny or warn finding is made (warn). A "
-                   "rejected record counts too: nobody judged it.")
+@click.option("--fail-on", "fail_on", multiple=True, callback=fail_on_values, metavar="deny|warn|reject",
+              help="Exit 1 when a line is denied or a deny finding is made (deny), when any deny or warn "
+                   "finding is made (warn), when a record is rejected (reject). Repeat it or join values with "
+                   "commas: --fail-on deny,reject.")
+@click.option("--summary", "money", is_flag=True,
+              help="Write the money at stake to stdout instead of the results: billed, allowed and at-risk "
+                   "amounts by code, per record and by rule (the top denial reasons), priced with the pack's "
+                   "[amounts] and --rates.")
+@click.option("--summary-format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="The --summary as a table for people or as JSON (amounts as decimal strings).")
+@click.option("--rates", "rates_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="With --summary: a CSV of your own amounts (columns code,amount and optionally from or "
+                   "effective, until, note) that wins over the pack's for the codes and dates it covers.")
 @click.option("--max-record-bytes", type=click.IntRange(min=1), default=DEFAULT_LIMITS.max_record_bytes,
               show_default=True, metavar="N",
               help="A JSON Lines record longer than N bytes is rejected before it is decoded.")
@@ -61,14 +73,16 @@ from rulecite.cli.eval_writers import JsonlWriter, Tally, make_writer, summary  
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
 def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, log_path, fail_on,
             max_record_bytes, max_depth, quiet, log_lean=False, max_lines=DEFAULT_LIMITS.max_lines,
-            max_group=DEFAULT_LIMITS.max_group, max_steps=DEFAULT_LIMITS.max_steps) -> int:
+            max_group=DEFAULT_LIMITS.max_group, max_steps=DEFAULT_LIMITS.max_steps, money=False,
+            summary_format="table", rates_path=None) -> int:
     """Evaluate FACTS against PACK: one result per record, in input order.
 
     FACTS is a JSON Lines file (streamed), a .json file holding an array of records
     (or one record), or - for stdin. Results go to stdout; the summary (records
     read, results, rejections, lines allowed and denied, findings by rule) and a
-    progress line (on a terminal, for long runs) go to stderr. Exits 0, or 1 with
-    --fail-on when something failed.
+    progress line (on a terminal, for long runs) go to stderr. With --summary, stdout
+    gets the money at stake instead of the results. Exits 0, or 1 with --fail-on when
+    something it names happened.
     """
     rp = load_rulepack(pack)
     if engine == "dask" and (facts == "-" or facts.endswith(".json")):
@@ -77,11 +91,16 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
         raise BadInput("--scheduler needs --engine dask")
     if log_lean and not log_path:
         raise BadInput("--decision-log-lean needs --decision-log FILE")
+    if rates_path is not None and not money:
+        raise BadInput("--rates prices the --summary; add --summary")
+    if money and output != "jsonl":
+        raise BadInput("--summary writes the summary to stdout instead of the results; drop --output")
+    sink = SummarySink(rp.model, summary_amounts(rp.model, rates_path)) if money else None
     source = open_facts(facts, max_record_bytes)
     out = GuardedOutput(stdout_text(), "standard output")
-    writer = make_writer(output, out, rp.model.shape)
+    writer = make_writer(output, out, rp.model) if not money else None
     tally = Tally()
-    counted = not quiet or fail_on is not None  # the summary and --fail-on read every result
+    counted = not quiet or bool(fail_on)  # the summary and --fail-on read every result
     progress = Progress(source)
     rejects = _open(rejects_path, "w") if rejects_path else None
     rejects = GuardedOutput(rejects, f"`{rejects_path}`") if rejects is not None else None
@@ -90,7 +109,10 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
     try:
         from rulecite.interpreter.tools.audit import DecisionLogWriter, RawTee
 
-        items = RawTee(source.items()) if dlog else source.items()
+        # the raw input of each result, when the decision log needs it or a parallel run's results
+        # (which keep no record) are priced
+        tee = dlog or (money and (jobs > 1 or engine != "local"))
+        items = RawTee(source.items()) if tee else source.items()
         limits = Limits(max_record_bytes=max_record_bytes, max_depth=max_depth, max_lines=max_lines,
                         max_group=max_group, max_steps=max_steps)
         if dlog:  # the header now; entries as their subject's group ends; the footer in `finally`
@@ -98,15 +120,22 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
                                        lean=log_lean)
         for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
             tally.add(item, counted)
-            writer.write(item)
+            raw = items.pop(item.input_line) if tee else None
+            if writer is not None:
+                writer.write(item)
+            else:
+                sink.add(item, raw)
             if rejects is not None and item.kind == "rejection":
                 rejects.write(item.to_json() + "\n")
             if logger is not None:
-                logger.add(item, items.pop(item.input_line))
+                logger.add(item, raw)
             progress.tick()
         if logger is not None:
             logger.finish()
-        writer.close()
+        if writer is not None:
+            writer.close()
+        else:
+            sink.write(out, summary_format)
         out.flush()
     except BaseException as e:
         detail = getattr(e, "message", None)
@@ -128,6 +157,9 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
                 f.close()
     if not quiet:
         summary(tally, rejects_path, stderr_text())
+    note = tally.unjudged_note(fail_on)
+    if note:
+        click.echo(note, file=stderr_text())
     return EXIT_FINDINGS if tally.fails(fail_on) else EXIT_OK
 
 

@@ -17,6 +17,7 @@ import click
 
 from rulecite.cli._output import plural, terminal_width
 from rulecite.interpreter.reports.citations import citation_text
+from rulecite.policy_lang.authority import PRIMARY, tier_of
 
 REJECTIONS_SHOWN = 10
 
@@ -56,10 +57,21 @@ class Tally:
                 self.warn_findings += 1
 
     def fails(self, fail_on) -> bool:
-        if fail_on is None:
-            return False
-        bad = self.denied or self.deny_findings or self.rejections
-        return bool(bad or (fail_on == "warn" and self.warn_findings))
+        """Whether the run fails ``--fail-on``: ``fail_on`` holds deny (a denied line or deny
+        finding), warn (those, or a warn finding) and reject (a rejected record)."""
+        kinds = set(fail_on or ())
+        if "reject" in kinds and self.rejections:
+            return True
+        if kinds & {"deny", "warn"} and (self.denied or self.deny_findings):
+            return True
+        return bool("warn" in kinds and self.warn_findings)
+
+    def unjudged_note(self, fail_on) -> str | None:
+        """A note when rejected records do not fail a run that fails on something else."""
+        if fail_on and "reject" not in fail_on and self.rejections:
+            return (f"note: {plural(self.rejections, 'rejected record')} did not fail this run (nobody judged "
+                    "them); add --fail-on reject to fail on them")
+        return None
 
 
 def summary(t: Tally, rejects_path, err):
@@ -84,8 +96,11 @@ def summary(t: Tally, rejects_path, err):
 # ---------------------------------------------------------------- writers
 
 
-def make_writer(kind: str, out, shape):
-    return {"jsonl": JsonlWriter, "json": JsonWriter, "csv": CsvWriter, "table": TableWriter}[kind](out, shape)
+def make_writer(kind: str, out, pack):
+    """The writer of ``--output KIND`` (``pack``: the checked pack model)."""
+    if kind == "csv":
+        return CsvWriter(out, pack)
+    return {"jsonl": JsonlWriter, "json": JsonWriter, "table": TableWriter}[kind](out, pack.shape)
 
 
 class JsonlWriter:
@@ -117,14 +132,23 @@ class JsonWriter:
 
 
 class CsvWriter:
-    """One row per claim line: who, when, which line, the verdict, the rules and their citations."""
+    """A biller's CSV: one row per claim line and rule that fired on it (one row for a clean
+    line), one per record-level finding about no line, one per suggestion, one per reason a
+    record was rejected. Columns: input line, the record's id and period, line, code,
+    verdict (allow, deny, suggest, rejected), rule, severity, message, the rule's primary
+    citation (its first primary-tier source, formatted by ``reports.citations``), the
+    suggestion. Every text cell is defused for spreadsheets (see ``_cell``)."""
 
-    def __init__(self, out, shape):
+    def __init__(self, out, pack):
         self.out = out
+        self.pack = pack
+        self.primary: dict = {}  # source id -> is it primary-tier?
         self.buf = io.StringIO()
-        self.csv = csv.writer(self.buf, lineterminator="\n")
-        self.csv.writerow(["input_line", shape.id, shape.period, "line", "code", "verdict", "rules", "warnings",
-                           "citations"])
+        # RFC 4180 line ends: a cell holding a carriage return or a newline is quoted
+        self.csv = csv.writer(self.buf, lineterminator="\r\n")
+        shape = pack.shape
+        self.csv.writerow(["input_line", shape.id, shape.period, "line", "code", "verdict", "rule", "severity",
+                           "message", "citation", "suggestion"])
         self._flush()
 
     def _flush(self):
@@ -132,25 +156,74 @@ class CsvWriter:
         self.buf.seek(0)
         self.buf.truncate()
 
+    def _primary_citation(self, f) -> str:
+        for c in f.citations:
+            name = c.get("source")
+            if name not in self.primary:
+                src = self.pack.source(name) if name else None
+                self.primary[name] = src is not None and tier_of(src.kind) == PRIMARY
+            if self.primary[name]:
+                return citation_text(c)
+        return ""
+
     def write(self, item):
+        row = self.csv.writerow
         if item.kind == "rejection":
+            for reason in rejection_reasons(item):
+                row([item.input_line, _cell(item.id), _cell(item.period), "", "", "rejected", "", "error",
+                     _cell(reason), "", ""])
+            self._flush()
             return
+        head = [item.input_line, _cell(item.id), _cell(item.period)]
+        findings = item.findings
+        claimed = set()
         for v in item.lines:
-            cites = []
-            for f in item.findings:
-                if f.severity == "deny" and f.rule in v.rules and f.line in (v.line, None):
-                    cites.extend(citation_text(c) for c in f.citations)
-            self.csv.writerow([item.input_line, _cell(item.id), item.period, _cell(v.line), _cell(v.code), v.verdict,
-                               ";".join(v.rules), ";".join(v.warnings), " | ".join(dict.fromkeys(cites))])
+            fired = v.rules + v.warnings
+            mine = [f for f in findings if (f.line is not None and f.line == v.line)
+                    or (f.line is None and f.rule in fired)]
+            line, code = _cell(v.line), _cell(v.code)
+            if not mine:
+                row(head + [line, code, v.verdict, "", "", "", "", ""])
+            for f in mine:
+                claimed.add(id(f))
+                row(head + [line, code, v.verdict, _cell(f.rule), f.severity, _cell(f.message),
+                            _cell(self._primary_citation(f)), _cell(f.suggestion)])
+        for f in findings:
+            if id(f) not in claimed:
+                row(head + [_cell(f.line), "", "", _cell(f.rule), f.severity, _cell(f.message),
+                            _cell(self._primary_citation(f)), _cell(f.suggestion)])
+        for s in item.suggestions:
+            units = f" x{s.units}" if s.units is not None else ""
+            row(head + [_cell(s.line), "", "suggest", _cell(s.source), "", _cell(s.reason), "",
+                        _cell(f"{s.code}{units}")])
         self._flush()
 
     def close(self):
         pass
 
 
+def rejection_reasons(r) -> list:
+    """Every reason a record was rejected, as text: all of them when the rejection lists them
+    (an ``errors`` attribute), else its first (``path: reason``)."""
+    errors = getattr(r, "errors", None)
+    out = []
+    for e in errors or ():
+        if isinstance(e, dict):
+            path, reason = e.get("path"), e.get("reason", e.get("message"))
+        elif isinstance(e, (tuple, list)) and len(e) == 2:
+            path, reason = e
+        else:
+            path, reason = getattr(e, "path", None), getattr(e, "reason", getattr(e, "message", None))
+            if reason is None:
+                path, reason = None, e
+        out.append(f"{path}: {reason}" if path else str(reason))
+    return out or [f"{r.path}: {r.reason}"]
+
+
 def _cell(v):
+    """A cell's text, defused: a leading = + - @ (or tab, carriage return) would make a
+    spreadsheet read it as a formula, so it gets a leading apostrophe (as OWASP advises)."""
     text = "" if v is None else str(v)
-    # A leading = + - @ would make a spreadsheet run the cell as a formula.
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

@@ -77,12 +77,15 @@ def test_json_output_of_nothing_is_an_empty_array(tmp_path):
 def test_csv_one_row_per_line(facts):
     r = run(["eval", LIBRARY, facts, "--output", "csv", "--quiet"])
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert list(rows[0]) == ["input_line", "member_id", "month", "line", "code", "verdict", "rules", "warnings",
-                             "citations"]
+    assert list(rows[0]) == ["input_line", "member_id", "month", "line", "code", "verdict", "rule", "severity",
+                             "message", "citation", "suggestion"]
     m2 = next(x for x in rows if x["member_id"] == "M2" and x["month"] == "2025-12")
-    assert m2["verdict"] == "deny" and m2["rules"] == "loans.limit"
-    assert "Bylaws 2025" in m2["citations"] and "page unverified" in m2["citations"]
-    assert not any(x["input_line"] in ("20", "21") for x in rows)  # rejections only in the summary
+    assert m2["verdict"] == "deny" and m2["rule"] == "loans.limit" and m2["severity"] == "deny"
+    assert "Bylaws 2025" in m2["citation"] and "page unverified" in m2["citation"]
+    n = len(library_records())
+    rejected = [x for x in rows if x["verdict"] == "rejected"]  # a row per rejection, with its reason
+    assert [x["input_line"] for x in rejected][-2:] == [str(n + 1), str(n + 2)]
+    assert rejected[-1]["message"].startswith("$.month: ")
 
 
 def test_csv_cells_cannot_become_formulas(tmp_path):
@@ -183,10 +186,11 @@ def test_fail_on_deny_and_warn(tmp_path):
         assert run(["eval", LIBRARY, f, "-q", "--fail-on", "warn"]).exit_code == warn_rc, name
 
 
-def test_fail_on_counts_rejections(tmp_path):
+def test_fail_on_reject_counts_rejections(tmp_path):
     f = write_jsonl(tmp_path / "bad.jsonl", [], ["not json"])
     assert run(["eval", LIBRARY, f, "-q"]).exit_code == 0
-    assert run(["eval", LIBRARY, f, "-q", "--fail-on", "deny"]).exit_code == 1
+    assert run(["eval", LIBRARY, f, "-q", "--fail-on", "reject"]).exit_code == 1
+    assert run(["eval", LIBRARY, f, "-q", "--fail-on", "deny"]).exit_code == 0  # test_cli_eval_money.py
 
 
 def test_extending_pack(facts):
