@@ -27,10 +27,10 @@ from rulecite.policy_lang import did_you_mean
               help="Re-record the expect lines of failing tests from what the pack now decides "
                    "(review the change with git diff).")
 @click.option("--boundaries", is_flag=True,
-              help="Instead of checking expectations: move each test's records to the day before and the "
-                   "day of every date where a rule or code starts or ends, and list each line whose "
-                   "verdict changes across it (the rules and citations on each side), and the dates no "
-                   "test record reaches.")
+              help="Instead of checking expectations: move each test's records to just before and onto "
+                   "every date where a rule, a code or a dated value starts, ends or changes, and list each "
+                   "line whose verdict changes across it (the rules and citations on each side), and the "
+                   "dates no test record reaches.")
 @click.option("--output", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="With --boundaries: the report as text or as JSON.")
 def command(pack: str, select: tuple, coverage: bool, update: bool, boundaries: bool, output: str) -> int:
