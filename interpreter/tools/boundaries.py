@@ -404,7 +404,9 @@ def _flips(model, cd, t, file, rb, ra):
         return
     if isinstance(rb, Rejection) or isinstance(ra, Rejection):
         sb, sa = _record_side(model, rb), _record_side(model, ra)
-        yield Flip(day, t.name, file, t.span.line, None, None, "rejected", sb, sa, (), cd.changes)
+        # judged on one side, rejected on the other: the facts schema and the coverage do not
+        # change on the pack's dates, so the move did it (no cause)
+        yield Flip(day, t.name, file, t.span.line, None, None, "rejected", sb, sa, ())
         return
     for i, vb in enumerate(rb.lines):
         va = ra.lines[i] if i < len(ra.lines) else None
