@@ -7,15 +7,18 @@ version's window, a code's window (``effective``/``until``), and a dated value
 (``Pack.parameters``: the day each value takes over). A date is kept when the day before
 and the day itself both lie inside the pack's coverage (the other dates are listed as
 not tried). For each kept date and each test, the test's records are moved in time
-together (``timeshift``: every date by the same number of days, every month by the
-same number of months, so the record's inner timeline is kept) twice: so that every
-service date of its last record (each line's date, and the period's default date the
-record-wide rules use) falls before the date, the latest on the day before when it
-can; and so that every one falls on or after it, the earliest on the day itself when
-it can. Both are evaluated and their last results compared line by line. A line whose
-verdict, deny rules or warnings differ is a ``Flip``: with, for each rule that differs,
-its version, what it did and its citations on each side. A date at which no record
-flips is one no test record reaches: nothing the tests hold exercises that change.
+together (``timeshift``) twice: so that every service date of its last record (each
+line's date, and the period's default date the record-wide rules use) falls before the
+date, and so that every one falls on or after it. A move is by whole months when one
+puts every date on its side (each date keeps its day of the month, so dates stay in
+their periods and the record's timeline is kept), by days otherwise (every gap kept to
+the day); among the moves that work, the one with a line nearest the date. Both are
+evaluated and their last results compared line by line. A line whose verdict, deny
+rules or warnings differ is a ``Flip``: with the changes on that date it comes from (a
+rule of it, its code, a dated value one of its rules reads; none: the move alone, such
+as a 30-day month become a 31-day one) and, for each rule that differs, its version,
+what it did and its citations on each side. A date at which no flip comes from a change
+is one no test record reaches: nothing the tests hold exercises what changes there.
 
 Everything is sorted (dates, then tests in file and line order, then lines in record
 order), so the report is the same bytes for the same pack. ``reports/boundaries``
