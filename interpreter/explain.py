@@ -17,7 +17,7 @@ from __future__ import annotations
 from rulecite.policy_lang import builtins
 from rulecite.policy_lang.syntax import nodes as ast
 from rulecite.policy_lang.syntax.formatter import format_expr
-from rulecite.policy_lang.model import Apply, Concat, Ref
+from rulecite.policy_lang.model import Apply, Concat, Ref, known
 
 from rulecite.interpreter.codegen import runtime
 from rulecite.interpreter.codegen.compiler import LO, HI, default_service_date, fmt_value
@@ -50,6 +50,8 @@ class Tracer:
             return self.let_cache[e.name]
         if e.kind == "set":
             return frozenset(self.pack.set(e.name).members)
+        if e.kind == "param":
+            return self.param(e.name, env.get("__sd__"))
         if e.kind == "special":
             return self.hist if e.name == "history" else env["__sd__"]
         t = e.type
@@ -152,6 +154,19 @@ class Tracer:
         runtime.call_step(self.budget)
         d, inner = self._bind(e, env)
         return self.ev(d.expr, inner)
+
+    def param(self, name, sd):
+        """The value of a dated parameter in force on ``sd`` (a top-level `let` reads it on the
+        record's day), among the values the publication clock knows; as the compiled code."""
+        p = self.pack.parameter(name)
+        day = sd if sd is not None else default_service_date(self.pack.shape, self.rec)
+        found = None
+        for v in p.values:
+            if v.start.isoformat() <= day and known(v.citations, self.cp.as_of):
+                found = v.value
+        if p.type.kind == "list":
+            return list(found or ())
+        return found
 
     def _items(self, e, env):
         items = self.ev(e.source, env) or []

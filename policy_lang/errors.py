@@ -57,12 +57,16 @@ CODES: dict[str, tuple[str, str]] = {
     "E307": ("bad-definition-call", "A definition called with the wrong number or types of arguments."),
     "E308": ("definition-too-large", "A definition that stands for too much work once the definitions it calls "
                                      "are written out."),
+    "E309": ("bad-parameter-value", "A dated parameter's value that is not a constant, or not of the type of its "
+                                    "other values."),
     # windows and dates
     "E400": ("inverted-window", "An `until` date before the `effective` date."),
     "E401": ("overlapping-versions", "Two versions of a rule are in force on the same day."),
     "E402": ("code-outside-window", "A rule names a code on dates where the code is not in force."),
     "E403": ("supersede-order", "A rule supersedes one that starts on or after it."),
     "E404": ("window-outside-coverage", "A window that lies wholly outside the pack's coverage."),
+    "E405": ("parameter-dates", "A dated parameter whose `from` dates are not in increasing order, or lie outside "
+                                "the pack's coverage."),
     # packs
     "E500": ("bad-pack-toml", "pack.toml is missing, unreadable, or lacks a required key."),
     "E501": ("bad-facts-schema", "facts.schema.json is missing, not JSON, or not a valid schema."),

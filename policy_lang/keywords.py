@@ -15,13 +15,13 @@ from rulecite.policy_lang.builtins import NAMES
 # category -> words, each category in the order a reader meets them
 KEYWORDS: dict[str, tuple[str, ...]] = {
     # words that start a top-level declaration
-    "declaration": ("source", "code", "set", "let", "def", "rule", "retire", "suggest", "test"),
+    "declaration": ("source", "code", "set", "let", "def", "parameter", "rule", "retire", "suggest", "test"),
     # words that start a field or clause inside a declaration
     "field": (
         "title", "summary", "effective", "until", "supersedes", "cite", "dispute", "per", "tag",
         "for", "where", "when", "unless", "message", "suggest", "section", "page", "quote", "unverified", "restates",
         "program", "replaced_by", "note", "citation", "document", "published", "url", "kind", "from",
-        "reason", "units", "facts", "as_of", "expect", "allow", "rejected", "override",
+        "reason", "units", "facts", "as_of", "expect", "allow", "rejected", "override", "value",
     ),
     # words that only follow another keyword: `for record`, `facts file`, `expect no finding`, ...
     "qualifier": ("record", "line", "file", "finding", "no", "suggestion", "of"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
+import attrs
 from attrs import evolve, field, frozen
 
 from rulecite.policy_lang.syntax.nodes import NOWHERE, Span
@@ -19,7 +20,7 @@ from rulecite.policy_lang.types import Type
 
 @frozen
 class Ref:
-    """A resolved name in an expression. ``kind``: fact, let, var, set, special."""
+    """A resolved name in an expression. ``kind``: fact, let, var, set, special, param."""
 
     kind: str
     name: str
@@ -65,6 +66,37 @@ class Definition:
     size: int = 1
     deps: tuple = ()  # names of the definitions it calls
     signature: str = field(default="", eq=False)  # the parameters as written: "l: line, days: int"
+
+
+@frozen
+class ParamValue:
+    """One value of a dated parameter: in force from ``start`` until the next value's start."""
+
+    start: _dt.date
+    value: object  # int, float, str (text, ISO date or month), bool, or a tuple of those
+    citations: tuple  # Citation, ...
+    span: Span = field(eq=False, repr=False)
+
+
+@frozen
+class Parameter:
+    """A dated parameter: a named value that changes by date of service. Read as a name
+    (``Ref("param", ...)``): the value in force on the line's service date (a record-level
+    rule's, or a top-level `let`'s: the record's date). Before its first value it is absent."""
+
+    name: str
+    title: str | None
+    type: Type = field(eq=False)
+    values: tuple  # ParamValue, ..., in date order
+    pack: str
+    span: Span = field(eq=False, repr=False)
+
+    def value_on(self, day: _dt.date) -> "ParamValue | None":
+        found = None
+        for v in self.values:
+            if v.start <= day:
+                found = v
+        return found
 
 
 @frozen
@@ -322,6 +354,7 @@ class Pack:
     sets: tuple = ()
     derived: tuple = ()  # top-level lets, in dependency order
     definitions: tuple = ()  # `def`s, in dependency order (callees first)
+    parameters: tuple = ()  # dated parameters, sorted by name
     rules: tuple = ()  # every version, sorted by (id, version)
     retirements: tuple = ()
     suggestions: tuple = ()
@@ -348,6 +381,9 @@ class Pack:
     def definition(self, name: str) -> Definition | None:
         return _index(self.definitions).get(name)
 
+    def parameter(self, name: str) -> Parameter | None:
+        return _index(self.parameters).get(name)
+
     def rule_versions(self, rule_id: str) -> list:
         return [r for r in self.rules if r.id == rule_id]
 
@@ -366,3 +402,35 @@ def _index(items: tuple) -> dict:
         hit = (items, {x.name: x for x in items})
         _INDEX_CACHE[key] = hit
     return hit[1]
+
+
+def params_read(pack, rule) -> tuple:
+    """The names of the dated parameters a rule (or suggestion) reads, through its lets, the
+    top-level lets and the definitions it calls, sorted."""
+    found: set = set()
+    seen: set = set()
+    stack = [getattr(rule, "where", None), getattr(rule, "condition", None), getattr(rule, "when", None),
+             getattr(rule, "units", None), *(lt.expr for lt in getattr(rule, "lets", ())),
+             *(getattr(getattr(rule, k, None), "parts", ()) or () for k in ("message", "suggest", "reason"))]
+    while stack:  # iterative: a long chain of lets cannot exhaust the stack
+        x = stack.pop()
+        if isinstance(x, tuple):
+            stack.extend(x)
+            continue
+        if isinstance(x, Ref):
+            if x.kind == "param":
+                found.add(x.name)
+            elif x.kind == "let" and ("let", x.name) not in seen:
+                seen.add(("let", x.name))
+                dv = next((d for d in pack.derived if d.name == x.name), None)
+                if dv is not None:
+                    stack.append(dv.expr)
+            continue
+        if isinstance(x, Apply) and ("def", x.name) not in seen:
+            seen.add(("def", x.name))
+            d = pack.definition(x.name)
+            if d is not None:
+                stack.append(d.expr)
+        if attrs.has(type(x)):
+            stack.extend(getattr(x, a.name) for a in attrs.fields(type(x)) if a.name not in ("span", "type"))
+    return tuple(sorted(found))

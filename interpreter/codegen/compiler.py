@@ -56,7 +56,7 @@ import linecache
 import attrs
 
 from rulecite.policy_lang.syntax.formatter import format_expr
-from rulecite.policy_lang.model import Pack, Rule, known
+from rulecite.policy_lang.model import Pack, Rule, known, params_read
 
 from rulecite.interpreter.codegen import runtime
 from rulecite.interpreter.codegen.dispatch import codes_only, emit_dispatch, line_block
@@ -84,6 +84,28 @@ class RuleInfo:
     hi: str
     citations: tuple  # dicts, ready for results
     evidence_paths: tuple  # per evidence item: path template or None
+    # the dated parameters the rule reads (through lets and definitions too), with the
+    # citations of each value the clock knows: ((name, ((start day, citation dicts), ...)), ...)
+    param_cites: tuple = ()
+    _on: dict = attrs.field(factory=dict, eq=False, repr=False)
+
+    def citations_on(self, sd: str | None) -> tuple:
+        """The citations of a finding on service date ``sd``: the rule's, then those of each
+        dated parameter value in force that day (a finding that used the 2027 cap cites the
+        2027 source). One tuple per combination of values, so results can cache it."""
+        if not self.param_cites or sd is None:
+            return self.citations
+        picked = tuple(max((k for k, (start, _) in enumerate(values) if start <= sd), default=-1)
+                       for _, values in self.param_cites)
+        found = self._on.get(picked)
+        if found is None:
+            out = list(self.citations)
+            for (_, values), k in zip(self.param_cites, picked):
+                for c in values[k][1] if k >= 0 else ():
+                    if c not in out:
+                        out.append(c)
+            found = self._on[picked] = tuple(out)
+        return found
 
 
 @attrs.frozen
@@ -115,10 +137,14 @@ class CompiledPack:
             raise CompileError(f"not a checked pack ({e.__class__.__name__}: {str(e)[:200]})") from None
         self._load(src, em)
 
+    def _knows(self, citations) -> bool:
+        """Whether the publication clock knows a dated parameter's value (as a rule's)."""
+        return known(citations, self.as_of)
+
     # ------------------------------------------------------------ code generation
     def _generate(self):
         pack = self.pack
-        em = Emitter(pack)
+        em = Emitter(pack, self._knows)
         shape = pack.shape
         for key in ("id", "period", "lines", "line_id", "line_code", "line_date"):
             text(getattr(shape, key), f"the record shape's `{key}`")
@@ -152,7 +178,7 @@ class CompiledPack:
         derived value, a `where` the dispatch already tests): built once, since building
         one walks every derived value of the pack (a pack may hold tens of thousands)."""
         if getattr(self, "_scratch_em", None) is None:
-            self._scratch_em = Emitter(self.pack)
+            self._scratch_em = Emitter(self.pack, self._knows)
         return self._scratch_em
 
     def _rule(self, em: Emitter, i: int, r: Rule, blocks: dict):
@@ -202,6 +228,9 @@ class CompiledPack:
             index=i, rule=r, lo=lo, hi=hi,
             citations=tuple(c.to_dict() for c in r.citations),
             evidence_paths=tuple((format_expr(it), evidence_path(it, r.var, self.pack.shape.lines)) for it in items),
+            param_cites=tuple((name, tuple((v.start.isoformat(), tuple(c.to_dict() for c in v.citations))
+                                           for v in em.param_values(name)))
+                              for name in params_read(self.pack, r)),
         ))
 
     def _suggestion(self, em: Emitter, j: int, s):

@@ -18,6 +18,8 @@ tracing evaluator in ``interpreter/explain.py`` uses), ``evidence_items`` and
 
 from __future__ import annotations
 
+import datetime as _dt
+
 import attrs
 
 from rulecite.policy_lang.syntax import nodes as ast
@@ -28,7 +30,7 @@ from rulecite.policy_lang.types import Type
 from rulecite.interpreter.codegen import runtime
 from rulecite.interpreter.codegen.origins import Origin, origin_of
 from rulecite.interpreter.codegen.tokens import (
-    BINOPS, CMPOPS, FOLDS, IDENT, LITERALS, QUANTS, REF_KINDS, SPECIAL_CALLS, SPECIALS, CompileError, Names,
+    BINOPS, CMPOPS, DAYS, FOLDS, IDENT, LITERALS, QUANTS, REF_KINDS, SPECIAL_CALLS, SPECIALS, CompileError, Names,
     ident, lit, pick, show, text,
 )
 
@@ -84,8 +86,12 @@ def is_optional(e) -> bool:
 class Emitter:
     """Compiles expressions; collects the units and constants they need (see the module doc)."""
 
-    def __init__(self, pack):
+    def __init__(self, pack, known=None):
         self.pack = pack
+        # which citations the publication clock knows: a dated parameter's value is written
+        # only when some citation of it is known (``compiler._known``); None: every value
+        self.known = known
+        self.params: dict = {}  # parameter name -> its constant's name
         self.names = Names(FIXED_NAMES)
         self.consts: dict = {}  # python literal text -> const name
         self.const_lines: list = []  # (line, origin) of every constant, in order of first use
@@ -135,6 +141,35 @@ class Emitter:
         self.const_lines += [(origin.comment(), origin), (f"{const} = frozenset({members})", origin)]
         self.sets[name] = const
         return const
+
+    def param_values(self, name: str) -> tuple:
+        """The values of dated parameter ``name`` the publication clock knows, in date order."""
+        p = self.pack.parameter(text(name, "a parameter's name"))
+        if p is None or type(p.values) is not tuple:
+            raise CompileError(f"`{name}` is not a parameter of the pack")
+        return tuple(v for v in p.values if self.known is None or self.known(v.citations))
+
+    def param_read(self, name: str) -> str:
+        """The value of dated parameter ``name`` in force on the service date ``sd`` (the record's
+        day where ``sd`` is None: a top-level `let`, computed once per record)."""
+        const = self.params.get(name)
+        if const is None:
+            shape = self.pack.shape
+            rd = self.const(lit((text(shape.period, "the record's period"), pick(DAYS, shape.default_day, "day"))),
+                            "_RECORD_DAY")
+            values = self.param_values(name)
+            for v in values:
+                if type(v.start) is not _dt.date:
+                    raise CompileError(f"a value of `{name}` starts on {show(v.start)}")
+            table = lit(tuple((v.start.isoformat(), v.value) for v in values))
+            const = self.names.take("param", name)
+            origin = origin_of(self.pack, "param", name, self.pack.parameter(name))
+            self.const_lines += [(origin.comment(), origin), (f"{const} = {table}", origin)]
+            self.params[name] = (const, rd)
+            const = self.params[name]
+        read = f"_rt.in_force({const[0]}, sd, rec, {const[1]})"
+        p = self.pack.parameter(name)
+        return f"({read} or ())" if type(p.type) is Type and p.type.kind == "list" else read
 
     def unit(self, lines: list):
         """A module-level function of the item being compiled (the module opens each run of
@@ -217,6 +252,8 @@ class Emitter:
             return env[name]
         if kind == "let":
             return self.let_call(name)
+        if kind == "param":
+            return self.param_read(name)
         if kind == "set":
             return self.set_const(name)
         # a top-level fact field

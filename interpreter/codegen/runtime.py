@@ -78,6 +78,25 @@ def concat(a, b, state):
     return out
 
 
+def record_day(rec, shape):
+    """The record's own service date (``shape``: (period field, "first" | "last")): the day
+    a top-level derived value reads a dated parameter on."""
+    period = rec[shape[0]]
+    return last_day(period) if shape[1] == "last" else period[:7] + "-01"
+
+
+def in_force(values, sd, rec, shape):
+    """The value of a dated parameter in force on ``sd`` (the record's day when ``sd`` is None):
+    ``values`` holds (start day, value) in date order; None before the first."""
+    day = sd if sd is not None else record_day(rec, shape)
+    found = None
+    for start, value in values:
+        if start > day:
+            break
+        found = value
+    return found
+
+
 def call_step(state):
     """A call of a definition costs one step of the record's budget."""
     state[0] -= 1

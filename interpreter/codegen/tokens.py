@@ -33,7 +33,7 @@ QUANTS = {"any": "any", "all": "all", "count": "count"}
 FOLDS = {"sum": "sum", "min": "_rt.min_opt", "max": "_rt.max_opt", "count_distinct": "_rt.count_distinct",
          "collect": "_rt.collect"}
 SPECIALS = {"history": "hist", "service_date": "sd"}
-REF_KINDS = {"fact": "fact", "let": "let", "var": "var", "set": "set", "special": "special"}
+REF_KINDS = {"fact": "fact", "let": "let", "var": "var", "set": "set", "special": "special", "param": "param"}
 MODES = {"when": "when", "unless": "unless"}
 SCOPES = {"line": "line", "record": "record"}
 DAYS = {"first": "first", "last": "last"}

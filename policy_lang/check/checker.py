@@ -18,7 +18,7 @@ from collections.abc import Callable
 import attrs
 
 from rulecite.policy_lang import types as T
-from rulecite.policy_lang.check import citations, declarations, definitions, pack_tests, rules, timeline
+from rulecite.policy_lang.check import citations, declarations, definitions, pack_tests, parameters, rules, timeline
 from rulecite.policy_lang.check.expressions import FUNCTION_NAMES, FUNCTIONS, Expressions
 from rulecite.policy_lang.errors import Diagnostic, did_you_mean
 from rulecite.policy_lang.model import Citation, Pack, RecordShape, Window
@@ -57,6 +57,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("source_kinds", citations.source_kinds, "every source's kind from the fixed set of tiers (E213)"),
     Stage("codes", declarations.codes, "the code catalog: windows, `replaced_by` (E207, E400, E202)"),
     Stage("sets", declarations.sets, "code sets: members resolved, no set includes itself (E203, E210)"),
+    Stage("parameters", parameters.parameters, "dated parameters: constant values of one type, in date order, "
+                                               "cited (E309, E405, E204, W703)"),
     Stage("definitions", definitions.definitions, "`def`s typed in call order, no recursion (E215, E307, E308)"),
     Stage("lets", declarations.lets, "derived values typed in dependency order, no cycles (E210, E2xx, E3xx)"),
     Stage("retirements", timeline.retirements, "`retire` declarations: a date and a citation (E108)"),
@@ -148,6 +150,7 @@ class Checker(Expressions):
             codes=tuple(sorted(self.codes.values(), key=lambda c: c.name)),
             sets=tuple(sorted(self.sets.values(), key=lambda s: s.name)),
             derived=tuple(self.derived.values()), definitions=tuple(getattr(self, "defs", {}).values()),
+            parameters=tuple(sorted(getattr(self, "params", {}).values(), key=lambda p: p.name)),
             rules=tuple(self.rules), retirements=tuple(self.retirements),
             suggestions=tuple(self.suggestions), tests=tuple(self.tests), root=self.cfg.root,
             warnings=tuple(d for d in self.diags if d.severity == "warning"),

@@ -140,6 +140,9 @@ def unused(ck) -> None:
     for m, d in ck.decls(ast.LetDecl):
         if ("let", d.name) not in ck.used:
             ck.err("W701", f"derived value `{d.name}` is never used", d.span, severity="warning")
+    for m, d in ck.decls(ast.ParamDecl):
+        if ("param", d.name) not in ck.used:
+            ck.err("W701", f"parameter `{d.name}` is never used", d.span, severity="warning")
     for m, d in ck.decls(ast.DefDecl):
         if ("def", d.name) not in ck.used:
             ck.err("W701", f"definition `{d.name}` is never used", d.span, severity="warning")

@@ -76,6 +76,8 @@ class Expressions:
             names["history"] = Ref("special", "history", T.Type("list", item=self.record_type, optional=False))
             for sname in self.sets:
                 names[sname] = Ref("set", sname, T.SET)
+            for pname, p in getattr(self, "params", {}).items():
+                names[pname] = Ref("param", pname, p.type)
             self._fixed_names = names
         if let_names is None:
             if self._let_names is None:
@@ -88,7 +90,8 @@ class Expressions:
             self.err("E110", f"`{name}` is a word of the expression syntax and cannot name a value", span,
                      ["choose another name"])
             return
-        taken = set(self.record_type.field_names) | set(self.sets) | {"history", "service_date"}
+        taken = set(self.record_type.field_names) | set(self.sets) | {"history", "service_date"} \
+            | set(getattr(self, "params", {}))
         if not top:
             taken |= set(self.derived)
         if name in taken:
@@ -116,7 +119,7 @@ class Expressions:
             else:
                 self.err("E200", f"unknown name `{e.name}`", e.span, did_you_mean(e.name, scope.names))
             return e, T.ANY
-        if ref.kind in {"let", "set"}:
+        if ref.kind in {"let", "set", "param"}:
             self.used.add((ref.kind, e.name))
         if ref.kind == "let":
             self._check_let_depth(e, scope)

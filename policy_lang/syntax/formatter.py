@@ -259,6 +259,18 @@ def def_head(d) -> str:
     return f"def {d.name}({params}) = "
 
 
+def _param_fields(d: ast.ParamDecl, indent: str):
+    yield "title", d.title is not None and _str("title ", d.title, indent)
+    for v in d.values:
+        head = _broken(f"from {v.start.isoformat()} value ", v.expr, indent)
+        cites = [_cite(c, indent + INDENT * 2) for c in v.citations]
+        one = " ".join([head] + cites)
+        if "\n" not in one and len(indent + one) <= WIDTH:
+            yield "values", one
+        else:  # each citation on its own line, under the value
+            yield "values", "\n".join([head] + [indent + INDENT * 2 + c for c in cites])
+
+
 def _retire_fields(d: ast.RetireDecl):
     yield "from_date", d.from_date is not None and f"from {d.from_date.isoformat()}"
     for c in d.citations:
@@ -384,6 +396,8 @@ def _decl_lines(d, comments: _Comments) -> list:
         return _block(head, d, _rule_fields(d, INDENT), comments)
     if isinstance(d, ast.RetireDecl):
         return _block(f"retire {d.rule_id}", d, _retire_fields(d), comments)
+    if isinstance(d, ast.ParamDecl):
+        return _block(f"parameter {d.name}", d, _param_fields(d, INDENT), comments)
     if isinstance(d, ast.SuggestDecl):
         return _block(f"suggest {d.id}", d, _suggest_fields(d, INDENT), comments)
     if isinstance(d, ast.TestDecl):

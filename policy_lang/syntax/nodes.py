@@ -269,6 +269,27 @@ class DefDecl:
 
 
 @frozen
+class ParamValue:
+    """``from DATE value EXPR cite ...``: one value of a dated parameter."""
+
+    start: _dt.date
+    expr: Expr
+    citations: tuple = ()
+    span: Span = _span()
+
+
+@frozen
+class ParamDecl:
+    """``parameter NAME { title ... from DATE value EXPR cite ... }``."""
+
+    name: str
+    title: str | None = None
+    values: tuple = ()  # of ParamValue, as written
+    layout: tuple = field(default=(), eq=False, repr=False)
+    span: Span = _span()
+
+
+@frozen
 class LineScope:
     """``for line in claims where c``: the rule looks at each claim line."""
 
@@ -366,7 +387,7 @@ class TestDecl:
     span: Span = _span()
 
 
-Decl = Union[SourceDecl, CodeDecl, SetDecl, LetDecl, DefDecl, RuleDecl, RetireDecl, SuggestDecl, TestDecl]
+Decl = Union[SourceDecl, CodeDecl, SetDecl, LetDecl, DefDecl, ParamDecl, RuleDecl, RetireDecl, SuggestDecl, TestDecl]
 
 
 @frozen

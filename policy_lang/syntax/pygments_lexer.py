@@ -48,7 +48,7 @@ class PolicyLexer(RegexLexer):
              bygroups(Keyword.Declaration, Whitespace, Keyword.Declaration, Whitespace, Name.Function)),
             (r"(rule|retire|suggest)([ \t]+)(" + RULE_ID + r")(?=[ \t]*\{)",
              bygroups(Keyword.Declaration, Whitespace, Name.Function)),
-            (r"(source|set)([ \t]+)(" + IDENT + ")",
+            (r"(source|set|parameter)([ \t]+)(" + IDENT + ")",
              bygroups(Keyword.Declaration, Whitespace, Name.Class)),
             (r"(code)([ \t]+)([0-9A-Za-z_]+)(?=[ \t]*\")",
              bygroups(Keyword.Declaration, Whitespace, Name.Constant)),

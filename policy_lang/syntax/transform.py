@@ -347,6 +347,21 @@ class Build(Transformer_NonRecursive):
         params = tuple(x for x in c[1:-1] if x is not None)
         return ast.DefDecl(str(c[0]), params, c[-1], layout=(("expr", sp.line, sp.end_line),), span=sp)
 
+    par_title = _kv(None, "title")
+
+    @v_args(meta=True)
+    def par_value(self, meta, c):
+        sp = self._span(meta)
+        return ("values", ast.ParamValue(self._date(c[0]), c[1], tuple(x for x in c[2:] if x is not None),
+                                         span=sp), sp)
+
+    @v_args(meta=True)
+    def param_decl(self, meta, c):
+        name = str(c[0])
+        f = self._fields("parameter", name, c[1:], self._span(meta), repeatable=("values",))
+        f["values"] = tuple(f.get("values", ()))
+        return ast.ParamDecl(name, **f, span=self._span(meta))
+
     # ---- citations
     cite_section = _kv(None, "section")
     cite_page = _kv(None, "page")

@@ -27,6 +27,7 @@ from rulecite.interpreter.reports.site.changes import change_dates, changes_page
 from rulecite.interpreter.reports.site.codes import codes_page
 from rulecite.interpreter.reports.site.common import family, rule_page, source_href
 from rulecite.interpreter.reports.site.index import index_page
+from rulecite.interpreter.reports.site.parameters import parameters_page
 from rulecite.interpreter.reports.site.rules import render_rule_page
 from rulecite.interpreter.reports.site.schema import schema_fields, schema_page
 from rulecite.interpreter.reports.site.sources import sources_page
@@ -46,6 +47,8 @@ def render_pack_reference(pack: Pack, *, exercised: Mapping | None = None) -> di
         "schema.md": schema_page(pack),
         "changes.md": changes_page(pack),
     }
+    if pack.parameters:
+        pages["parameters.md"] = parameters_page(pack)
     for rule_id in pack.rule_ids:
         pages[rule_page(rule_id)] = render_rule_page(pack, rule_id, exercised or {})
     return dict(sorted(pages.items()))
@@ -77,6 +80,7 @@ def reference_nav(pack: Pack, prefix: str) -> list:
         {"Rules": [{nav_text(fam): items} for fam, items in sorted(rules_by_family.items())]},
         {"Code catalog": f"{prefix}/codes.md"},
         {"Sources": f"{prefix}/sources.md"},
+        *([{"Dated parameters": f"{prefix}/parameters.md"}] if pack.parameters else []),
         {"What changed": f"{prefix}/changes.md"},
         {"Facts schema": f"{prefix}/schema.md"},
     ]
