@@ -170,3 +170,23 @@ def test_a_rejection_that_does_not_fail_the_run_is_noted(kinds):
 def test_fail_on_bad_value(kinds):
     r = run(["eval", LIBRARY, kinds["ok"], "--fail-on", "deny,rejected"])
     assert r.exit_code == 2 and "'rejected' is not one of deny, warn, reject" in r.output
+
+
+# ---------------------------------------------------------------- the README shows real output
+
+
+def _readme_block(mark):
+    text = (EXAMPLES.parent.parent / "README.md").read_text()
+    block = text.split(f"<!-- readme:{mark} -->\n```console\n", 1)[1].split("\n```", 1)[0]
+    command, *shown = block.splitlines()
+    return command.removeprefix("$ rulecite ").split(), [x for x in shown if x != "..."]
+
+
+@pytest.mark.parametrize("mark", ["summary", "csv"])
+def test_readme_quickstart_output_is_real(mark):
+    args, shown = _readme_block(mark)
+    r = run(args)
+    assert r.exit_code == (1 if mark == "csv" else 0), r.output  # --fail-on deny,reject: the examples deny
+    out = r.stdout.replace("\r\n", "\n").splitlines()
+    for line in shown:
+        assert line in out, line
