@@ -154,3 +154,21 @@ def test_rates_file_rows_and_errors_with_line_numbers():
 def test_rates_file_without_header(text):
     _, diags = parse_rates(text, "r.csv")
     assert [d.message for d in diags] == ["the file has no header row"]
+
+
+def test_the_pack_cache_keeps_amounts_and_sees_an_edited_table(tmp_path, monkeypatch):
+    from rulecite.policy_lang import cache as pc
+
+    monkeypatch.setenv("RULECITE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RULECITE_CACHE_KEY_FILE", str(tmp_path / "key"))
+    monkeypatch.delenv("RULECITE_NO_CACHE", raising=False)
+    loaded = _with_amounts(tmp_path, HEADER + "BOOK,2025-01-01,2026-12-31,12.50,BYLAWS2025,yes,list\n")
+    root = tmp_path / "lib"
+    first, how1 = pc.load_cached(root)
+    again, how2 = pc.load_cached(root)
+    assert (how1, how2) == ("stored", "hit"), (how1, how2)
+    assert again.pack.amounts == loaded.pack.amounts
+    assert again.pack.amounts.amount_for("BOOK", D(2025, 2, 1)) == Decimal("12.50")  # the index survives pickling
+    (root / "amounts.csv").write_text(HEADER + "BOOK,2025-01-01,2026-12-31,13.00,BYLAWS2025,yes,list\n")
+    edited, _ = pc.load_cached(root)
+    assert edited.pack.amounts.amount_for("BOOK", D(2025, 2, 1)) == Decimal("13.00")
