@@ -228,14 +228,9 @@ def test_the_yearly_update_guide_shows_what_boundaries_prints(tmp_path):
         assert line in printed, f"the guide shows {line!r}; --boundaries prints:\n{r.stdout}"
 
 
-def test_dated_values_are_change_dates_and_the_rules_reading_them_are_found():
-    """``change_dates`` reads ``Pack.parameters`` (each value in force from its ``start``),
-    and a flip of a rule that reads a parameter is put down to that parameter's change."""
+def test_dated_values_are_change_dates():
+    """``change_dates`` reads ``Pack.parameters`` (each value in force from its ``start``)."""
     from types import SimpleNamespace as NS
-
-    from rulecite.interpreter.tools.boundaries import params_read
-    from rulecite.policy_lang import types as T
-    from rulecite.policy_lang.model import Ref
 
     cite = NS(to_dict=lambda: {"source": "PFS2026", "page": "unverified"})
     cap = NS(name="cap", title="Monthly cap", values=(
@@ -249,15 +244,39 @@ def test_dated_values_are_change_dates_and_the_rules_reading_them_are_found():
     assert dates[1].changes[0].to_dict() == {"kind": "parameter", "name": "cap", "what": "changes", "value": "3.5",
                                              "title": "Monthly cap", "citations": [{"source": "PFS2026",
                                                                                     "page": "unverified"}]}
-    # read directly, or through a top-level let
-    let = NS(name="limit", expr=NS(kind="x", items=(Ref("param", "floor", T.INT),)))
-    rule = NS(where=None, lets=(), condition=(Ref("param", "cap", T.INT), Ref("let", "limit", T.INT)), message=None)
-    assert params_read(NS(derived=(let,)), rule) == {"cap"}  # a plain object is not walked into
-    import attrs
 
-    @attrs.frozen
-    class Node:
-        items: tuple
 
-    let = NS(name="limit", expr=Node((Ref("param", "floor", T.INT),)))
-    assert params_read(NS(derived=(let,)), rule) == {"cap", "floor"}
+CAP = '''
+parameter book_cap {
+  title "Books a line may carry"
+  from 2025-01-01 value 20 cite BYLAWS2025 section "2. Limits"
+  from 2026-04-01 value 9 cite BYLAWS2026 section "9. Caps"
+}
+
+rule books.cap {
+  title "A line carries at most book_cap books"
+  cite BYLAWS2025 section "2. Limits"
+  for l in loans where l.item == "BOOK"
+  deny when l.units > book_cap
+  message "{l.units} books"
+}
+'''
+
+
+def test_a_dated_value_that_changes_flips_the_rules_reading_it(library_copy):
+    with open(library_copy / "rules.policy", "a", encoding="utf-8") as f:
+        f.write(CAP)
+    report = boundary_report(load_pack(library_copy))
+    day = _dt.date(2026, 4, 1)
+    (cd,) = [cd for cd in report.dates if cd.date == day]
+    assert [c.label() for c in cd.changes] == ["parameter book_cap changes to 9"]
+    f = next(f for f in report.flips if f.date == day and f.test == "eleven items are fine under the 2026 limit")
+    assert (f.before.verdict, f.after.verdict, f.after.rules) == ("allow", "deny", ("books.cap",))
+    assert [c.label() for c in f.cause] == ["parameter book_cap changes to 9"]
+    (rc,) = f.rules
+    assert (rc.before.status, rc.after.status) == ("passed", "deny")
+    # each side cites the value in force on it
+    assert ("BYLAWS2025", "2. Limits") in [(c["source"], c.get("section")) for c in rc.before.citations]
+    assert ("BYLAWS2026", "9. Caps") not in [(c["source"], c.get("section")) for c in rc.before.citations]
+    assert ("BYLAWS2026", "9. Caps") in [(c["source"], c.get("section")) for c in rc.after.citations]
+    assert day not in [cd.date for cd in report.unreached]

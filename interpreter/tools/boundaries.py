@@ -36,7 +36,7 @@ from rulecite.interpreter.codegen.compiler import default_service_date, fmt_valu
 from rulecite.interpreter.engine.results import Rejection
 from rulecite.interpreter.tools.packtest import select_tests
 from rulecite.interpreter.tools.timeshift import Shifter, month_index
-from rulecite.policy_lang.model import Ref
+from rulecite.policy_lang.model import params_read
 
 _DAY = _dt.timedelta(days=1)
 
@@ -119,31 +119,6 @@ def _parameter_changes(pack):
             title = str(getattr(p, "title", None) or p.name)
             yield v.start, Change("parameter", p.name, "starts" if i == 0 else "changes", None, title, cites,
                                   fmt_value(v.value))
-
-
-def params_read(pack, rule) -> frozenset:
-    """The names of the dated parameters a rule reads: in its applicability, lets,
-    condition and message, and through the top-level lets and definitions it reads."""
-    derived = {d.name: d for d in pack.derived}
-    defs = {d.name: d for d in getattr(pack, "definitions", None) or ()}
-    found, seen = set(), set()
-    stack = [rule.where, rule.lets, rule.condition, rule.message]
-    while stack:
-        obj = stack.pop()
-        if isinstance(obj, (tuple, list)):
-            stack.extend(obj)
-        elif isinstance(obj, Ref):
-            if obj.kind == "param":
-                found.add(obj.name)
-            elif obj.kind == "let" and obj.name in derived and ("let", obj.name) not in seen:
-                seen.add(("let", obj.name))
-                stack.append(derived[obj.name].expr)
-        elif attrs.has(type(obj)):
-            if type(obj).__name__ == "Apply" and obj.name in defs and ("def", obj.name) not in seen:
-                seen.add(("def", obj.name))
-                stack.append(defs[obj.name].expr)
-            stack.extend(getattr(obj, f.name) for f in attrs.fields(type(obj)) if f.name not in ("type", "span"))
-    return frozenset(found)
 
 
 def split_by_coverage(dates, coverage) -> tuple:
@@ -395,7 +370,7 @@ def _cause(model, cd: ChangeDate, rules, code) -> tuple:
     if any(c.kind == "parameter" for c in cd.changes):
         for r in model.rules:
             if r.id in ids:
-                read |= params_read(model, r)
+                read.update(params_read(model, r))
     return tuple(c for c in cd.changes if (c.kind == "rule" and c.name in ids)
                  or (c.kind == "code" and code is not None and c.name == str(code))
                  or (c.kind == "parameter" and c.name in read))
