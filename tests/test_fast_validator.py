@@ -68,6 +68,7 @@ def _first_example(name: str) -> dict:
 VALID = {k: _valid_record(k) for k in PACKS}
 VALIDATORS = {k: RecordValidator(s) for k, s in SCHEMAS.items()}
 FAST = {k: compile_fast(s, DEPTH) for k, s in SCHEMAS.items()}
+FAST_DECODED = {k: compile_fast(s, DEPTH, read_text=False) for k, s in SCHEMAS.items()}
 
 
 def _big_number(v) -> bool:
@@ -179,6 +180,21 @@ def test_every_bundled_schema_compiles_to_a_fast_validator(name):
 def test_fast_validator_agrees_with_jsonschema(name, data):
     rec = data.draw(mutants(name))
     assert FAST[name](rec) is oracle(name, rec), rec
+
+
+@pytest.mark.parametrize("name", sorted(PACKS))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_validator_for_decoded_text_agrees_with_jsonschema(name, data):
+    """For values a fast decoder made from JSON text (no half surrogate pairs, no tuples)."""
+    import orjson
+
+    rec = data.draw(mutants(name))
+    try:
+        value = orjson.loads(json.dumps(rec, ensure_ascii=False).encode("utf-8"))
+    except (ValueError, TypeError):
+        return
+    assert FAST_DECODED[name](value) is oracle(name, value), value
 
 
 @pytest.mark.parametrize("name", sorted(PACKS))

@@ -52,7 +52,8 @@ class Evaluator:
         self.cov_hi = cov.end.isoformat() if cov.end else "9999-99-99"
         self.uses_history = _uses_history(cp)
         self.scan = _scanner(cp.pack, limits.max_depth)
-        self.fast = _fast(cp.pack, limits.max_depth)  # jsonschema_rs when installed (see fastvalidate)
+        self.fast = _fast(cp.pack, limits.max_depth, True)  # jsonschema_rs when installed (see fastvalidate)
+        self.fast_decoded = _fast(cp.pack, limits.max_depth, False)  # for what fast_loads decoded
         if trusted:
             self.prepare = self._prepare_trusted
         infos = cp.infos
@@ -77,7 +78,7 @@ class Evaluator:
                     return self._coverage(item, n)
             elif (t is bytes or t is str) and len(item) <= self.limits.max_record_bytes:
                 value = fast_loads(item)
-                if type(value) is dict and fast(value) and _all_keys(item, value):
+                if type(value) is dict and self.fast_decoded(value) and _all_keys(item, value):
                     return self._coverage(value, n)
             return self._prepare_full(item, n)
         scan = self.scan
@@ -235,8 +236,11 @@ class Evaluator:
         line_id = ln.get(self.shape.line_id) if ln is not None else None
         evidence = []
         for (text, path), v in zip(paths, values):
-            v = _jsonable(v)
-            if type(v) is list and len(v) > EVIDENCE_ITEMS:  # bounded: see EVIDENCE_ITEMS
+            t = type(v)
+            if t is tuple:
+                v = list(v)
+                t = list
+            if t is list and len(v) > EVIDENCE_ITEMS:  # bounded: see EVIDENCE_ITEMS
                 self._omitted.append((r.id, line_id, text, len(v) - EVIDENCE_ITEMS))
                 v = v[:EVIDENCE_ITEMS]
             evidence.append((text, v, path))
@@ -335,12 +339,6 @@ def _uses_history(cp) -> bool:
                for root in roots if root is not None for x in ast.walk(root))
 
 
-def _jsonable(v):
-    if isinstance(v, tuple):
-        return list(v)
-    return v  # a float that is not finite makes the record a rejection (see judge)
-
-
 def _finite(v) -> bool:
     t = type(v)
     if t is float:
@@ -398,11 +396,11 @@ def _scanner(pack, max_depth: int):
 _FAST: dict = {}
 
 
-def _fast(pack, max_depth: int):
+def _fast(pack, max_depth: int, read_text: bool):
     """The compiled jsonschema_rs accept path for a pack and depth limit, or None."""
-    key = (pack.lock, max_depth)
+    key = (pack.lock, max_depth, read_text)
     if key not in _FAST:
-        _FAST[key] = compile_fast(pack.schema, max_depth)
+        _FAST[key] = compile_fast(pack.schema, max_depth, read_text)
     return _FAST[key]
 
 

@@ -62,6 +62,28 @@ class LineVerdict:
         return _line_dict(self.line, self.code, self.verdict, self.rules, self.warnings)
 
 
+_VERDICTS: dict = {}  # (line, code, verdict, rules, warnings) -> the LineVerdict: they repeat across records
+VERDICTS_KEPT = 4096
+
+
+def _line_verdict(part: tuple) -> LineVerdict:
+    """The ``LineVerdict`` of a part. Verdicts are immutable and most repeat from record to
+    record (line 1, the same code, allowed), so equal ones share one object; only those
+    whose line and code are str, int or None (so equal keys write the same JSON)."""
+    if type(part[0]) not in _KEYABLE or type(part[1]) not in _KEYABLE:
+        return LineVerdict(*part)
+    v = _VERDICTS.get(part)
+    if v is None:
+        v = LineVerdict(*part)
+        if len(_VERDICTS) >= VERDICTS_KEPT:
+            _VERDICTS.clear()
+        _VERDICTS[part] = v
+    return v
+
+
+_KEYABLE = frozenset((str, int, type(None)))
+
+
 def _line_dict(line, code, verdict, rules, warnings) -> dict:
     out = {"line": line, "code": code, "verdict": verdict}
     if rules:
@@ -226,7 +248,7 @@ class Result:
     @property
     def lines(self) -> tuple:
         if not self._wrapped & 1:
-            object.__setattr__(self, "_lines", tuple(LineVerdict(*x) for x in self._lines))
+            object.__setattr__(self, "_lines", tuple(map(_line_verdict, self._lines)))
             object.__setattr__(self, "_wrapped", self._wrapped | 1)
         return self._lines
 
