@@ -190,3 +190,20 @@ def test_readme_quickstart_output_is_real(mark):
     out = r.stdout.replace("\r\n", "\n").splitlines()
     for line in shown:
         assert line in out, line
+
+
+def test_priced_lines_for_one_result():
+    """The per-line amounts other reports show (the evidence packet), as the summary counts them."""
+    from decimal import Decimal
+
+    from rulecite.interpreter import evaluate, load_pack
+    from rulecite.interpreter.reports.summary import priced_lines
+
+    pack = load_pack(CMS)
+    record = json.loads(EXAMPLES.read_text().splitlines()[72])  # SC18-A1016 2025-05
+    (result,) = list(evaluate(pack, [record]))
+    got = [(p.line.code, p.line.verdict, p.units, str(p.date), p.amount)
+           for p in priced_lines(result, record, pack.model.shape, pack.model.amounts)]
+    # 99490 60.49 x 1; 99439 45.93 x 3 = 137.79 (RATES.md, CY2025)
+    assert got == [("99490", "allow", 1, "2025-05-31", Decimal("60.49")),
+                   ("99439", "deny", 3, "2025-05-31", Decimal("137.79"))]

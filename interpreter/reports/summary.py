@@ -26,6 +26,8 @@ import calendar
 import datetime as _dt
 from decimal import ROUND_HALF_UP, Decimal
 
+from attrs import frozen
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 TOP_REASONS = 10
@@ -84,11 +86,8 @@ class MoneySummary:
             self.rejections += 1
             return
         self.records += 1
-        lines = self._line_facts(item, record)
-        for v in item.lines:
-            date, units = lines.get(_key(v.line), (None, 1))
-            date = date or _period_day(item.period, self.shape.default_day)
-            row = self.amounts.row_for(v.code, date) if (self.amounts is not None and date) else None
+        for p in priced_lines(item, record, self.shape, self.amounts):
+            v, units, row, amount = p.line, p.units, p.row, p.amount
             code = str(v.code)
             m = self.by_code.setdefault(code, _Money())
             for acc in (m, self.total):
@@ -98,9 +97,7 @@ class MoneySummary:
                 self.unpriced[code] = self.unpriced.get(code, 0) + 1
                 m.unpriced += 1
                 self.total.unpriced += 1
-                amount = None
             else:
-                amount = row.amount * units
                 if not row.verified:
                     self.unverified_lines += 1
                     self.unverified_amount += amount
@@ -121,29 +118,6 @@ class MoneySummary:
                         r[1] += amount
                     else:
                         r[2] += 1
-
-    def _line_facts(self, item, record) -> dict:
-        """line id -> (date of service or None, units), read from the record."""
-        out = {}
-        lines = record.get(self.shape.lines) if isinstance(record, dict) else None
-        if not isinstance(lines, list):
-            return out
-        field = self.amounts.units_field if self.amounts is not None else None
-        for line in lines:
-            if not isinstance(line, dict):
-                continue
-            date = None
-            raw = line.get(self.shape.line_date)
-            if isinstance(raw, str):
-                try:
-                    date = _dt.date.fromisoformat(raw[:10])
-                except ValueError:
-                    date = None
-            units = line.get(field, 1) if field else 1
-            if not isinstance(units, int) or isinstance(units, bool) or units < 0:
-                units = 1
-            out[_key(line.get(self.shape.line_id))] = (date, units)
-        return out
 
     # ---------------------------------------------------------------- output
 
@@ -227,6 +201,56 @@ class MoneySummary:
             out.append(f"  unverified amounts (no primary source) priced {self.unverified_lines:,} line(s), "
                        f"{_shown(self.unverified_amount, cur)}: " + ", ".join(sorted(self.unverified_codes)))
         return "\n".join(out) + "\n"
+
+
+@frozen
+class PricedLine:
+    """One line of a result with its money: the ``LineVerdict``, its units, the amounts row
+    that prices it (None: unpriced) and ``amount`` (row amount x units, or None)."""
+
+    line: object
+    units: int
+    date: _dt.date | None
+    row: object
+    amount: Decimal | None
+
+
+def priced_lines(result, record, shape, amounts) -> list:
+    """The lines of ``result`` with their amounts, as the summary counts them: each line's
+    date of service (its date, else the period's default day) and units (the line field
+    ``amounts.units_field``, else 1) read from ``record``, the record the result was made
+    from (the evidence packet shows "the amount at stake" per line with this)."""
+    facts = _line_facts(record, shape, amounts.units_field if amounts is not None else None)
+    out = []
+    for v in result.lines:
+        date, units = facts.get(_key(v.line), (None, 1))
+        date = date or _period_day(result.period, shape.default_day)
+        row = amounts.row_for(v.code, date) if (amounts is not None and date) else None
+        out.append(PricedLine(v, units, date, row, row.amount * units if row is not None else None))
+    return out
+
+
+def _line_facts(record, shape, units_field) -> dict:
+    """line id -> (date of service or None, units), read from the record."""
+    out: dict = {}
+    lines = record.get(shape.lines) if isinstance(record, dict) else None
+    if not isinstance(lines, list):
+        return out
+    for line in lines:
+        if not isinstance(line, dict):
+            continue
+        date = None
+        raw = line.get(shape.line_date)
+        if isinstance(raw, str):
+            try:
+                date = _dt.date.fromisoformat(raw[:10])
+            except ValueError:
+                date = None
+        units = line.get(units_field, 1) if units_field else 1
+        if not isinstance(units, int) or isinstance(units, bool) or units < 0:
+            units = 1
+        out[_key(line.get(shape.line_id))] = (date, units)
+    return out
 
 
 def _key(line_id) -> str:
