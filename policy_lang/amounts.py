@@ -49,6 +49,7 @@ RATES_COLUMNS = ("code", "amount", "from", "effective", "until", "note")
 SETTINGS = ("file", "label", "currency", "units")
 AMOUNT_RE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,4})?$")
 FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ROW_HINT = "one cell per column of the header; quote a cell that holds a comma (amounts have no thousands separator)"
 AMOUNT_HINT = "write a plain decimal such as 60.49: no currency sign, no thousands separator, not negative"
 
 
@@ -293,7 +294,7 @@ def _pack_rows(text: str, name: str, pack, diags: list) -> list:
     for n, line, cells in rows_in:
         if len(cells) != len(cols):
             diags.append(Diagnostic(CODE, f"the row has {len(cells)} cells; the header names {len(cols)}",
-                                    Span(name, n, 1, n, len(line) + 1)))
+                                    Span(name, n, 1, n, len(line) + 1), (ROW_HINT,)))
             continue
         v = dict(zip(cols, cells))
 
@@ -322,7 +323,10 @@ def _pack_rows(text: str, name: str, pack, diags: list) -> list:
         for sid in ids:
             src = pack.source(sid)
             if src is None:
-                diags.append(Diagnostic(CODE, f"`{sid[:40]}` is not a source the pack declares", at("source"),
+                cell = at("source")
+                col = line.find(sid, cell.column - 1)
+                span = Span(name, n, col + 1, n, col + 1 + len(sid)) if col >= 0 else cell
+                diags.append(Diagnostic(CODE, f"`{sid[:40]}` is not a source the pack declares", span,
                                         did_you_mean(sid, sources)))
             else:
                 tiers.append(tier_of(src.kind))
@@ -374,11 +378,11 @@ def parse_rates(text: str, name: str) -> tuple:
         diags.append(Diagnostic(CODE, "`from` and `effective` are the same column; keep one", Span(name, 1, 1, 1, 1)))
     out = []
     for n, line, cells in rows_in:
-        if len(cells) != len(cols):
+        if len(cells) > len(cols) or len(cells) < 1 + max(cols.index("code"), cols.index("amount")):
             diags.append(Diagnostic(CODE, f"the row has {len(cells)} cells; the header names {len(cols)}",
-                                    Span(name, n, 1, n, len(line) + 1)))
+                                    Span(name, n, 1, n, len(line) + 1), (ROW_HINT,)))
             continue
-        v = dict(zip(cols, cells))
+        v = dict(zip(cols, cells + [""] * (len(cols) - len(cells))))  # optional cells may be left off
         before = len(diags)
         if not v["code"]:
             diags.append(Diagnostic(CODE, "the row has no code", _cell_span(name, n, line, cells, cols.index("code"))))

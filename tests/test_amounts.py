@@ -108,6 +108,7 @@ def test_every_bad_row_is_an_error_with_its_line_and_column(tmp_path):
     assert by_line[6] == [(29, "amount `-5` is not a non-negative decimal")]
     assert by_line[7][0][1] == "amount `1,50` is not a non-negative decimal"
     assert by_line[8] == [(35, "`BYLAWZ2025` is not a source the pack declares")]
+    assert [d.span.end_column for d in loaded.diagnostics if d.span.line == 8] == [45]  # under the id
     assert by_line[9] == [(38, "`BOOK`: a figure no primary source gives must say verified = no")]
     assert "`verified` is yes or no" in by_line[10][0][1]
     assert "4 cells" in by_line[11][0][1]
