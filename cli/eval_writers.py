@@ -217,7 +217,10 @@ def rejection_reasons(r) -> list:
             if reason is None:
                 path, reason = None, e
         out.append(f"{path}: {reason}" if path else str(reason))
-    return out or [f"{r.path}: {r.reason}"]
+    if out:
+        return out
+    more = getattr(r, "other_errors", 0) or 0
+    return [f"{r.path}: {r.reason}" + (f" (and {more} more problem(s) in this record)" if more else "")]
 
 
 def _cell(v):

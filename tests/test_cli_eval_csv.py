@@ -102,6 +102,8 @@ def test_every_record_has_rows_and_every_denied_line_a_rule(rows):
 def test_all_reasons_of_a_rejection_when_it_lists_them():
     one = SimpleNamespace(path="$.month", reason="bad month", errors=None)
     assert rejection_reasons(one) == ["$.month: bad month"]
+    counted = SimpleNamespace(path="$.month", reason="bad month", other_errors=2)
+    assert rejection_reasons(counted) == ["$.month: bad month (and 2 more problem(s) in this record)"]
     many = SimpleNamespace(path="$.month", reason="bad month",
                            errors=({"path": "$.month", "reason": "bad month"}, ("$.claims[0].code", "missing"),
                                    SimpleNamespace(path="$.x", reason="too long")))
