@@ -83,3 +83,75 @@ def test_test_facts_are_plain_json():
     facts = module.decls[0].facts
     assert facts == {"a": [1, 2.5, -3, True, None, {"b": "c"}]}
     assert type(facts) is dict and type(facts["a"]) is list
+
+
+# ---------------------------------------------------------------- what authors get wrong (issue 17)
+
+def _one(text):
+    module, diags = parse(text, "m.policy")
+    assert module is None and len(diags) == 1, diags
+    return diags[0]
+
+
+@pytest.mark.parametrize("text,caret,hint", [
+    # a misspelled keyword: the keywords the parser takes at that place, nearest first
+    ('rule r {\n  supercedes a.b\n}\n', (2, 3), "did you mean `supersedes`?"),
+    ('rule r {\n  deny unles x\n}\n', (2, 8), "did you mean `unless`?"),
+    ('rul r {\n  title "t"\n}\n', (1, 1), "did you mean `rule`?"),
+    ('rule r {\n  titel "t"\n}\n', (2, 3), "did you mean `title`"),
+    # an operator as another language writes it
+    ('let x = a => 1\n', (1, 11), "did you mean `>=`?"),
+    ('let x = a =< 1\n', (1, 11), "did you mean `<=`?"),
+    ('let x = a <> 1\n', (1, 11), "did you mean `!=`?"),
+    ('rule r {\n  deny when a = 1\n}\n', (2, 15), "did you mean `==`?"),
+    ('let x == 1\n', (1, 7), "a `let` takes its value with a single `=`"),
+    ('let x = 1\nlet y == 2\n', (2, 7), "a `let` takes its value with a single `=`"),
+    # words in the wrong order: the order that parses
+    ('rule r {\n  when deny x\n}\n', (2, 3), "the words go in this order: `deny when`"),
+    ('test "t" {\n  expect deny line 2\n}\n', (2, 10), "the words go in this order: `line 2 deny`"),
+    ('code "Name" X1 {\n}\n', (1, 6), 'the words go in this order: `X1 "Name"`'),
+    ('rule r {\n  dispute per S "why"\n}\n', (2, 11), 'the words go in this order: `"why" per S`'),
+    ('rule r {\n  2026-01-01 effective\n}\n', (2, 3), "the words go in this order: `effective 2026-01-01`"),
+    # a quoted date
+    ('rule r {\n  until "2026-12-31"\n}\n', (2, 9), "dates are written without quotes: `2026-12-31`"),
+])
+def test_each_mistake_is_one_diagnostic_with_its_hint(text, caret, hint):
+    d = _one(text)
+    assert (d.span.line, d.span.column) == caret, d
+    assert any(hint in h for h in d.hints), d.hints
+
+
+def test_a_missing_brace_names_the_brace_left_open_and_its_line():
+    text = 'rule r.a {\n  title "x"\n  message "m"\n\nrule r.b {\n  title "y"\n}\n'
+    d = _one(text)
+    assert d.code == "E103"
+    assert "the `{` opened on line 1, column 10 (`rule r.a {`) is never closed" in d.message
+    assert (d.span.line, d.span.column) == (3, 14)  # where the `}` belongs
+    assert d.hints == ("close it with `}` before `rule` on line 5",)
+    d = _one('set S = {A, B\n')
+    assert d.code == "E103" and "line 1, column 9" in d.message
+    d = _one('let x = count(a in b\n')
+    assert d.code == "E100" and "missing `)`" in d.message
+
+
+def test_read_as_a_name_only_when_it_was():
+    """`deny` after an incomplete expression was read as a name; `deny` before a
+    misspelled `unless` was not, and must not get that hint."""
+    d = _one('rule r {\n  for l in x where l.a ==\n  deny when l.b\n}\n')
+    assert any("`deny` was read as a name" in h for h in d.hints)
+    d = _one('rule r {\n  for l in x\n  deny l.b > 1\n}\n')
+    assert not any("read as a name" in h for h in d.hints)
+    assert any("`deny when CONDITION`" in h for h in d.hints)
+
+
+def test_keyword_suggestions_come_from_the_grammar():
+    """The did-you-mean words are read from the grammar's terminals at import time, so a
+    keyword added to the grammar is suggested with no change to the error module."""
+    from rulecite.policy_lang.keywords import all_keywords
+    from rulecite.policy_lang.syntax.syntax_errors import TERMINAL_WORDS
+
+    words = {w for ws in TERMINAL_WORDS.values() for w in ws}
+    assert {"supersedes", "unless", "deny", "rule", "effective"} <= words
+    assert set(TERMINAL_WORDS["SEVERITY"]) == {"deny", "warn", "info"}
+    assert "NAME" not in TERMINAL_WORDS and "RULE_ID" not in TERMINAL_WORDS
+    assert words & set(all_keywords())

@@ -112,6 +112,7 @@ def _terminal_words() -> dict:
 
 
 TERMINAL_WORDS = _terminal_words()
+_ALL_WORDS = {w for words in TERMINAL_WORDS.values() for w in words}
 
 
 def _expected_text(expected) -> str:
@@ -223,9 +224,62 @@ def _operator_hint(tok, text: str, expected: set) -> tuple:
         return "<>", ("did you mean `!=`?",), 1, 2
     if value == "=" and "COMP_OP" in expected:
         return "=", ("did you mean `==`? a single `=` only gives a `let` its value",), 0, 1
-    if value == "==" and expected == {"EQUAL"}:
-        return "==", ("a `let` takes its value with a single `=`",), 0, 2
+    if value == "=" and "COMP_OP" not in expected and text[max(0, (tok.start_pos or 0) - 1): tok.start_pos or 0] == "=":
+        return "==", ("a `let` takes its value with a single `=`",), 1, 2
     return value, (), 0, None
+
+
+_PIECE = re.compile(r'"(?:[^"\\\n]|\\.)*"|[^\s"]+')
+_REPAIR_LIMIT = 20_000  # characters of one declaration worth re-parsing a few times
+
+
+def _pieces_around(tok, text: str) -> tuple:
+    """(previous pieces, the token, next pieces) on the token's line: a piece is a string
+    or a run of non-blanks, as a reader sees the words of a line."""
+    a = tok.start_pos or 0
+    b = tok.end_pos if tok.end_pos is not None else a + len(str(tok))
+    line_start = text.rfind("\n", 0, a) + 1
+    line_end = text.find("\n", b)
+    line_end = len(text) if line_end < 0 else line_end
+    before = [(m.start(), m.end()) for m in _PIECE.finditer(text, line_start, a)]
+    after = [(m.start(), m.end()) for m in _PIECE.finditer(text, b, line_end)]
+    return before, (a, b), after
+
+
+def _parses(text: str, start: str) -> bool:
+    try:
+        LARK.parse(text, start=start)
+    except UnexpectedInput:
+        return False
+    return True
+
+
+def _reorder_hint(tok, text: str, start: str) -> tuple:
+    """A hint for words written in the wrong order (`when deny`, `expect deny line 2`,
+    `code "Name" X`): move the offending word (or it and its neighbour) a word or two
+    to the right, re-parse, and say the order with which the declaration parses."""
+    if len(text) > _REPAIR_LIMIT:
+        return ()
+    before, tok_span, after = _pieces_around(tok, text)
+    pieces = before[-1:] + [tok_span] + after[:3]
+    i = len(before[-1:])  # index of the offending token among pieces
+    tries = []
+    for size in (1, 2):
+        for shift in (1, 2, 3):
+            for first in (i, i - 1):
+                if first >= 0 and first + size <= len(pieces) and first + size + shift <= len(pieces) and \
+                        first <= i < first + size:
+                    tries.append((first, size, shift))
+    for first, size, shift in tries:
+        moved = pieces[first: first + size]
+        over = pieces[first + size: first + size + shift]
+        seg_a, seg_b = moved[0][0], over[-1][1]
+        words = [text[x:y] for x, y in over] + [text[x:y] for x, y in moved]
+        new_seg = " ".join(words)
+        repaired = text[:seg_a] + new_seg + text[seg_b:]
+        if _parses(repaired, start):
+            return (f"the words go in this order: `{new_seg}`",)
+    return ()
 
 
 def syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str, line_offset: int = 0,
@@ -283,11 +337,19 @@ def syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str, li
     tend_line = (tok.end_line or 0) + line_offset if tok.end_line else tline
     tend_col = tcol + width if width else (tok.end_column or (tcol + 1))
     span = ast.Span(file, tline, tcol, tend_line if not width else tline, tend_col)
+    known = False
     if not op_hints:
-        hints.extend(_keyword_hint(str(tok), expected_set))
+        # A keyword of the language out of place is more likely misplaced than misspelled.
+        known = str(tok) in _ALL_WORDS
+        meant = (_reorder_hint(tok, text, start) if known else ()) or _keyword_hint(str(tok), expected_set)
+        if meant:
+            hints.extend(meant)
+            label = None  # a misspelled or misplaced word is the diagnosis; the state's catalogue note is not
     if tok.type == "STRING" and expected_set & {"DATE", "MONTH"} and \
             re.fullmatch(r'"[0-9]{4}-[0-9]{2}(-[0-9]{2})?"', str(tok)):
         hints.append(f"dates are written without quotes: `{str(tok)[1:-1]}`")
+    if not hints and tok.type != "$END" and not (not op_hints and known):  # (a known word was tried above)
+        hints.extend(_reorder_hint(tok, text, start))
     history = [t for t in getattr(exc, "token_history", None) or () if t is not None]
     read_as_name = (not history or history[-1].type in ("NAME", "RULE_ID")) and expected_set != {"WHEN_UNLESS"}
     before = re.search(r"([A-Za-z_]+)\s*$", text[: tok.start_pos or 0])
