@@ -83,6 +83,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E601": ("test-unknown-rule", "A test expects a verdict from a rule no pack declares."),
     "E602": ("test-bad-facts", "A test's facts are missing or not a record (or list of records)."),
     "E603": ("test-facts-file", "A test's facts file cannot be read or is outside the pack."),
+    "E604": ("unknown-base-record", "A test's `facts from NAME` names no `base` record of the pack."),
     # warnings
     "W701": ("unused-declaration", "A set or derived value that nothing uses."),
     "W702": ("no-primary-citation", "A rule that cites no primary source (statute, regulation, final rule, "

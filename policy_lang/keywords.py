@@ -15,7 +15,7 @@ from rulecite.policy_lang.builtins import NAMES
 # category -> words, each category in the order a reader meets them
 KEYWORDS: dict[str, tuple[str, ...]] = {
     # words that start a top-level declaration
-    "declaration": ("source", "code", "set", "let", "def", "parameter", "rule", "retire", "suggest", "test"),
+    "declaration": ("source", "code", "set", "let", "def", "parameter", "rule", "retire", "suggest", "test", "base"),
     # words that start a field or clause inside a declaration
     "field": (
         "title", "summary", "effective", "until", "supersedes", "cite", "dispute", "per", "tag",

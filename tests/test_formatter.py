@@ -74,7 +74,7 @@ KEYWORDS = {"and", "or", "not", "in", "true", "false", "for", "where", "record",
             "unless", "cite", "page", "section", "quote", "unverified", "expect", "line", "facts", "file", "allow",
             "finding", "no", "rejected", "suggestion", "units", "effective", "until", "summary", "supersedes",
             "dispute", "per", "tag", "from", "reason", "as_of", "program", "replaced_by", "note", "published",
-            "url", "kind", "citation", "document"}
+            "url", "kind", "citation", "document", "if", "then", "else", "def", "parameter", "value", "base", "of"}
 names = st.text(string.ascii_lowercase + "_", min_size=1, max_size=8).filter(
     lambda s: s not in KEYWORDS and not s.startswith("__"))
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
@@ -115,6 +115,7 @@ def _extend(inner):
         st.tuples(st.sampled_from(["sum", "min", "max"]), inner, names, inner, st.none() | inner).map(
             lambda t: ast.Fold(*t)),
         st.tuples(inner, names).map(lambda t: ast.Field(t[0], t[1])),
+        st.tuples(inner, inner, inner).map(lambda t: ast.If(*t)),
     )
 
 
@@ -153,8 +154,24 @@ def rules(draw):
     )
 
 
+type_refs = st.recursive(st.sampled_from(["int", "number", "date", "line", "set", "record"]).map(ast.TypeRef),
+                         lambda inner: inner.map(lambda t: ast.TypeRef("list", t)), max_leaves=3)
+json_objects = st.dictionaries(names, st.one_of(st.integers(0, 99), texts, st.booleans(),
+                                                st.lists(st.integers(0, 9), max_size=3)), max_size=3)
+defs = st.builds(lambda n, ps, e: ast.DefDecl(n, tuple(ast.Param(p, t) for p, t in ps), e), names,
+                 st.lists(st.tuples(names, type_refs), max_size=3), exprs)
+param_values = st.builds(ast.ParamValue, dates, literals, st.lists(cites, max_size=2).map(tuple))
+params = st.builds(lambda n, t, vs: ast.ParamDecl(n, t, tuple(vs)), names, st.none() | texts,
+                   st.lists(param_values, min_size=1, max_size=3))
+bases = st.builds(ast.BaseDecl, names, json_objects)
+tests_from = st.builds(lambda n, b, f: ast.TestDecl(n, facts=f, base=b), texts, names, json_objects)
+
 decls = st.one_of(
     rules(),
+    defs,
+    params,
+    bases,
+    tests_from,
     st.builds(ast.LetDecl, names, exprs),
     st.builds(lambda n, ms: ast.SetDecl(n.upper(), tuple(ast.SetMember(m.upper()) for m in ms)), names,
               st.lists(names, max_size=4)),

@@ -364,7 +364,8 @@ _KEYWORDS = {"allow", "and", "as_of", "citation", "cite", "code", "deny", "dispu
              "not", "note", "null", "or", "override", "page", "per", "program", "published", "quote", "reason",
              "record", "rejected", "replaced_by", "retire", "rule", "section", "set", "source", "suggest",
              "suggestion", "summary", "supersedes", "tag", "test", "title", "true", "units", "unless", "until",
-             "unverified", "url", "warn", "when", "where"}
+             "unverified", "url", "warn", "when", "where", "if", "then", "else", "def", "parameter", "value",
+             "base", "of"}
 _TAKEN = {"member_id", "month", "member", "agreements", "loans", "history", "service_date", "total_units",
           "first_ebook_month", "PRINT", "MEDIA", "ANY_ITEM"} | set(CODES)
 _PYTHONIC = ["__import__", "__builtins__", "__class__", "eval", "exec", "open", "rec", "hist", "ln", "sd", "_rt",

@@ -309,6 +309,9 @@ def expectation_text(x: ast.Expectation) -> str:
 def _test_fields(d: ast.TestDecl, indent: str):
     if d.facts_file is not None:
         yield "facts_file", f"facts file {_q(d.facts_file)}"
+    elif d.base is not None:
+        head = f"facts from {d.base}"
+        yield "facts", head + (" " + _json(d.facts, indent, len(head) + 1) if d.facts else "")
     elif d.facts is not None:
         yield "facts", "facts " + _json(d.facts, indent)
     yield "as_of", d.as_of is not None and f"as_of {d.as_of.isoformat()}"
@@ -396,6 +399,16 @@ def _decl_lines(d, comments: _Comments) -> list:
         return _block(head, d, _rule_fields(d, INDENT), comments)
     if isinstance(d, ast.RetireDecl):
         return _block(f"retire {d.rule_id}", d, _retire_fields(d), comments)
+    if isinstance(d, ast.BaseDecl):
+        lines = comments.take_leading(d.span.line)
+        text = f"base {d.name} " + _json(d.facts if d.facts is not None else {}, "", len(f"base {d.name} "))
+        trailing = comments.take_trailing(d.span.line, d.span.line)
+        text_lines = text.split("\n")
+        if trailing:
+            text_lines[0] += "  " + " ".join(trailing)
+        for c in comments.take_before(d.span.end_line + 1):
+            text_lines.insert(len(text_lines) - 1, INDENT + c)
+        return lines + text_lines
     if isinstance(d, ast.ParamDecl):
         return _block(f"parameter {d.name}", d, _param_fields(d, INDENT), comments)
     if isinstance(d, ast.SuggestDecl):

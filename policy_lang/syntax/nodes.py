@@ -377,17 +377,29 @@ class Expectation:
 
 
 @frozen
+class BaseDecl:
+    """``base NAME { ...JSON... }``: a record the pack's tests start from."""
+
+    name: str
+    facts: object = None  # a JSON object
+    layout: tuple = field(default=(), eq=False, repr=False)
+    span: Span = _span()
+
+
+@frozen
 class TestDecl:
     name: str
     facts: object = None  # a JSON value (dict, or list of dicts: earlier months first)
     facts_file: str | None = None
+    base: str | None = None  # `facts from NAME {...}`: ``facts`` holds what differs from base NAME
     as_of: _dt.date | None = None
     expectations: tuple = ()
     layout: tuple = field(default=(), eq=False, repr=False)  # ((key, line, end_line), ...) in source order
     span: Span = _span()
 
 
-Decl = Union[SourceDecl, CodeDecl, SetDecl, LetDecl, DefDecl, ParamDecl, RuleDecl, RetireDecl, SuggestDecl, TestDecl]
+Decl = Union[SourceDecl, CodeDecl, SetDecl, LetDecl, DefDecl, ParamDecl, RuleDecl, RetireDecl, SuggestDecl, TestDecl,
+             BaseDecl]
 
 
 @frozen

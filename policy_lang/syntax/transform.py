@@ -483,6 +483,16 @@ class Build(Transformer_NonRecursive):
         return ("facts", c[0], self._span(meta))
 
     test_facts_file = _kv(None, "facts_file")
+
+    @v_args(meta=True)
+    def test_facts_from(self, meta, c):
+        # one field, so `facts from b {...}` and `facts {...}` together are "facts twice" (E107)
+        return ("facts", (str(c[0]), c[1] if c[1] is not None else _JSONObject()), self._span(meta))
+
+    @v_args(meta=True)
+    def base_decl(self, meta, c):
+        sp = self._span(meta)
+        return ast.BaseDecl(str(c[0]), c[1], layout=(("facts", sp.line, sp.end_line),), span=sp)
     test_as_of = _kv(None, "as_of", conv=lambda s, v: s._date(v))
 
     @v_args(meta=True)
@@ -524,6 +534,8 @@ class Build(Transformer_NonRecursive):
         name = str(c[0])
         f = self._fields("test", name, c[1:], self._span(meta), repeatable=("expectations",))
         f["expectations"] = tuple(f.get("expectations", ()))
+        if isinstance(f.get("facts"), tuple):  # `facts from NAME {...}`
+            f["base"], f["facts"] = f["facts"]
         return ast.TestDecl(name, **f, span=self._span(meta))
 
     # ---- JSON (test facts)
@@ -596,7 +608,7 @@ def _respan(node, span):
 
 
 def finish(decl):
-    if isinstance(decl, ast.TestDecl) and decl.facts is not None:
+    if isinstance(decl, (ast.TestDecl, ast.BaseDecl)) and decl.facts is not None:
         import attrs
 
         return attrs.evolve(decl, facts=_plain(decl.facts))
