@@ -41,6 +41,9 @@ DECLARATION_KINDS: tuple = (
     DeclKind("code", ast.CodeDecl),
     DeclKind("set", ast.SetDecl),
     DeclKind("let", ast.LetDecl),
+    DeclKind("def", ast.DefDecl),
+    DeclKind("parameter", ast.ParamDecl),
+    DeclKind("base", ast.BaseDecl),
     DeclKind("rule", ast.RuleDecl, lambda d: d.id),
 )
 
@@ -62,7 +65,9 @@ REFERENCE_SITES: tuple = (
     ReferenceSite(ast.Citation, "source", ("source",)),
     ReferenceSite(ast.Dispute, "source", ("source",)),
     ReferenceSite(ast.SetMember, "name", ("set", "code")),
-    ReferenceSite(ast.Name, "name", ("let", "set")),
+    ReferenceSite(ast.Name, "name", ("let", "set", "parameter")),
+    ReferenceSite(ast.Call, "func", ("def",)),
+    ReferenceSite(ast.TestDecl, "base", ("base",), "facts"),
     ReferenceSite(ast.Literal, "value", ("code",), when=lambda n: n.kind == "string"),
     ReferenceSite(ast.CodeDecl, "replaced_by", ("code",), "replaced_by"),
     ReferenceSite(ast.RuleDecl, "supersedes", ("rule",), "supersedes"),

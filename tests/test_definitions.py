@@ -136,3 +136,19 @@ def test_calls_charge_the_step_budget(tmp_path):
     pack = load(tmp_path, RULE.format(cond="media_loan(l)"))
     (r,) = list(evaluate(pack, [rec({"line": 1, "item": "DVD", "days": 9})], limits=Limits(max_steps=1)))
     assert "budget" in r.to_dict()["reason"]
+
+
+def test_the_workspace_knows_definitions_parameters_and_bases():
+    from rulecite.policy_lang.syntax.parser import parse
+    from rulecite.policy_lang.workspace import declarations, references
+
+    src = ('def late(l: line) = l.days > cap\nparameter cap {\n  from 2025-01-01 value 3 cite X\n}\n'
+           'base b {"a": 1}\nrule r.x {\n  for l in loans where late(l)\n}\n'
+           'test "t" {\n  facts from b {"x": 1}\n}\n')
+    module, diags = parse(src, "f.policy")
+    assert not diags
+    assert [(s.kind, s.name, s.span.line) for s in declarations(module, src)][:3] == [
+        ("def", "late", 1), ("parameter", "cap", 2), ("base", "b", 5)]
+    refs = {(r.name, r.kinds, r.span.line) for r in references(module, src)}
+    assert ("late", ("def",), 7) in refs and ("b", ("base",), 10) in refs
+    assert ("cap", ("let", "set", "parameter"), 1) in refs
