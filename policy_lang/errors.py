@@ -46,6 +46,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E213": ("unknown-source-kind", "A source whose `kind` is not one of the fixed source kinds."),
     "E214": ("no-primary-citation", "A rule with no primary citation, in a pack that requires one."),
     "E215": ("recursive-definition", "A definition (`def`) that calls itself, directly or through others."),
+    "E216": ("empty-program", "A set member `program NAME` for a program no code of the catalog is in."),
     # types
     "E300": ("type-mismatch", "Operands of incompatible types."),
     "E301": ("not-boolean", "A condition that is not true/false."),
@@ -91,6 +92,8 @@ CODES: dict[str, tuple[str, str]] = {
     "W703": ("citation-after-rule", "A rule or code in force before a source it cites took effect or was "
                                     "published (cite a restatement as `cite X restates`)."),
     "W704": ("source-without-kind", "A source with no `kind`: it counts as no authority, so it is not primary."),
+    "W705": ("program-code-unread", "A code the catalog puts in a program, which no rule, set a rule reads, or "
+                                    "condition names: a new code that joined its program but none of its sets."),
 }
 
 

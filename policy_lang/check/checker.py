@@ -69,6 +69,7 @@ STAGES: tuple[Stage, ...] = (
                                                  "a source it cites (W702/E214, W703)"),
     Stage("suggestions", rules.suggestions, "`suggest` declarations typed (E207, E108, E202, E300)"),
     Stage("pack_tests", pack_tests.tests, "pack tests: facts read through `read_file`, expectations resolved (E6xx)"),
+    Stage("programs", declarations.programs, "a code of a program that no rule can reach (W705)"),
     Stage("unused", declarations.unused, "sets and derived values nothing reads (W701)"),
 )
 

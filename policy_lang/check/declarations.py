@@ -74,7 +74,15 @@ def sets(ck) -> None:
         resolving.add(name)
         members: set = set()
         for m in d.members:
-            if m.name in decls or m.name in out:
+            if m.program:
+                of_program = [c.name for c in ck.codes.values() if c.program == m.name]
+                if not of_program:
+                    programs = sorted({c.program for c in ck.codes.values() if c.program})
+                    ck.err("E216", f"set `{name}` names program `{m.name}`, and no code is in it", m.span,
+                           did_you_mean(m.name, programs) or
+                           ["a code joins a program with `program NAME` in its `code` declaration"])
+                members.update(of_program)
+            elif m.name in decls or m.name in out:
                 ck.used.add(("set", m.name))
                 members.update(resolve(m.name))
             elif m.name in ck.codes:
@@ -146,6 +154,41 @@ def unused(ck) -> None:
     for m, d in ck.decls(ast.DefDecl):
         if ("def", d.name) not in ck.used:
             ck.err("W701", f"definition `{d.name}` is never used", d.span, severity="warning")
+
+
+def programs(ck) -> None:
+    """A code of a program whose other codes rules read, which no rule can reach: a new
+    code that joined its program in the catalog but none of the sets its rules read (W705).
+    A program no rule reads at all is a catalogue entry, and a code whose window misses the
+    coverage is history; neither is warned about."""
+    reached: set = set()
+    for kind, name in ck.used:
+        if kind == "set" and name in ck.sets:
+            reached.update(ck.sets[name].members)
+    exprs = [d.expr for d in ck.derived.values()] + [d.expr for d in ck.defs.values()]
+    for rule in ck.rules:
+        reached.update(rule.codes or ())
+        exprs += [rule.where, rule.condition, *(x.expr for x in rule.lets)]
+    for e in exprs:
+        reached.update(_strings(e))
+    own = {d.name for _, d in ck.decls(ast.CodeDecl)}
+    ruled = {c.program for c in ck.codes.values() if c.program and c.name in reached}
+    for name in sorted(own):
+        code = ck.codes.get(name)
+        if code is None or code.program not in ruled or name in reached:
+            continue
+        if not code.window.overlaps(ck.cfg.coverage):
+            continue  # a historical code: the catalog's window check is all it needs
+        ck.err("W705", f"code `{name}` is in program `{code.program}`, whose rules never read it", code.span,
+               [f"define the sets of `{code.program}` by program (`set NAME = {{program {code.program}}}`), "
+                "or add the code to a set a rule reads"], severity="warning")
+
+
+def _strings(expr) -> set:
+    """The string literals of a checked expression (codes named in a condition)."""
+    if expr is None:
+        return set()
+    return {n.value for n in ast.walk(expr) if isinstance(n, ast.Literal) and n.kind == "string"}
 
 
 def by_name(items) -> dict:

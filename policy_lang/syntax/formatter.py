@@ -212,6 +212,11 @@ def _source_fields(d: ast.SourceDecl):
     yield "note", d.note is not None and _str("note ", d.note)
 
 
+def _member(m) -> str:
+    """One member of a set: a code or set name, or `program NAME`."""
+    return f"program {_program(m.name)}" if m.program else m.name
+
+
 def _program(p: str) -> str:
     import re
 
@@ -417,11 +422,12 @@ def _decl_lines(d, comments: _Comments) -> list:
         return _block(f"test {_q(d.name)}", d, _test_fields(d, INDENT), comments)
     lines = comments.take_leading(d.span.line)
     if isinstance(d, ast.SetDecl):
-        members = ", ".join(m.name for m in d.members)
+        names = [_member(m) for m in d.members]
+        members = ", ".join(names)
         title = f" {{ title {_q(d.title)} }}" if d.title is not None else ""
         text = f"set {d.name} = {{{members}}}"
         if len(text + title) > WIDTH:
-            text = f"set {d.name} = {{\n" + "".join(f"{INDENT}{m.name},\n" for m in d.members) + "}"
+            text = f"set {d.name} = {{\n" + "".join(f"{INDENT}{n},\n" for n in names) + "}"
         text += title
     elif isinstance(d, ast.DefDecl):
         text = _broken(def_head(d), d.expr, "")

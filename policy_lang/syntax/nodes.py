@@ -222,6 +222,7 @@ class CodeDecl:
 class SetMember:
     name: str
     span: Span = _span()
+    program: bool = False  # `program NAME`: every code of that program in the catalog
 
 
 @frozen

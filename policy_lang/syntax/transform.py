@@ -313,12 +313,18 @@ class Build(Transformer_NonRecursive):
     set_title = _kv(None, "title")
 
     @v_args(meta=True)
+    def set_program(self, meta, c):
+        return ast.SetMember(str(c[0]), program=True, span=self._span(meta))
+
+    @v_args(meta=True)
     def set_decl(self, meta, c):
         name = str(c[0])
         members, fields = [], []
         for x in c[1:]:
             if isinstance(x, Token):
                 members.append(ast.SetMember(str(x), span=self._tspan(x)))
+            elif isinstance(x, ast.SetMember):
+                members.append(x)
             elif isinstance(x, tuple):
                 fields.append(x)
         f = self._fields("set", name, fields, self._span(meta))
