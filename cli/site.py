@@ -13,8 +13,8 @@ from rulecite.cli._packs import load_rulepack, relpath
 @click.command("site", short_help="Build the documentation site of one or more packs.")
 @click.argument("packs", metavar="PACK...", nargs=-1, required=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
-              help="Folder for the built site (created when missing; it must be empty or hold a site "
-                   "built here before, whose files are replaced).")
+              help="Folder for the built site (created when missing; it must be empty or hold only a site "
+                   "built here before, whose files are replaced: a file put there since stops the build).")
 def command(packs, out_dir) -> int:
     """Build the complete documentation site (HTML, mkdocs-material, with search) of
     each PACK: overview, one page per rule with its citations and tests, the code
@@ -23,6 +23,8 @@ def command(packs, out_dir) -> int:
     server. Needs the `docs` extra (mkdocs-material)."""
     from rulecite.interpreter.reports.site.publish import build_site
 
+    if not out_dir.strip():
+        raise BadInput("--out is empty: give the folder to build the site in", hints=("e.g. --out site",))
     rps, seen = [], set()
     for p in packs:
         rp = load_rulepack(p)

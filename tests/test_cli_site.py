@@ -56,11 +56,12 @@ def test_the_site_css_is_the_projects():
 
 def test_rebuilding_replaces_an_earlier_site(tmp_path):
     out = tmp_path / "s"
-    assert run(["site", LIBRARY, "--out", out]).exit_code == 0
-    (out / "packs" / "stale.html").write_text("old", encoding="utf-8")
-    r = run(["site", LIBRARY, "--out", out])
+    assert run(["site", LIBRARY, BRANCH, "--out", out]).exit_code == 0
+    branch = out / "packs" / load(BRANCH).pack.name
+    assert (branch / "index.html").is_file()
+    r = run(["site", LIBRARY, "--out", out])  # pages of the earlier build that this one has not are removed
     assert r.exit_code == 0, r.output
-    assert not (out / "packs" / "stale.html").exists()
+    assert not branch.exists()
     assert (out / "index.html").is_file()
 
 
