@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -46,6 +47,8 @@ def command(pack, facts, record_id, month, all_records, denied, out_dir, as_of) 
     if not many and record_id is None:
         raise BadInput("say which records: --record ID for one, --all for every record, --denied for the records "
                        "with a denied line")
+    if not out_dir.strip():
+        raise BadInput("--out is empty: give the folder to write the packets to", hints=("e.g. --out packets",))
     rp = load_rulepack(pack)
     out = Path(out_dir)
     if many:
@@ -66,6 +69,8 @@ def _many(rp, facts, out: Path, out_dir: str, as_of, denied: bool) -> int:
 
     by = f"Rulecite {__version__}"
     _write(out, out_dir, [])  # the folder first: an unwritable one fails before any evaluation
+    for name in ("index.html", "index.md"):  # and an index this command did not write, before any packet
+        _check_ours(out / name, out_dir)
     source = open_facts(facts)
     entries = []
     try:
@@ -84,13 +89,44 @@ def _many(rp, facts, out: Path, out_dir: str, as_of, denied: bool) -> int:
 
 
 def _write(out: Path, out_dir: str, files) -> list:
+    """Write each ``(name, text)`` into ``out``: through a temporary file renamed over the
+    name, so a link there is replaced, never followed; a file there that this command
+    did not write is never overwritten."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for name, text in files:
             path = out / name
-            path.write_text(text, encoding="utf-8", newline="\n")
+            _check_ours(path, out_dir)
+            tmp = out / f".{name}.rulecite-tmp"
+            try:
+                tmp.unlink(missing_ok=True)
+                with open(tmp, "x", encoding="utf-8", newline="\n") as f:
+                    f.write(text)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
             written.append(path)
         return written
     except (OSError, ValueError) as e:
         raise BadInput(f"cannot write the packet to `{out_dir}`: {why(e)}") from None
+
+
+# How every page this command writes begins (after the HTML head): what may be overwritten.
+_OURS = ("<h1>Evidence packet", "# Evidence packet")
+
+
+def _check_ours(path: Path, out_dir: str) -> None:
+    """Refuse to overwrite a file in the out folder that is no packet or index of ours."""
+    if path.is_symlink() or not path.exists():
+        return
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(16384)
+    except OSError:
+        head = ""
+    if not path.is_file() or not any(h in head for h in _OURS):
+        raise BadInput(f"`{out_dir}` already holds {path.name}, which is not an evidence packet or index: "
+                       "writing would replace it",
+                       hints=("give an empty or new folder with --out, or one an earlier `rulecite evidence` "
+                              "wrote",))

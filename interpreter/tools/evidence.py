@@ -64,7 +64,8 @@ def evidence_packets(pack, items, *, as_of=None, generated_by: str = "", denied_
     order, each with the history ``evaluate`` gave it; with ``denied_only``, only records
     with a denied line. Yields ``EvidencePacket`` or, for a record that could not be
     evaluated, its ``Rejection`` (it has no packet; the index lists it). File stems are
-    unique (a repeated id and period gets ``-2``, ``-3``...)."""
+    unique, ignoring case (a repeated id and period, or one differing only in case, gets
+    ``-2``, ``-3``...: a case-blind disk keeps every packet)."""
     from rulecite.interpreter.api import evaluate
 
     taken: set = set()
@@ -81,10 +82,10 @@ def evidence_packets(pack, items, *, as_of=None, generated_by: str = "", denied_
             continue
         packet = packet_for(pack, r.record, history, r, as_of=as_of, generated_by=generated_by)
         name, n = packet.name, 1
-        while name in taken:
+        while name.lower() in taken:
             n += 1
             name = f"{packet.name}-{n}"
-        taken.add(name)
+        taken.add(name.lower())
         yield attrs.evolve(packet, name=name)
 
 
@@ -109,9 +110,16 @@ def packets_index(pack, entries, *, as_of=None, generated_by: str = "", denied_o
 
 
 def safe_name(text: str) -> str:
-    """A file stem from record text: letters, digits, ``._-`` only, at most 100 characters."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "record"
-    return name[:100]
+    """A file stem from record text: letters, digits, ``._-`` only, at most 100 characters,
+    never starting with ``-`` (read as an option) or ``.`` (hidden), never a name Windows
+    keeps for a device (``CON``, ``NUL``, ``COM1``...)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:100].rstrip("._-") or "record"
+    if _DEVICE.fullmatch(name.split(".")[0]):
+        name = f"record-{name}"
+    return name
+
+
+_DEVICE = re.compile(r"CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9]", re.I)
 
 
 def _summary(d: dict) -> dict:

@@ -1,0 +1,88 @@
+"""Hostile and careless input to ``rulecite evidence --all``: record ids that are paths,
+device names, empty, long or control characters; ids differing only in case; links and
+foreign files in the out folder. Every packet is a plain file in the folder asked for."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.cli_support import LIBRARY, assert_bad_input, run, write_jsonl
+
+
+def _record(member_id, month="2025-03", units=1):
+    return {"member_id": member_id, "month": month,
+            "loans": [{"line": 1, "item": "BOOK", "units": units, "date": f"{month}-02"}]}
+
+
+# ---------------------------------------------------------------- rulecite evidence --all
+
+
+def test_packets_never_write_through_a_symlink_in_the_out_folder(tmp_path):
+    facts = write_jsonl(tmp_path / "facts.jsonl", [_record("M1", units=11)])
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(secret, out / "M1-2025-03.html")
+    r = run(["evidence", LIBRARY, facts, "--all", "--out", out])
+    assert r.exit_code == 0, r.output
+    assert secret.read_text(encoding="utf-8") == "SECRET"
+    packet = out / "M1-2025-03.html"
+    assert not packet.is_symlink() and "Evidence packet" in packet.read_text(encoding="utf-8")
+
+
+def test_an_index_another_program_wrote_is_never_overwritten(tmp_path):
+    facts = write_jsonl(tmp_path / "facts.jsonl", [_record("M1")])
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "index.md").write_text("# My documentation\n", encoding="utf-8")
+    assert_bad_input(run(["evidence", LIBRARY, facts, "--all", "--out", out]), "index.md")
+    assert (out / "index.md").read_text(encoding="utf-8") == "# My documentation\n"
+    assert sorted(p.name for p in out.iterdir()) == ["index.md"]  # nothing written before the refusal
+
+
+def test_an_earlier_index_of_packets_is_replaced(tmp_path):
+    facts = write_jsonl(tmp_path / "facts.jsonl", [_record("M1")])
+    out = tmp_path / "out"
+    assert run(["evidence", LIBRARY, facts, "--all", "--out", out]).exit_code == 0
+    r = run(["evidence", LIBRARY, facts, "--all", "--out", out])
+    assert r.exit_code == 0, r.output
+
+
+def test_ids_differing_only_in_case_get_files_a_case_blind_disk_keeps_apart(tmp_path):
+    facts = write_jsonl(tmp_path / "facts.jsonl", [_record("index"), _record("Index"), _record("INDEX")])
+    out = tmp_path / "out"
+    r = run(["evidence", LIBRARY, facts, "--all", "--out", out])
+    assert r.exit_code == 0, r.output
+    names = [p.name for p in out.glob("*.html") if p.name != "index.html"]
+    assert len(names) == 3
+    assert len({n.lower() for n in names}) == 3, names
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for n in names:
+        assert f'href="{n}"' in index
+
+
+@pytest.mark.parametrize("member_id", ["", ".", "..", "-", "--all", "../../x", "/etc/passwd", "a\x00b", "a\nb",
+                                       "CON", "x" * 300])
+def test_a_hostile_record_id_is_a_plain_file_in_the_out_folder(tmp_path, member_id):
+    facts = write_jsonl(tmp_path / "facts.jsonl", [_record(member_id, units=11)])
+    out = tmp_path / "out"
+    r = run(["evidence", LIBRARY, facts, "--all", "--out", out])
+    assert r.exit_code == 0, r.output
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 4 and "index.html" in written and "index.md" in written, written
+    for name in written:
+        assert not name.startswith(("-", ".")) and len(name) <= 110, name  # never read as an option, never hidden
+        assert re.fullmatch(r"[A-Za-z0-9._-]+", name), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["facts.jsonl", "out"]
+
+
+def test_an_empty_out_is_bad_input_not_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    facts = write_jsonl(tmp_path / "facts.jsonl", [_record("M1")])
+    assert_bad_input(run(["evidence", LIBRARY, facts, "--all", "--out", ""]), "--out")
+    assert_bad_input(run(["evidence", LIBRARY, facts, "--record", "M1", "--out", " "]), "--out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["facts.jsonl"]
