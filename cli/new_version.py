@@ -29,6 +29,8 @@ def command(pack: str, version: str, until, out_dir: str | None) -> int:
     root = pack_root(pack).resolve()
     bundled = not Path(pack).exists()
     name = _name(root)
+    if out_dir is not None and not out_dir.strip():
+        raise BadInput("--out is empty: give the folder for the new version, or leave --out out")
     if out_dir is not None:
         dest = Path(out_dir)
     elif bundled:
@@ -63,9 +65,14 @@ def command(pack: str, version: str, until, out_dir: str | None) -> int:
 
 
 def _name(root: Path) -> str:
+    """The pack's name for the default folder: its folder's name when pack.toml names none
+    or a name that is no pack name (``../../x``: the copy would land elsewhere)."""
     import tomllib
 
+    from rulecite.policy_lang.load import NAME_RE
+
     try:
-        return str(tomllib.loads((root / "pack.toml").read_text(encoding="utf-8-sig"))["pack"]["name"])
-    except (OSError, KeyError, ValueError):
+        name = str(tomllib.loads((root / "pack.toml").read_text(encoding="utf-8-sig"))["pack"]["name"])
+    except (OSError, KeyError, TypeError, ValueError):
         return root.name
+    return name if NAME_RE.fullmatch(name) else root.name
