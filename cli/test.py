@@ -19,7 +19,7 @@ from rulecite.policy_lang import did_you_mean
 @pack_argument
 @click.option("-k", "select", multiple=True, metavar="TEXT",
               help="Run only the tests whose name, or whose file name, holds TEXT (ignoring case); "
-                   "repeat to run the tests matching any. Selecting none is an error.")
+                   "repeat to run the tests matching any. Selecting none, or an empty TEXT, is an error.")
 @click.option("--coverage", is_flag=True,
               help="Also list rules without a deny case, an allow case, or a case on each side of each "
                    "effective date (of the selected tests, with -k).")
@@ -42,6 +42,9 @@ def command(pack: str, select: tuple, coverage: bool, update: bool, boundaries: 
     no test. With --boundaries, exits 0 and reports (see `Boundary cases` in the
     yearly-update guide).
     """
+    if any(not k.strip() for k in select):
+        raise BadInput("-k is empty: it would select every test (was a variable left unset?)",
+                       hints=("give -k a piece of a test's name or file name, or leave -k out to run every test",))
     if boundaries and (update or coverage):
         raise BadInput("--boundaries runs on its own: leave out --update and --coverage")
     if output != "text" and not boundaries:

@@ -91,10 +91,36 @@ def kept_problem(f: dict) -> str | None:
 KEPT = ("message", "evidence", "citations")  # what a full run keeps of every finding
 
 
+# Every field a format 3 line may hold, by kind (``tools.audit`` writes them): a field
+# rulecite never writes (a note, an "approved" flag) is not part of any decision and
+# would go unchecked, so such a line is a bad line.
+_FIELDS = {
+    "header": {"log", "type", "prev", "pack", "as_of", "options", "findings", "rulecite", "logged_at"},
+    "decision": {"log", "type", "prev", "input_line", "input_sha256", "history_sha256", "id", "period", "pack",
+                 "as_of", "verdicts", "findings", "result_sha256", "input_form", "rejected", "rulecite",
+                 "logged_at"},
+    "footer": {"log", "type", "prev", "complete", "records", "entries", "results", "rejections", "reason",
+               "rulecite", "logged_at"},
+}
+
+
+def unknown_fields(e: dict) -> str | None:
+    """The fields of a format 3 line that rulecite never writes there, or None."""
+    extra = sorted(set(e) - _FIELDS.get(e.get("type"), set(e)), key=str)
+    if not extra:
+        return None
+    return (f"{', '.join(show(k) for k in extra[:5])}{' and more' if len(extra) > 5 else ''}: "
+            f"field{'s' if len(extra) > 1 else ''} rulecite never writes in a {e.get('type')} line")
+
+
 def line_problem(e: dict) -> str | None:
-    """Why a format 2 line (header, decision or footer) cannot be used, or None."""
+    """Why a format 2 or 3 line (header, decision or footer) cannot be used, or None."""
     kind = e.get("type")
     prev = e.get("prev")
+    if e.get("log") == LOG_FORMAT and kind in _FIELDS:
+        extra = unknown_fields(e)
+        if extra:
+            return extra
     if kind == "header":
         if prev is not None and not hex64(prev):
             return f"prev must be null or a sha256, not {show(prev)}"

@@ -336,7 +336,9 @@ def _differences(logged: dict, now: dict):
         if k in ("id", "period"):
             yield f"{k} was {_plain(a)}; now {_plain(b)}"
         elif k == "verdicts" and isinstance(a, list) and isinstance(b, list):
-            yield from _verdict_differences(a, b)
+            per_line = list(_verdict_differences(a, b))
+            yield from per_line or [f"the verdicts were {show(a)}; now {show(b)} (a line repeated, left out or "
+                                    "moved)"]
         elif k == "result_sha256":
             if logged.get("verdicts") == now.get("verdicts") and logged.get("findings") == now.get("findings"):
                 yield "same verdicts and findings, but the result differs (messages, evidence or suggestions)"

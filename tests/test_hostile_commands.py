@@ -1,0 +1,112 @@
+"""Hostile and careless input to ``rulecite new-version`` (a pack name that is a path),
+``verify-log`` on a format 3 log (fields rulecite never writes, repeated verdicts) and
+``rulecite test -k`` (an empty pattern). A clear error and a non-zero exit, never a
+silent acceptance or a write outside the place asked for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.cli_support import LIBRARY, assert_bad_input, run, write_jsonl
+
+
+def _copy(tmp_path: Path, name: str = "lib") -> Path:
+    dest = tmp_path / name
+    shutil.copytree(LIBRARY, dest)
+    return dest
+
+
+def _record(member_id, month="2025-03", units=1):
+    return {"member_id": member_id, "month": month,
+            "loans": [{"line": 1, "item": "BOOK", "units": units, "date": f"{month}-02"}]}
+
+
+# ---------------------------------------------------------------- rulecite new-version
+
+
+def test_a_hostile_pack_name_never_places_the_new_version_elsewhere(tmp_path):
+    where = tmp_path / "a" / "b"
+    where.mkdir(parents=True)
+    pack = _copy(where, "lib")
+    toml = pack / "pack.toml"
+    toml.write_text(re.sub(r'(?m)^name = .*$', 'name = "../../../escaped"', toml.read_text(encoding="utf-8")),
+                    encoding="utf-8")
+    r = run(["new-version", pack, "--version", "2027.1.0"])
+    assert "Traceback" not in r.output
+    assert not list(tmp_path.glob("escaped*")) and not list(tmp_path.parent.glob("escaped*"))
+    made = [p.name for p in where.iterdir() if p.name != "lib"]
+    assert r.exit_code == 0 and made == ["lib-2027.1.0"], (made, r.output)  # named after its folder
+
+
+def test_an_empty_out_for_new_version_is_bad_input(tmp_path):
+    assert_bad_input(run(["new-version", LIBRARY, "--version", "2027.1.0", "--out", ""]), "--out is empty")
+
+
+# ---------------------------------------------------------------- rulecite verify-log (format 3)
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("log")
+    facts = write_jsonl(tmp / "facts.jsonl", [_record("M1", units=11), _record("M2")])
+    log = tmp / "log.jsonl"
+    r = run(["eval", LIBRARY, facts, "-q", "--decision-log", log])
+    assert r.exit_code == 0, r.output
+    return facts, [json.loads(x) for x in log.read_bytes().split(b"\n") if x.strip()]
+
+
+def _rechain(objs: list) -> bytes:
+    out, prev = [], None
+    for o in objs:
+        line = json.dumps(dict(o, prev=prev), ensure_ascii=False).encode()
+        prev = hashlib.sha256(line).hexdigest()
+        out.append(line + b"\n")
+    return b"".join(out)
+
+
+def _verify(tmp_path, facts, objs):
+    log = tmp_path / "forged.jsonl"
+    log.write_bytes(_rechain(objs))
+    r = run(["verify-log", log, LIBRARY, facts])
+    assert "Traceback" not in r.output, r.output
+    return r
+
+
+def test_the_untouched_log_verifies(tmp_path, logged):
+    facts, objs = logged
+    assert _verify(tmp_path, facts, objs).exit_code == 0
+
+
+@pytest.mark.parametrize("kind", ["header", "decision", "footer"])
+def test_a_field_rulecite_never_writes_is_a_bad_line(tmp_path, logged, kind):
+    facts, objs = logged
+    objs = [dict(o) for o in objs]
+    i = next(i for i, o in enumerate(objs) if o["type"] == kind)
+    objs[i]["approved_by"] = "the auditor, override: allow"
+    r = _verify(tmp_path, facts, objs)
+    assert r.exit_code == 1, r.output
+    assert "approved_by" in r.output
+
+
+def test_a_repeated_verdict_is_a_difference(tmp_path, logged):
+    facts, objs = logged
+    objs = [dict(o) for o in objs]
+    i = next(i for i, o in enumerate(objs) if o["type"] == "decision")
+    objs[i]["verdicts"] = objs[i]["verdicts"] * 2
+    r = _verify(tmp_path, facts, objs)
+    assert r.exit_code == 1, r.output
+    assert "DIFFERS" in r.output and "verdicts" in r.output
+
+
+# ---------------------------------------------------------------- rulecite test -k
+
+
+def test_an_empty_k_is_bad_input_not_every_test():
+    assert_bad_input(run(["test", LIBRARY, "-k", ""]), "-k")
+    assert_bad_input(run(["test", LIBRARY, "-k", "   "]), "-k")
