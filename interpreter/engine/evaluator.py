@@ -59,6 +59,9 @@ class Evaluator:
         infos = cp.infos
         self._rule_ids = [i.rule.id for i in infos]
         self._denies = [i.rule.severity == "deny" for i in infos]
+        # Rules whose evidence can be neither a list nor a number that is not finite: their
+        # findings are rendered when first read (see ``judge``); the others' at once.
+        self._lazy = [_plain_evidence(i.rule) for i in infos]
         self._paths: dict = {}  # (rule index, line index) -> evidence paths
         self._omitted: list = []  # (rule id, line id, evidence expr, items left out) of the record being judged
 
@@ -156,9 +159,12 @@ class Evaluator:
         findings = []
         record_deny = []
         record_warn = []
+        lazy = self._lazy
+        eager = False
         if rfired:
             d0 = default_service_date(shape, rec)
             for k in rfired:
+                eager = eager or not lazy[k]
                 findings.append((k, None, d0, None))
                 (record_deny if self._denies[k] else record_warn).append(self._rule_ids[k])
         verdicts = []
@@ -176,6 +182,7 @@ class Evaluator:
             deny = list(record_deny)
             warn = []
             for k in fired:
+                eager = eager or not lazy[k]
                 findings.append((k, ln, sd, i))
                 (deny if denies[k] else warn).append(rule_ids[k])
             if state == 3:  # outside the pack's coverage: no rule ran, and none may allow it
@@ -198,8 +205,10 @@ class Evaluator:
             s = cp.sugg_infos[k].suggestion
             suggestions.append((s.code, _plain_number(units), reason, s.id,
                                 ln.get(shape.line_id) if ln is not None else None))
-        # Findings (messages, evidence) are rendered by ``judge`` right after this, to check
-        # every value is finite; ``PendingFindings`` holds what that rendering reads.
+        # Findings (messages, evidence) are rendered when first read, or by ``judge`` right
+        # after this when a rule's evidence may hold a list (cut to EVIDENCE_ITEMS, with a
+        # note) or a number that is not finite; ``PendingFindings`` holds what rendering reads.
+        self._eager = eager
         render = PendingFindings(self, findings, rec, hist) if findings else ()
         return Result.from_parts(shape.id, shape.period, rec.get(shape.id), rec[shape.period], self.packref,
                                  self.as_of, tuple(verdicts), render, tuple(suggestions), n, tuple(notes),
@@ -298,10 +307,13 @@ class Evaluator:
         try:
             self._omitted = []
             r = self.result(rec, hist, n, notes)
-            # Findings are rendered here, not when first read: a value the JSON contract
-            # cannot hold (infinity or NaN, from arithmetic that overflowed) must make this
-            # record a rejection before its result is given, never fail the writer later.
-            bad = _non_finite(r._finding_parts(), r._suggestions)
+            # Findings whose evidence may hold a list or a number are rendered here, not when
+            # first read: a value the JSON contract cannot hold (infinity or NaN, from
+            # arithmetic that overflowed) must make this record a rejection before its result
+            # is given, never fail the writer later, and a list cut short adds a note. Other
+            # findings (evidence of text, dates, booleans, whole numbers read or counted)
+            # wait until read; the same bytes either way (see ``_plain_evidence``).
+            bad = _non_finite(r._finding_parts() if self._eager else (), r._suggestions)
             if bad is not None:
                 path, what = bad
                 return Rejection(n, path, f"cannot evaluate this record: {what} is not a finite number (the "
@@ -323,6 +335,46 @@ class Evaluator:
             detail = str(e).splitlines()[0][:200] if str(e) else ""
             return Rejection(n, "$", f"cannot evaluate this record ({e.__class__.__name__}: {detail}): a value "
                              "is too large or not of the type the rules expect", 0, *self._ids(rec))
+
+
+_PLAIN_KINDS = frozenset(("bool", "string", "date", "month", "int"))
+_PLAIN_CALLS = frozenset(("len", "present", "starts_with", "lower", "upper", "year_of", "months_between",
+                          "days_between", "add_months", "add_days", "first_day", "last_day", "month_of",
+                          "program_of"))
+
+
+def _plain_evidence(rule) -> bool:
+    """Whether every evidence item of ``rule`` is text, a date, a boolean or a whole number,
+    never a list or a decimal: then rendering its findings later cannot find a value that
+    is not finite (whole numbers are Python ints, arithmetic on them is bounded by the
+    runtime, and a record's own numbers were validated finite) nor cut a list short.
+    Anything not known to be one of those renders at once."""
+    from rulecite.interpreter.codegen.expressions import evidence_items, expression_type
+    from rulecite.policy_lang.model import Apply, Ref
+    from rulecite.policy_lang.syntax import nodes as ast
+
+    def kind(e):
+        if isinstance(e, (ast.Compare, ast.In, ast.And, ast.Or, ast.Not)):
+            return "bool"
+        if isinstance(e, ast.Quant):
+            return "bool" if e.func in ("any", "all") else ("int" if e.func == "count" else None)
+        if isinstance(e, (Ref, ast.Field)):
+            t = expression_type(e) if isinstance(e, ast.Field) else e.type
+            return t.kind if t is not None else None
+        if isinstance(e, Apply):
+            return e.type.kind if e.type is not None else None
+        if isinstance(e, ast.Call) and e.func in _PLAIN_CALLS:
+            return "plain"
+        if isinstance(e, ast.BinOp) and e.op in ("+", "-", "*"):
+            return "int" if kind(e.left) == "int" and kind(e.right) == "int" else None
+        if isinstance(e, ast.Literal):
+            return e.kind if e.kind in _PLAIN_KINDS else None
+        return None
+
+    try:
+        return all(kind(it) in _PLAIN_KINDS or kind(it) == "plain" for it in evidence_items(rule.condition))
+    except Exception:  # noqa: BLE001 - a node this does not know: render at once, as before
+        return False
 
 
 def _uses_history(cp) -> bool:
@@ -404,6 +456,7 @@ def _fast(pack, max_depth: int, read_text: bool):
     return _FAST[key]
 
 
+_BACKSLASH = {str: "\\", bytes: b"\\"}
 _ESCAPED_COLON = {str: ("\\u003a", "\\u003A"), bytes: (b"\\u003a", b"\\u003A")}
 
 
@@ -413,9 +466,10 @@ def _all_keys(text, value) -> bool:
     to ``value`` written again (which has no ``:`` the text had not, unless the text wrote
     one as an escape: then the full reading decides); a dropped key takes its ``:`` away."""
     t = type(text)
-    a, b = _ESCAPED_COLON[t]
-    if a in text or b in text:
-        return False
+    if _BACKSLASH[t] in text:  # one scan; most lines hold no escape at all
+        a, b = _ESCAPED_COLON[t]
+        if a in text or b in text:
+            return False
     try:
         return text.count(_COLON[t]) == dumps_utf8(value).count(b":")
     except Exception:  # noqa: BLE001 - not writable as it stands: the full reading decides

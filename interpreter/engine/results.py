@@ -82,6 +82,7 @@ def _line_verdict(part: tuple) -> LineVerdict:
 
 
 _KEYABLE = frozenset((str, int, type(None)))
+_LINE_JSON: dict = {}  # line part -> (orjson.Fragment of its JSON, line, code): see _orjson_text
 
 
 def _line_dict(line, code, verdict, rules, warnings) -> dict:
@@ -524,7 +525,31 @@ def _orjson_text(r: Result) -> str:
         raise _Unsure
 
     lines = []
-    for line, code, verdict, rules, warnings in r._line_tuples():
+    fragments = _LINE_JSON
+    for part in r._line_tuples():
+        try:
+            f = fragments.get(part) if type(part) is tuple else None  # a part made by the engine: its JSON, once
+        except TypeError:  # a part holding a list: written the long way
+            f = None
+        if f is not None and type(part[0]) is type(f[1]) and type(part[1]) is type(f[2]):
+            lines.append(f[0])
+            continue
+        line, code, verdict, rules, warnings = part
+        if (f is None and type(line) in _KEYABLE and type(code) in _KEYABLE and type(verdict) is str
+                and type(part) is tuple and type(rules) is tuple
+                and type(warnings) is tuple and all(type(x) is str for x in rules)
+                and all(type(x) is str for x in warnings)):
+            d = {"line": line, "code": code, "verdict": verdict}
+            if rules:
+                d["rules"] = list(rules)
+            if warnings:
+                d["warnings"] = list(warnings)
+            f = _orjson.Fragment(_orjson.dumps(d, option=_OPTIONS))  # raises where json.dumps may differ
+            if len(fragments) >= VERDICTS_KEPT:
+                fragments.clear()
+            fragments[part] = (f, line, code)
+            lines.append(f)
+            continue
         d = {"line": line if type(line) in plain else ck(line),
              "code": code if type(code) in plain else ck(code),
              "verdict": verdict if type(verdict) in plain else ck(verdict)}
