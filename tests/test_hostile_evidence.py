@@ -86,3 +86,12 @@ def test_an_empty_out_is_bad_input_not_the_current_folder(tmp_path, monkeypatch)
     assert_bad_input(run(["evidence", LIBRARY, facts, "--all", "--out", ""]), "--out")
     assert_bad_input(run(["evidence", LIBRARY, facts, "--record", "M1", "--out", " "]), "--out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["facts.jsonl"]
+
+
+def test_the_markdown_index_shows_a_file_name_as_written(tmp_path):
+    facts = write_jsonl(tmp_path / "facts.jsonl", [_record("a_b_c"), _record("x*y*z")])
+    out = tmp_path / "out"
+    assert run(["evidence", LIBRARY, facts, "--all", "--out", out]).exit_code == 0
+    md = (out / "index.md").read_text(encoding="utf-8")
+    assert "[a\\_b\\_c-2025-03.md](a_b_c-2025-03.md)" in md  # no emphasis from the underscores
+    assert "[x\\_y\\_z-2025-03.md](x_y_z-2025-03.md)" in md

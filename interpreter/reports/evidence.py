@@ -359,7 +359,7 @@ def index_markdown(meta: dict, rows: list) -> str:
          f"{e(meta['as_of'] or 'every source')}; {e(meta['filter'])}.", "",
          f"| {e(meta['id_field'])} | {e(meta['period_field'])} | Outcome | Packet |", "|---|---|---|---|"]
     for r in rows:
-        link = f"[{r['file']}.md]({r['file']}.md)" if r["file"] else e(r["rejected"])
+        link = f"[{e(r['file'] + '.md')}]({r['file']}.md)" if r["file"] else e(r["rejected"])
         o.append(f"| {e(_who(r))} | {e(r['period'])} | {e(_status(r))} | {link} |")
     if not rows:
         o.append("| | | no record matched | |")
