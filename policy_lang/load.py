@@ -25,7 +25,7 @@ from rulecite.policy_lang.check import DEFAULT_MAX_DEPTH, PackConfig, check
 from rulecite.policy_lang.errors import Diagnostic, did_you_mean, sort_diagnostics
 from rulecite.policy_lang.files import PackFiles, UnsafeFile
 from rulecite.policy_lang.model import Pack, RecordShape, Window
-from rulecite.policy_lang.syntax.parser import parse
+from rulecite.policy_lang.syntax.parser import parse_partial
 
 LANGUAGE_VERSION = "1"
 VERSION_RE = re.compile(r"^(19|20|21)[0-9]{2}\.[0-9]+\.[0-9]+$")
@@ -177,7 +177,9 @@ def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = (),
                 parent = loaded.pack
                 cfg = _inherit(cfg, parent, toml_file)
     schema = _read_schema(root, parent, diags, texts, files)
+    before_policy = any(d.severity == "error" for d in diags)  # pack.toml, extends, schema
     modules = []
+    unparsed = None  # names declared by text that did not parse (None: every file parsed)
     try:
         policy_files = files.policy_files(root)
     except UnsafeFile as e:
@@ -196,13 +198,18 @@ def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = (),
                                     Span(name, 0, 0, 0, 0)))
             continue
         texts[name] = text
-        module, errs = parse(text, name)
+        module, errs, names = parse_partial(text, name)
         diags.extend(errs)
+        if names is not None or any(d.severity == "error" for d in errs):
+            unparsed = (unparsed or frozenset()) | (names or frozenset())
         if module is not None:
             modules.append(module)
-    if schema is None or any(d.severity == "error" for d in diags):
+    # Every error at once: a syntax error in one file leaves the rest of the pack (and the
+    # declarations of that file that parse) to be checked; an error in pack.toml, the
+    # schema, extends or an unread file leaves too little to check.
+    if schema is None or before_policy or any(d.code == "E505" for d in diags):
         return LoadedPack(None, tuple(sort_diagnostics(diags)), texts)
-    pack, errs = check(modules, cfg, schema, parent, texts, max_depth)
+    pack, errs = check(modules, cfg, schema, parent, texts, max_depth, unparsed=unparsed)
     diags.extend(errs)
     if pack is not None:
         own = tuple((Path(n).relative_to(root).as_posix(), t) for n, t in sorted(texts.items())

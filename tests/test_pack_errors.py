@@ -178,3 +178,44 @@ def test_a_suggestion_cites_like_a_rule(library_copy):
     assert "(sources.md#source-BYLAWS2025)" in render_pack_reference(loaded.pack)["index.md"]
     (library_copy / "sug.policy").write_text(text.replace("cite BYLAWS2025", "cite BYLAWS2052"))
     assert any(d.code == "E204" for d in load(library_copy).diagnostics)
+
+
+def test_a_syntax_error_in_one_file_hides_no_error_in_another(library_copy):
+    """Every file parsed and checked, all errors at once: a syntax error in a.policy and
+    a type error in b.policy are both reported, and the declarations of a.policy that
+    parse are checked too."""
+    (library_copy / "a.policy").write_text('let broken = 1 +\n\nlet fine = total_units + "x"\n')
+    (library_copy / "b.policy").write_text('let also = total_units * "2"\n')
+    loaded = load(library_copy)
+    assert not loaded.ok and loaded.pack is None
+    got = sorted((d.span.file.rsplit("/", 1)[-1], d.span.line, d.code) for d in loaded.diagnostics
+                 if d.severity == "error")
+    assert got == [("a.policy", 1, "E100"), ("a.policy", 3, "E300"), ("b.policy", 1, "E300")], got
+
+
+def test_a_broken_declaration_is_reported_once(library_copy):
+    """What only echoes a declaration that did not parse is left out: a use of the value
+    it declares is not an unknown name, and nothing is 'never used'."""
+    (library_copy / "a.policy").write_text(
+        'let limit = 10 +\n\nlet spare = 3\n'
+        'rule r.uses {\n  title "t"\n  cite BYLAWS2025\n  for l in loans\n  deny when total_units > limit\n'
+        '  message "m"\n}\n'
+        'rule r.bad_date {\n  title "t"\n  effective 2026-02-30\n  cite BYLAWS2025\n  for record\n'
+        '  deny when false\n  message "m"\n}\n'
+        'rule r.uses_unknown {\n  title "t"\n  cite BYLAWS2025\n  for l in loans\n  deny when l.days > limt\n'
+        '  message "m"\n}\n')
+    loaded = load(library_copy)
+    got = [(d.span.line, d.code) for d in loaded.diagnostics if d.span.file.endswith("a.policy")]
+    # the syntax error, the bad date, and a real unknown name: no E200 for `limit`, no
+    # W701 for `spare`, no W703 for the rule whose date did not parse
+    assert got == [(1, "E100"), (13, "E105"), (23, "E200")], got
+
+
+def test_a_pack_toml_error_still_stops_before_checking(library_copy):
+    """With pack.toml unusable there is nothing to check the files against."""
+    (library_copy / "a.policy").write_text('let x = 1 +\n')
+    (library_copy / "b.policy").write_text('let y = nothing_here\n')
+    p = library_copy / "pack.toml"
+    p.write_text(p.read_text().replace('language = "1"', 'language = "9"'))
+    codes = {d.code for d in load(library_copy).diagnostics}
+    assert {"E506", "E100"} <= codes and "E200" not in codes

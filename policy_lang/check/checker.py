@@ -159,12 +159,34 @@ class Checker(Expressions):
 
 
 def check(modules, config: PackConfig, schema: dict, parent: Pack | None = None, texts=None,
-          max_depth: int = DEFAULT_MAX_DEPTH):
-    """Check modules into a Pack. Returns (pack or None, diagnostics)."""
+          max_depth: int = DEFAULT_MAX_DEPTH, unparsed: frozenset | None = None):
+    """Check modules into a Pack. Returns (pack or None, diagnostics).
+
+    ``unparsed``: when some text of the pack did not parse (its syntax errors are
+    reported by the parser), the names its declarations would have declared; the
+    modules are then what did parse. No pack is made, and what only says that one of
+    those names is unknown (or that a value is unused: its use may be in that text)
+    is left out, so each mistake is reported once, by the parser."""
     ck = Checker(modules, config, schema, parent, texts or {}, max_depth)
     pack = ck.run()
-    return pack, ck.diags
+    if unparsed is None:
+        return pack, ck.diags
+    return None, [d for d in ck.diags if not about_unparsed(d, unparsed)]
+
+
+# Codes that only say a name is unknown (or unused): after a syntax error they may be
+# about a declaration that did not parse.
+UNRESOLVED_CODES = frozenset({"E200", "E202", "E203", "E204", "E205", "E206", "E209", "E601"})
+
+
+def about_unparsed(d: Diagnostic, names: frozenset) -> bool:
+    """Whether ``d`` may be only an echo of text that did not parse: an unused-value
+    warning, or an unknown name that text would have declared."""
+    if d.code == "W701":
+        return True
+    return d.code in UNRESOLVED_CODES and any(f"`{n}`" in d.message or f'"{n}"' in d.message for n in names)
 
 
 # FUNCTIONS and FUNCTION_NAMES are read here by the compiler (``FUNCTIONS[name][:2]``: arity).
-__all__ = ["DEFAULT_MAX_DEPTH", "FUNCTIONS", "FUNCTION_NAMES", "STAGES", "Checker", "PackConfig", "Stage", "check"]
+__all__ = ["DEFAULT_MAX_DEPTH", "FUNCTIONS", "FUNCTION_NAMES", "STAGES", "UNRESOLVED_CODES", "Checker", "PackConfig",
+           "Stage", "about_unparsed", "check"]

@@ -166,6 +166,21 @@ def declaration_starts(text: str) -> list:
     return [m.start() for m in _DECL_START.finditer(text)]
 
 
+_DECLARED = re.compile(r"(?:override\s+)?[a-z_]+\s+([A-Za-z0-9_][A-Za-z0-9_.-]*)")
+
+
+def declared_names(text: str) -> set:
+    """The names the declarations in ``text`` declare (`let x`, `rule a.b`, `set S`, `code X`,
+    ...), read from their first words: what a declaration that does not parse would
+    have declared."""
+    names = set()
+    for start in declaration_starts(text):
+        m = _DECLARED.match(text, start)
+        if m:
+            names.add(m.group(1))
+    return names
+
+
 def _line_col(text: str, offset: int) -> tuple:
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -361,13 +376,6 @@ def syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str, li
         hints.append(f"a verdict reads `{word} when CONDITION` (a finding when it holds) or "
                      f"`{word} unless CONDITION` (a finding when it does not)")
     return Diagnostic(code, f"unexpected `{shown}`; expected {expected}", span, tuple(hints), label=label)
-
-
-def all_syntax_errors(text: str, file: str) -> list:
-    """Report one syntax error per broken top-level declaration (at most
-    ``MAX_SYNTAX_ERRORS``). Each declaration is parsed on its own, so the cost stays
-    linear in the file's size."""
-    return syntax_errors_by_declaration(text, file)[0]
 
 
 def syntax_errors_by_declaration(text: str, file: str) -> tuple:
