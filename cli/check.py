@@ -22,7 +22,9 @@ from rulecite.cli._packs import pack_root, relative_spans
               help="Print the Python module the pack compiles to (what evaluation runs) instead of the "
                    "diagnostics, when the pack has no errors. Each function and inlined rule block opens with a "
                    "`# rule ID file:line` comment naming the policy it came from.")
-def command(pack: str, fmt: str, dump_python: bool = False) -> int:
+@click.option("--quiet", "-q", is_flag=True,
+              help="Errors only: no warnings (in every format) and no summary line on stderr.")
+def command(pack: str, fmt: str, dump_python: bool = False, quiet: bool = False) -> int:
     """Check a pack: report every error and warning, with file:line:col.
 
     Exits 0 when the pack has no errors (warnings allowed), 1 when it has errors. With
@@ -31,6 +33,8 @@ def command(pack: str, fmt: str, dump_python: bool = False) -> int:
     pack_root(pack)
     loaded = load(pack)
     diags, texts = relative_spans(loaded.diagnostics, loaded.texts)
+    if quiet:
+        diags = [d for d in diags if d.severity == "error"]
     errors = sum(1 for d in diags if d.severity == "error")
     warnings = len(diags) - errors
     out = stdout_text()
@@ -46,6 +50,8 @@ def command(pack: str, fmt: str, dump_python: bool = False) -> int:
         click.echo(write_json(doc), file=out, nl=False)
     else:
         _text(diags, texts, out)
+        if quiet:
+            return EXIT_FINDINGS if errors else EXIT_OK
         who = f"{loaded.pack.name} {loaded.pack.version}" if loaded.pack else pack
         colour = "red" if errors else ("yellow" if warnings else "green")
         click.echo(click.style(f"{who}: {errors} error(s), {warnings} warning(s)", fg=colour), err=True)

@@ -141,3 +141,32 @@ def test_check_an_unreadable_pack_toml_is_an_error_found(library_copy):
     r = run(["check", library_copy])
     assert r.exit_code == 1
     assert "E500" in r.stdout
+
+
+def test_quiet_prints_errors_only(broken):
+    """`check -q`: the errors, nothing else: no warning, no summary line."""
+    r = run(["check", "-q", broken])
+    assert r.exit_code == 1
+    assert "error[E200]: unknown name `total_unit`" in r.stdout and "error[E204]" in r.stdout
+    assert "warning" not in r.stdout and "W701" not in r.stdout
+    assert r.stderr == ""
+    doc = json.loads(run(["check", "--quiet", "--format", "json", broken]).stdout)
+    assert {d["severity"] for d in doc["diagnostics"]} == {"error"} and doc["warnings"] == 0
+
+
+def test_quiet_on_a_pack_with_warnings_only_prints_nothing(library_copy):
+    cat = library_copy / "catalog.policy"
+    cat.write_text(cat.read_text() + "set UNUSED = {BOOK}\n")
+    r = run(["check", "-q", library_copy])
+    assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
+
+
+def test_syntax_error_in_one_file_and_type_error_in_another(library_copy):
+    """The README's promise on the command line: every file parsed and checked."""
+    (library_copy / "a.policy").write_text('rule x.y {\n  title "t"\n  supercedes loans.limit\n}\n')
+    (library_copy / "b.policy").write_text('let bad = total_units + "x"\n')
+    r = run(["check", "-q", library_copy])
+    assert r.exit_code == 1
+    assert "a.policy:3:3: error[E100]: unexpected `supercedes`" in r.stdout
+    assert "= hint: did you mean `supersedes`?" in r.stdout
+    assert "b.policy:1:11: error[E300]" in r.stdout
