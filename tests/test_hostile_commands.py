@@ -110,3 +110,15 @@ def test_a_repeated_verdict_is_a_difference(tmp_path, logged):
 def test_an_empty_k_is_bad_input_not_every_test():
     assert_bad_input(run(["test", LIBRARY, "-k", ""]), "-k")
     assert_bad_input(run(["test", LIBRARY, "-k", "   "]), "-k")
+
+
+# ---------------------------------------------------------------- rulecite diff --facts
+
+
+def test_a_period_with_digits_int_cannot_read_is_a_rejection_between_two_dates(tmp_path):
+    records = [_record("A", month="\u00b2025-03"), _record("B", month="2025-0\u00b2"), _record("C")]
+    facts = write_jsonl(tmp_path / "facts.jsonl", records)
+    r = run(["diff", LIBRARY, "--date-a", "2025-03", "--date-b", "2026-03", "--facts", facts, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    impact = json.loads(r.stdout)["impact"]
+    assert impact["records"] == 3 and impact["compared"] == 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 from collections import Counter
 
 import attrs
@@ -263,11 +264,14 @@ def _parse(item):
     return item
 
 
+_PERIOD = re.compile(r"[0-9]{4}-[0-9]{2}")  # ASCII digits only: "²025".isdigit() holds, int() refuses it
+
+
 def _usable(rec, shape) -> bool:
     if not isinstance(rec, dict):
         return False
     p = rec.get(shape.period)
-    return isinstance(p, str) and len(p) >= 7 and p[:4].isdigit() and p[5:7].isdigit()
+    return isinstance(p, str) and _PERIOD.match(p) is not None
 
 
 def _describe(v) -> str:
