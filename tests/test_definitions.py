@@ -152,3 +152,26 @@ def test_the_workspace_knows_definitions_parameters_and_bases():
     refs = {(r.name, r.kinds, r.span.line) for r in references(module, src)}
     assert ("late", ("def",), 7) in refs and ("b", ("base",), 10) in refs
     assert ("cap", ("let", "set", "parameter"), 1) in refs
+
+
+def test_a_forged_recursive_definition_is_refused_before_any_code_runs(tmp_path):
+    import attrs
+
+    from rulecite.interpreter.codegen.compiler import CompileError, CompiledPack
+
+    pack = load(tmp_path, RULE.format(cond="media_loan(l)")).model
+    loop = pack.definition("long_loan")
+    call = next(x for x in pack.definition("media_loan").expr.items if type(x).__name__ == "Apply")
+    forged = attrs.evolve(loop, expr=attrs.evolve(call, name="long_loan", args=call.args + (call.args[0],)))
+    bad = attrs.evolve(pack, definitions=tuple(forged if d.name == "long_loan" else d for d in pack.definitions))
+    with pytest.raises(CompileError, match="calls itself"):
+        CompiledPack(bad)
+
+
+def test_explain_traces_the_branch_an_if_takes(tmp_path):
+    pack = load(tmp_path, RULE.format(cond="(if l.item in MEDIA then 7 else 30) < l.days"))
+    out = explain(pack, rec({"line": 1, "item": "DVD", "days": 9}))
+    (trace,) = [r for r in out["rules"] if r["rule"] == "media.long"]
+    branch = trace["condition"]["children"][0]
+    assert branch["value"] == 7 and [c["expr"] for c in branch["children"]] == ["l.item in MEDIA", "7"]
+    assert trace["fires"] is True

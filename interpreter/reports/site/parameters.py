@@ -45,9 +45,11 @@ def parameters_page(pack: Pack) -> str:
 
 
 def _section(pack: Pack, p: Parameter, rule_ids: list) -> list:
-    title = f": {md_text(p.title)}" if p.title else ""
-    out = [f"## {md_code(p.name)}{title} {{#{anchor('parameter', p.name)}}}", "",
-           "| From | Until | Value |", "|---|---|---|"]
+    # the heading holds the name only: a search for a code must find the code's own entry first
+    out = [f"## {md_code(p.name)} {{#{anchor('parameter', p.name)}}}", ""]
+    if p.title:
+        out += [md_text(p.title), ""]
+    out += ["| From | Until | Value |", "|---|---|---|"]
     for i, v in enumerate(p.values):
         nxt = p.values[i + 1].start - _dt.timedelta(days=1) if i + 1 < len(p.values) else None
         out.append(f"| {date_text(v.start)} | {date_text(nxt) or 'open-ended'} | {md_code(value_text(v.value))} |")
