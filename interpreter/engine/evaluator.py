@@ -256,7 +256,7 @@ class Evaluator:
         evidence = tuple(evidence)
         if type(message) is str and len(message) > MESSAGE_CHARS:
             message = f"{message[:MESSAGE_CHARS]}... ({len(message) - MESSAGE_CHARS:,} characters left out)"
-        return (r.id, r.version, r.severity, line_id, message, info.citations, evidence, fix, r.title)
+        return (r.id, r.version, r.severity, line_id, message, info.citations_on(sd), evidence, fix, r.title)
 
     def _window_finding(self, code, lid, sd, ln, i):
         c = self.cp.codes[code]
