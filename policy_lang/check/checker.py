@@ -22,6 +22,7 @@ from rulecite.policy_lang.check import citations, declarations, definitions, pac
 from rulecite.policy_lang.check.expressions import FUNCTION_NAMES, FUNCTIONS, Expressions
 from rulecite.policy_lang.errors import Diagnostic, did_you_mean
 from rulecite.policy_lang.model import Citation, Pack, RecordShape, Window
+from rulecite.policy_lang.syntax.nodes import Span
 
 DEFAULT_MAX_DEPTH = 4
 
@@ -116,6 +117,25 @@ class Checker(Expressions):
             # split as the lexer counts lines (at \n only: a string may hold \u2028)
             self._line_cache[file] = [ln.removesuffix("\r") for ln in self.texts.get(file, "").split("\n")]
         return self._line_cache[file]
+
+    def field_span(self, decl, key: str):
+        """Where a declaration writes its field ``key`` (from the field word to the end
+        of its line), for a caret under the field at fault rather than the declaration's
+        first word; the declaration's span when the field is not written."""
+        for k, line, _ in getattr(decl, "layout", ()):
+            lines = self.lines(decl.span.file)
+            if k == key and 1 <= line <= len(lines):
+                text = lines[line - 1]
+                start = len(text) - len(text.lstrip()) + 1
+                return Span(decl.span.file, line, start, line, len(text.rstrip()) + 1)
+        return decl.span
+
+    def inverted_window(self, what: str, decl) -> None:
+        """E400 for a declaration whose `until` comes before its `effective`: the caret
+        under the `until` line, the usual cause (two dates swapped) as the hint."""
+        self.err("E400", f"{what} ends ({decl.until}) before it starts ({decl.effective})",
+                 self.field_span(decl, "until"),
+                 ["`effective` is the first day in force and `until` the last: are the two dates swapped?"])
 
     def err(self, code, msg, span, hints=(), severity="error"):
         self.diags.append(Diagnostic(code, msg, span, tuple(hints), severity))

@@ -48,7 +48,7 @@ def codes(ck) -> None:
     for name, d in decls.items():
         w = Window(d.effective, d.until)
         if w.empty:
-            ck.err("E400", f"code `{name}` ends ({d.until}) before it starts ({d.effective})", d.span)
+            ck.inverted_window(f"code `{name}`", d)
         out[name] = Code(name, d.description, d.program, w, d.replaced_by, ck.citations(d.citations, d.span),
                          d.note, ck.cfg.name, d.span)
     for name, d in decls.items():

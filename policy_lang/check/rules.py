@@ -52,7 +52,7 @@ def rule(ck, m, d: ast.RuleDecl) -> Rule:
                ["every rule cites a declared source: `cite SOURCE section \"...\"`"])
     w = Window(d.effective, d.until)
     if w.empty:
-        ck.err("E400", f"{what} ends ({d.until}) before it starts ({d.effective})", d.span)
+        ck.inverted_window(what, d)
     elif not w.overlaps(ck.cfg.coverage):
         ck.err("E404", f"{what} is in force {w}, wholly outside the pack's coverage {ck.cfg.coverage}",
                d.span)
@@ -95,7 +95,7 @@ def check_code_windows(ck, codes, window: Window, d):
     if not codes:
         return
     known = [ck.codes[c] for c in codes if c in ck.codes]
-    if known and not any(c.window.overlaps(window) for c in known):
+    if known and not window.empty and not any(c.window.overlaps(window) for c in known):  # empty: E400 says it
         names = ", ".join(c.name for c in known)
         ck.err("E402", f"rule `{d.id}` ({window}) applies to {names}, which {'is' if len(known) == 1 else 'are'}"
                f" never in force in that window", d.span,
@@ -116,7 +116,7 @@ def suggestions(ck) -> None:
             ck.err("E202", f"{what} suggests unknown code `{d.code}`", d.span, did_you_mean(d.code, ck.codes))
         w = Window(d.effective, d.until)
         if w.empty:
-            ck.err("E400", f"{what} ends before it starts", d.span)
+            ck.inverted_window(what, d)
         scope, kind, var, where = scope_for(ck, d.scope, d.span, what)
         when = ck.cond(d.when, scope, "`when` condition") if d.when is not None else None
         units = None
