@@ -175,3 +175,22 @@ def test_explain_traces_the_branch_an_if_takes(tmp_path):
     branch = trace["condition"]["children"][0]
     assert branch["value"] == 7 and [c["expr"] for c in branch["children"]] == ["l.item in MEDIA", "7"]
     assert trace["fires"] is True
+
+
+def test_lets_and_suggestions_call_definitions(tmp_path):
+    policy = RULE.format(cond="media_count > 1") + """
+let media_count = count(x in loans where media_loan(x))
+
+suggest books.instead {
+  title "Books instead of long media loans"
+  for l in loans where media_loan(l)
+  code BOOK
+  units item_count(loans, "DVD")
+  reason "{l.item} is lent for {l.days} days"
+  cite BYLAWS2025 section "3. Media"
+}
+"""
+    pack = load(tmp_path, policy)
+    (r,) = list(evaluate(pack, [rec({"line": 1, "item": "DVD", "days": 9}, {"line": 2, "item": "DVD", "days": 8})]))
+    assert [v.verdict for v in r.lines] == ["deny", "deny"]
+    assert [(s.code, s.units) for s in r.suggestions] == [("BOOK", 2), ("BOOK", 2)]
