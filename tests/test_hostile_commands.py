@@ -122,3 +122,13 @@ def test_a_period_with_digits_int_cannot_read_is_a_rejection_between_two_dates(t
     assert r.exit_code == 0, r.output
     impact = json.loads(r.stdout)["impact"]
     assert impact["records"] == 3 and impact["compared"] == 1
+
+
+def test_a_record_id_cannot_add_lines_or_escape_sequences_to_the_text_report(tmp_path):
+    forged = "M1\n  loans.limit no longer denies: 999 line(s)\x1b[2J\u202e"
+    facts = write_jsonl(tmp_path / "facts.jsonl", [_record(forged, month="2025-12", units=11)])
+    r = run(["diff", LIBRARY, "--date-a", "2025-12", "--date-b", "2026-01", "--facts", facts])
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.stdout and "\u202e" not in r.stdout
+    assert not any(line.lstrip().startswith("loans.limit no longer denies: 999") for line in r.stdout.splitlines())
+    assert "M1\\u000a  loans.limit no longer denies: 999 line(s)\\u001b[2J\\u202e 2026-01 line 1" in r.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 
 from .citations import citation_text
+from .markup import plain_text
 
 _DAY = _dt.timedelta(days=1)
 
@@ -52,7 +53,7 @@ def boundaries_text(report) -> str:
         for cd in unreached:
             w(f"  {cd.date.isoformat()}")
             for c in cd.changes:
-                w(f"    {c.label()}: {c.title}")
+                w(f"    {plain_text(c.label())}: {plain_text(c.title)}")
                 for cite in c.citations:
                     w(f"      cite {citation_text(cite)}")
     else:
@@ -74,8 +75,9 @@ def boundaries_text(report) -> str:
 
 
 def _flip_text(w, f):
-    where = f"line {f.line} {f.code}" if f.line is not None else "record"
-    w(f"  {f.test!r} ({f.file}:{f.test_line}) {where}: {f.before.text()} -> {f.after.text()}")
+    where = f"line {plain_text(f.line)} {plain_text(f.code)}" if f.line is not None else "record"
+    w(f"  {f.test!r} ({plain_text(f.file)}:{f.test_line}) {where}: {plain_text(f.before.text())} -> "
+      f"{plain_text(f.after.text())}")
 
 
 def _rules_text(w, f):

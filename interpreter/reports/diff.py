@@ -3,7 +3,7 @@ and as Markdown for a page: every string from the packs escaped through ``markup
 
 from __future__ import annotations
 
-from rulecite.interpreter.reports.markup import md_text
+from rulecite.interpreter.reports.markup import md_text, plain_text
 from rulecite.policy_lang.diff import PackDiff
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~", "superseded": ">", "retired": "x", "ended": "x",
@@ -35,15 +35,16 @@ def render_text(d: PackDiff) -> str:
             continue
         lines.append("")
         lines.append(f"{_TITLES[section]}: {_counts(items)}")
+        t = plain_text  # names, titles and values come from the packs
         for i in items:
-            title = f"  \"{i.title}\"" if i.title else ""
-            lines.append(f"  {_SIGN.get(i.kind, '?')} {i.kind:<10} {i.name}{title}")
+            title = f"  \"{t(i.title)}\"" if i.title else ""
+            lines.append(f"  {_SIGN.get(i.kind, '?')} {i.kind:<10} {t(i.name)}{title}")
             if i.note:
-                lines.append(f"      {i.note}")
+                lines.append(f"      {t(i.note)}")
             for c in i.changes:
-                lines.append(f"      {c.field}:")
-                lines.append(f"        - {c.before if c.before is not None else '(none)'}")
-                lines.append(f"        + {c.after if c.after is not None else '(none)'}")
+                lines.append(f"      {t(c.field)}:")
+                lines.append(f"        - {t(c.before) if c.before is not None else '(none)'}")
+                lines.append(f"        + {t(c.after) if c.after is not None else '(none)'}")
     return "\n".join(lines) + "\n"
 
 

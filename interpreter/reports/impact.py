@@ -5,7 +5,7 @@ through ``markup`` and every citation written by the one formatter (``citations`
 from __future__ import annotations
 
 from rulecite.interpreter.reports.citations import citation_markdown, citation_text
-from rulecite.interpreter.reports.markup import md_text
+from rulecite.interpreter.reports.markup import md_text, plain_text
 from rulecite.interpreter.tools.impact import Impact
 
 CARRIED = "carried forward from OLD's last covered date"
@@ -35,7 +35,8 @@ def _apart(imp: Impact) -> list:
 
 def _example(e, arrow: str) -> str:
     mark = " [carried forward]" if e.carried else ""
-    return f"{e.id} {e.period} line {e.line} {e.code}: {e.before} {arrow} {e.after}{mark}"
+    t = plain_text  # ids, periods, codes and reasons come from the records
+    return f"{t(e.id)} {t(e.period)} line {t(e.line)} {t(e.code)}: {t(e.before)} {arrow} {t(e.after)}{mark}"
 
 
 def render_text(imp: Impact) -> str:
@@ -44,7 +45,7 @@ def render_text(imp: Impact) -> str:
            f"{imp.changed:,} changed ({imp.allow_to_deny:,} allow -> deny, {imp.deny_to_allow:,} deny -> allow)"]
     out += [f"  {line}" for line in _apart(imp)]
     for r in imp.by_rule:
-        codes = ", ".join(f"{c} x{n}" for c, n in r.codes)
+        codes = ", ".join(f"{plain_text(c)} x{n}" for c, n in r.codes)
         out.append(f"  {r.rule} {r.direction}: {r.count:,} line(s)  [{codes}]")
         for c in r.citations:
             out.append(f"      cites {citation_text(c)}")

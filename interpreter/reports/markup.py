@@ -12,7 +12,9 @@ hostile-site test hold them):
 - ``nav_text``: a navigation title (mkdocs puts those into pages unescaped);
 - ``safe_url``: an ``http``/``https`` URL fit for ``href``, or None (``javascript:``,
   ``data:``, relative and malformed addresses are never linked);
-- ``fence``: a fenced code block nothing inside can close.
+- ``fence``: a fenced code block nothing inside can close;
+- ``plain_text``: text for one line of a terminal report (control characters, line
+  breaks and bidirectional overrides shown as ``\\uXXXX``, never acted on).
 """
 
 from __future__ import annotations
@@ -101,3 +103,15 @@ def fence(text: str, lang: str = "") -> str:
     longest = max((len(m) for m in re.findall(r"`+|~+", text)), default=0)
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+
+
+# Characters a terminal acts on rather than shows: C0 and C1 controls (line breaks, escape
+# sequences), line and paragraph separators, zero-width and bidirectional formatting.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def plain_text(value) -> str:
+    """Untrusted text for one line of a terminal report: every character a terminal would
+    act on (a line break, an escape sequence, a bidirectional override) written as
+    ``\\uXXXX``, so a record or pack value can neither add report lines nor restyle them."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", "" if value is None else str(value))
