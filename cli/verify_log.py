@@ -9,6 +9,7 @@ from rulecite.cli._facts import open_facts
 from rulecite.cli._options import pack_argument
 from rulecite.cli._output import plural, stdout_text, write_json
 from rulecite.cli._packs import load_rulepack
+from rulecite.interpreter.reports.markup import plain_text
 
 SHOWN = 50
 
@@ -88,7 +89,7 @@ def _json(report) -> dict:
 def _pack(p) -> str:
     if not isinstance(p, dict):
         return str(p)
-    return f"{p.get('name')} {p.get('version')} (lock {str(p.get('sha256'))[:12]})"
+    return plain_text(f"{p.get('name')} {p.get('version')} (lock {str(p.get('sha256'))[:12]})")
 
 
 def _text(report, out):
@@ -113,25 +114,25 @@ def _text(report, out):
             say(click.style("PACK", fg="red", bold=True) + f" log line {n}: {subject} {text}")
     for p in report.problems[:SHOWN]:
         where = f" log line {p.line}" if p.line is not None else ""
-        say(click.style(p.kind, fg="red", bold=True) + f"{where}: {p.message}")
+        say(click.style(p.kind, fg="red", bold=True) + f"{where}: {plain_text(p.message)}")
     for m in report.mismatches[:SHOWN]:
         e = m.entry
         say(click.style("DIFFERS", fg="red", bold=True)
-            + f" {e.get('id')} {e.get('period')} (logged input line {e.get('input_line')}, log line {m.line}):")
+            + f" {_who(e)} (logged input line {e.get('input_line')}, log line {m.line}):")
         for d in m.differences:
-            say(f"    {d}")
+            say(f"    {plain_text(d)}")
     for m in report.missing[:SHOWN]:
         e = m.entry
         say(click.style("MISSING", fg="yellow", bold=True)
-            + f" {e.get('id')} {e.get('period')} (logged input line {e.get('input_line')}, log line {m.line}): "
+            + f" {_who(e)} (logged input line {e.get('input_line')}, log line {m.line}): "
             + m.differences[0])
     for e in report.unlogged[:SHOWN]:
         say(click.style("UNLOGGED", fg="red", bold=True)
-            + f" {e.get('id')} {e.get('period')} (facts input line {e.get('input_line')}): no entry in the log "
+            + f" {_who(e)} (facts input line {e.get('input_line')}): no entry in the log "
               "(it was deleted, or the run did not log it)")
     for m in report.twice[:SHOWN]:
         e = m.entry
-        say(click.style("TWICE", fg="red", bold=True) + f" {e.get('id')} {e.get('period')}: {m.differences[0]}")
+        say(click.style("TWICE", fg="red", bold=True) + f" {_who(e)}: {m.differences[0]}")
     for n, reason in report.bad_entries[:SHOWN]:
         say(click.style("BAD", fg="red") + f" log line {n}: {reason}")
     kinds = (report.problems, report.mismatches, report.missing, report.unlogged, report.twice, report.bad_entries)
@@ -146,6 +147,11 @@ def _text(report, out):
     if report.last_line is not None:
         n, h = report.last_line
         say(f"log: {plural(report.runs, 'run')}; last line (log line {n}) sha256 {h}")
+
+
+def _who(e: dict) -> str:
+    """A logged subject and period on one line of text (they come from the records)."""
+    return f"{plain_text(e.get('id'))} {plain_text(e.get('period'))}"
 
 
 def _is_run(report, n) -> bool:

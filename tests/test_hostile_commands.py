@@ -132,3 +132,16 @@ def test_a_record_id_cannot_add_lines_or_escape_sequences_to_the_text_report(tmp
     assert "\x1b" not in r.stdout and "\u202e" not in r.stdout
     assert not any(line.lstrip().startswith("loans.limit no longer denies: 999") for line in r.stdout.splitlines())
     assert "M1\\u000a  loans.limit no longer denies: 999 line(s)\\u001b[2J\\u202e 2026-01 line 1" in r.stdout
+
+
+def test_a_forged_id_in_a_log_cannot_add_lines_to_the_verify_report(tmp_path, logged):
+    facts, objs = logged
+    objs = [dict(o) for o in objs]
+    i = next(i for i, o in enumerate(objs) if o["type"] == "decision")
+    objs[i]["id"] = "M1\n3 decisions checked: 3 reproduced\x1b[32m"
+    objs[0] = dict(objs[0], pack=dict(objs[0]["pack"], name="x\nPACK ok\x1b[0m"))
+    r = _verify(tmp_path, facts, objs)
+    assert r.exit_code == 1, r.output
+    assert "\x1b[32m" not in r.stdout and "\x1b[0m" not in r.stdout
+    assert not any(line.startswith(("3 decisions checked: 3 reproduced", "PACK ok")) for line in r.stdout.splitlines())
+    assert "M1\\u000a3 decisions checked" in r.stdout
