@@ -12,6 +12,7 @@ from rulecite.cli._options import as_of_option, pack_argument
 from rulecite.cli._output import stdout_text, write_json
 from rulecite.cli._packs import load_rulepack
 from rulecite.interpreter.reports.citations import citation_text
+from rulecite.interpreter.reports.markup import plain_text
 
 
 @click.command("explain", short_help="Explain one record's verdicts as a tree.")
@@ -83,7 +84,7 @@ def _pack_test(rp, name: str):
 
 
 def _value(v) -> str:
-    text = json.dumps(v, ensure_ascii=False, default=str)
+    text = plain_text(json.dumps(v, ensure_ascii=False, default=str))
     return text if len(text) <= 100 else text[:97] + "..."
 
 
@@ -103,7 +104,8 @@ class Tree:
     def render(self, t: dict):
         shape = self.shape
         pk = t["pack"]
-        self.w(self.s(f"{shape.id} {t[shape.id]}", bold=True) + f"  {shape.period} {t[shape.period]}")
+        p = plain_text  # ids, periods, line ids, codes and messages come from the record
+        self.w(self.s(f"{shape.id} {p(t[shape.id])}", bold=True) + f"  {shape.period} {p(t[shape.period])}")
         clock = f", as of {t['as_of']}" if t.get("as_of") else ""
         self.w(f"pack {pk['name']} {pk['version']} (lock {pk['sha256'][:12]}){clock}")
         self.w()
@@ -112,7 +114,7 @@ class Tree:
             verdict = self.s("DENY", fg="red", bold=True) if v["verdict"] == "deny" else self.s("allow", fg="green")
             rules = (" by " + ", ".join(v["rules"])) if v.get("rules") else ""
             warns = ("; warnings: " + ", ".join(v["warnings"])) if v.get("warnings") else ""
-            self.w(f"  line {v['line']} {v['code']}: {verdict}{rules}{warns}")
+            self.w(f"  line {p(v['line'])} {p(v['code'])}: {verdict}{rules}{warns}")
         if not t["lines"]:
             self.w("  no claim lines")
         by_line: dict = {}
@@ -124,14 +126,14 @@ class Tree:
             if lid is None:
                 self.w(self.s("Whole-record rules", bold=True) + f" (service date {nodes[0]['service_date']})")
             else:
-                self.w(self.s(f"Line {lid} {codes.get(lid, '')}", bold=True)
+                self.w(self.s(f"Line {p(lid)} {p(codes.get(lid, ''))}", bold=True)
                        + f" (service date {nodes[0]['service_date']})")
             self._rules(nodes)
         catalog = [f for f in t["findings"] if f["rule"].startswith("catalog.")]
         for f in catalog:
             self.w()
-            self.w(self.s(f"Catalog: {f['rule']}", bold=True) + f" (line {f['line']})")
-            self.w(f"  {f['message']}")
+            self.w(self.s(f"Catalog: {f['rule']}", bold=True) + f" (line {p(f['line'])})")
+            self.w(f"  {p(f['message'])}")
             for c in f["citations"]:
                 self.w(f"  cite {_cite(c)}")
         if t["suggestions"]:
@@ -139,7 +141,7 @@ class Tree:
             self.w(self.s("Suggestions", bold=True))
             for sg in t["suggestions"]:
                 units = f" x{sg['units']}" if sg.get("units") is not None else ""
-                self.w(f"  {sg['code']}{units}: {sg['reason']}")
+                self.w(f"  {p(sg['code'])}{units}: {p(sg['reason'])}")
 
     def _rules(self, nodes):
         rank = {"deny": 0, "warn": 1, "info": 2}
@@ -176,7 +178,7 @@ class Tree:
         if n.get("fires"):
             label = "to pass" if outcome == "deny" else "to clear"
             for fix in n.get("fix") or []:
-                self.w(f"    {self.s(label, bold=True)}: {fix}")
+                self.w(f"    {self.s(label, bold=True)}: {plain_text(fix)}")
             if rule is not None:
                 for c in rule.citations:
                     self.w(f"    cite {_cite(c.to_dict())}")

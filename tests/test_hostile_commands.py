@@ -145,3 +145,18 @@ def test_a_forged_id_in_a_log_cannot_add_lines_to_the_verify_report(tmp_path, lo
     assert "\x1b[32m" not in r.stdout and "\x1b[0m" not in r.stdout
     assert not any(line.startswith(("3 decisions checked: 3 reproduced", "PACK ok")) for line in r.stdout.splitlines())
     assert "M1\\u000a3 decisions checked" in r.stdout
+
+
+# ---------------------------------------------------------------- rulecite explain
+
+
+def test_explain_text_shows_record_strings_on_their_line(tmp_path):
+    forged = "M1\n[DENY] nothing\x1b[2J\u202e"
+    rec = {"member_id": forged, "month": "2025-05", "member": {"age": 9},
+           "loans": [{"line": 1, "item": "DVD", "date": "2025-05-03", "days": 3}]}
+    facts = write_jsonl(tmp_path / "facts.jsonl", [rec])
+    r = run(["explain", LIBRARY, facts, "--record", forged])
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.stdout and "\u202e" not in r.stdout
+    assert not any(line.startswith("[DENY] nothing") for line in r.stdout.splitlines())
+    assert r.stdout.startswith("member_id M1\\u000a[DENY] nothing\\u001b[2J\\u202e")
