@@ -146,7 +146,7 @@ def test_the_depth_limit_is_configurable_for_text_and_dicts(lib):
     assert all("deeper than 32" in o.reason for o in out)
     roomy = Limits(max_depth=64)
     out = list(evaluate(lib, [deep, json.dumps(deep)], limits=roomy))
-    assert all(isinstance(o, Rejection) and "Additional properties" in o.reason for o in out)
+    assert all(isinstance(o, Rejection) and o.reason.startswith("unknown field `") for o in out)
 
 
 def test_a_huge_integer_in_a_decoded_record_is_a_rejection(lib):

@@ -103,7 +103,7 @@ class Evaluator:
             return item
         problem = self.validator.check(item)
         if problem is not None:
-            return Rejection(n, problem.path, problem.reason, problem.others, *self._ids(item))
+            return Rejection(n, problem.path, problem.reason, problem.others, *self._ids(item), problem.errors)
         return self._coverage(item, n)
 
     def _prepare_trusted(self, item, n: int):

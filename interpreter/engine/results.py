@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import NamedTuple
 
 from attrs import field, frozen
 
@@ -34,6 +35,9 @@ try:
     _orjson.Fragment  # noqa: B018 - the fast road needs it (orjson 3.9 and later)
 except (ImportError, AttributeError):  # the `fast` extra is not installed (tests set this to None too)
     _orjson = None
+
+
+CONTRACT = "urn:rulecite:results:v1"  # the `$id` of results.schema.json: every result and rejection names it
 
 
 @frozen
@@ -311,6 +315,7 @@ class Result:
                "input_line": self.input_line}
         if self.notes:
             out["notes"] = list(self.notes)
+        out["contract"] = CONTRACT
         return out
 
     def to_json(self) -> str:
@@ -373,9 +378,23 @@ def _restore_result(values) -> Result:
     return r
 
 
+class RecordError(NamedTuple):
+    """One error of a rejected record: the JSON path of the offending value and why."""
+
+    path: str
+    reason: str
+
+
 @frozen
 class Rejection:
-    """A record that could not be evaluated: where in the input, where in the record, why."""
+    """A record that could not be evaluated: where in the input, where in the record, why.
+
+    ``path`` and ``reason`` are the first (most relevant) error; ``errors`` lists every
+    error the record has (:class:`RecordError` pairs, the first being ``path`` and
+    ``reason``, then the others sorted by path), at most ``validate.ERRORS_KEPT`` of them;
+    ``other_errors`` counts all but the first, so ``errors_left_out`` says how many the
+    list leaves out. ``pack`` is the pack that was to judge the record (set by the
+    engine)."""
 
     input_line: int
     path: str
@@ -383,8 +402,29 @@ class Rejection:
     other_errors: int = 0
     id: object = None
     period: object = None
+    errors: tuple = ()
+    pack: PackRef | None = None
 
     kind = "rejection"
+
+    def __attrs_post_init__(self):
+        if not self.errors:
+            object.__setattr__(self, "errors", (RecordError(self.path, self.reason),))
+        elif type(self.errors[0]) is not RecordError:
+            object.__setattr__(self, "errors", tuple(RecordError(*e) for e in self.errors))
+
+    @property
+    def errors_left_out(self) -> int:
+        """How many errors ``errors`` leaves out (it lists at most ``validate.ERRORS_KEPT``)."""
+        return max(0, self.other_errors + 1 - len(self.errors))
+
+    def with_pack(self, pack: "PackRef") -> "Rejection":
+        """This rejection, naming ``pack``."""
+        r = object.__new__(Rejection)
+        for a in ("input_line", "path", "reason", "other_errors", "id", "period", "errors"):
+            object.__setattr__(r, a, getattr(self, a))
+        object.__setattr__(r, "pack", pack)
+        return r
 
     def to_dict(self) -> dict:
         out = {"rejected": True, "input_line": self.input_line, "path": self.path, "reason": self.reason,
@@ -393,6 +433,13 @@ class Rejection:
             out["id"] = self.id
         if self.period is not None:
             out["period"] = self.period
+        out["errors"] = [{"path": e.path, "reason": e.reason} for e in self.errors]
+        left = self.errors_left_out
+        if left:
+            out["errors_left_out"] = left
+        if self.pack is not None:
+            out["pack"] = self.pack.to_dict()
+        out["contract"] = CONTRACT
         return out
 
     def to_json(self) -> str:
@@ -609,4 +656,5 @@ def _orjson_text(r: Result) -> str:
            "input_line": n if type(n) in plain else ck(n)}
     if r.notes:
         out["notes"] = _checked_list(r.notes)
+    out["contract"] = CONTRACT
     return _orjson.dumps(out, option=_OPTIONS).decode()

@@ -124,7 +124,26 @@ def repeat_note(shape, gid) -> str:
 # ---------------------------------------------------------------- the loops
 
 
+def _named(ev, run):
+    """The items of ``run``, every rejection naming the pack that was to judge it."""
+    packref = getattr(ev, "packref", None)
+    for item in run:
+        if type(item) is Rejection and item.pack is None and packref is not None:
+            item = item.with_pack(packref)
+        yield item
+
+
 def run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=None, judge=None):
+    """See ``_run_each``; every rejection names the pack."""
+    return _named(ev, _run_each(ev, records, start, track_subjects, prepare, judge))
+
+
+def run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=None, prepare=None, judge=None):
+    """See ``_run_groups``; every rejection names the pack."""
+    return _named(ev, _run_groups(ev, records, start, track_subjects, resume, prepare, judge))
+
+
+def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=None, judge=None):
     """``Evaluator.run`` for a pack no rule of which reads history: each record is judged as
     soon as it is read (the same results, in the same order, as ``run_groups``; the note
     on a subject that comes back depends only on the groups before its own)."""
@@ -151,7 +170,7 @@ def run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=N
     ev.checkpoint = (n + 1, None, False)  # each record stands alone: any line is a restart point
 
 
-def run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=None, prepare=None, judge=None):
+def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=None, prepare=None, judge=None):
     """``Evaluator.run`` for a pack that reads history: a subject's group is judged when it ends.
 
     Memory is bounded: a rejection is given at once when no group is pending (one

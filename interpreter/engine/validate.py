@@ -51,11 +51,15 @@ def _is_month(value) -> bool:
     return True
 
 
+ERRORS_KEPT = 20  # errors a rejection lists; `other_errors` counts them all
+
+
 @attrs.frozen
 class Problem:
     path: str
     reason: str
     others: int = 0
+    errors: tuple = ()  # (path, reason) of every error, at most ERRORS_KEPT, the first being path and reason
 
 
 def _reason(err: jsonschema.ValidationError) -> str:
@@ -65,6 +69,46 @@ def _reason(err: jsonschema.ValidationError) -> str:
     if err.validator == "format":
         return msg
     return msg
+
+
+def _described(err: jsonschema.ValidationError) -> list:
+    """The (JSON path, reason) pairs of one jsonschema error: one per unknown field for an
+    ``additionalProperties`` error (its own path, and what a vendor field looks like when
+    the schema says), else the error's own."""
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict) and isinstance(err.schema, dict):
+        props = err.schema.get("properties") or {}
+        pats = err.schema.get("patternProperties") or {}
+        try:
+            extra = [k for k in err.instance
+                     if k not in props and not any(re.search(p, str(k)) for p in pats)]
+        except re.error:
+            extra = []
+        if extra:
+            hint = _vendor_hint(pats)
+            out = []
+            for k in extra:
+                path = json_path(tuple(err.absolute_path) + (k,))
+                out.append((path, f"unknown field `{_short(k)}` at `{path}`{hint}"))
+            return out
+    return [(json_path(err.absolute_path), _reason(err))]
+
+
+_PREFIX = re.compile(r"\^([A-Za-z0-9_-]+)\Z")
+
+
+def _vendor_hint(patterns) -> str:
+    """What names the schema allows besides its properties, in a few words."""
+    if not patterns:
+        return ""
+    prefixes = [m.group(1) for m in map(_PREFIX.match, patterns) if m]
+    if len(prefixes) == len(patterns):
+        return " (vendor fields start with " + " or ".join(f"`{p}`" for p in prefixes) + ")"
+    return " (other field names must match " + " or ".join(f"`{p}`" for p in patterns) + ")"
+
+
+def _short(key) -> str:
+    text = str(key)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class RecordValidator:
@@ -94,8 +138,11 @@ class RecordValidator:
             return _too_long(where)
         if not errors:
             return None
-        best = best_match(errors)
-        return Problem(json_path(best.absolute_path), _reason(best), len(errors) - 1)
+        best = _described(best_match(errors))
+        found = sorted({e for err in errors for e in _described(err)} - set(best))
+        listed = (best + found)[:ERRORS_KEPT]
+        total = len(best) + len(found)
+        return Problem(listed[0][0], listed[0][1], total - 1, tuple(listed))
 
     def check(self, record) -> Problem | None:
         if self.fast is not None and self.fast(record):
