@@ -95,3 +95,22 @@ def test_the_markdown_index_shows_a_file_name_as_written(tmp_path):
     md = (out / "index.md").read_text(encoding="utf-8")
     assert "[a\\_b\\_c-2025-03.md](a_b_c-2025-03.md)" in md  # no emphasis from the underscores
     assert "[x\\_y\\_z-2025-03.md](x_y_z-2025-03.md)" in md
+
+
+def test_a_repeated_line_id_never_lends_one_line_the_reasons_of_another():
+    from rulecite.interpreter import load_pack
+    from rulecite.interpreter.tools.evidence import evidence_packet
+
+    rec = {"member_id": "D", "month": "2025-05", "member": {"age": 9},
+           "loans": [{"line": 1, "item": "BOOK", "units": 1, "date": "2025-05-01"},
+                     {"line": 1, "item": "DVD", "units": 1, "date": "2025-05-02", "days": 3}]}
+    md = evidence_packet(load_pack(LIBRARY), rec).markdown
+    book = md.split("### Line 1: BOOK — allow", 1)[1].split("### Line 1: DVD", 1)[0]
+    dvd = md.split("### Line 1: DVD — deny", 1)[1].split("## Findings", 1)[0]
+    assert "No rule denied or flagged this line." in book and "media.age" not in book
+    assert "- Where in the record: $.loans\\[0\\]" in book
+    assert "- Where in the record: $.loans\\[1\\]" in dvd
+    assert "media.age" in dvd and "media.agreement" in dvd
+    assert '$.loans\\[1\\].date = "2025-05-02"' in dvd and "$.loans\\[0\\]" not in dvd
+    read = md.split("## Facts the rules read", 1)[1].split("## Input record", 1)[0]
+    assert '$.loans\\[1\\].item | "DVD"' in read

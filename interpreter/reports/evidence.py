@@ -195,7 +195,7 @@ def packet_html(d: dict) -> str:
     w("<h2>Facts the rules read</h2>")
     if not d["read"]:
         w("<p>No rule applied to this record.</p>")
-    for key, values in d["read"].items():
+    for key, values in d["read"]:
         w(f"<h3>{'Whole record' if key is None else 'Line ' + e(key)}</h3>")
         w("<table><tr><th>Field of the record</th><th>Value</th></tr>")
         for v in values:
@@ -296,7 +296,7 @@ def packet_markdown(d: dict) -> str:
     o += ["## Facts the rules read", ""]
     if not d["read"]:
         o += ["No rule applied to this record.", ""]
-    for key, values in d["read"].items():
+    for key, values in d["read"]:
         o += [f"### {'Whole record' if key is None else 'Line ' + e(key)}", "", "| Field of the record | Value |",
               "|---|---|"]
         for v in values:

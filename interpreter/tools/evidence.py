@@ -13,6 +13,7 @@ and the pack lock.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 
 import attrs
@@ -143,14 +144,57 @@ def reader_citation(c: dict) -> dict:
     return out
 
 
-def _line_index(record: dict, shape, line_id):
+def _same(a, b) -> bool:
+    """Two line ids are the same id (``1`` is not ``true`` nor ``1.0``)."""
+    return type(a) is type(b) and a == b
+
+
+def _key(line_id) -> tuple:
+    """A line id as a dict key (ids may be any JSON value; ``1`` is not ``true``)."""
+    return type(line_id).__name__, json.dumps(line_id, sort_keys=True, default=str)
+
+
+def _line_index(record: dict, shape, line_id, nth: int = 0):
+    """The index in the record's lines of the ``nth`` (0-based) line whose id is
+    ``line_id``: a record may repeat a line id, and its lines are judged in order."""
     lines = record.get(shape.lines)
     if not isinstance(lines, list):
         return None
     for i, item in enumerate(lines):
-        if isinstance(item, dict) and item.get(shape.line_id) == line_id:
-            return i
+        if isinstance(item, dict) and _same(item.get(shape.line_id), line_id):
+            if nth == 0:
+                return i
+            nth -= 1
     return None
+
+
+def _slots(record, shape, result) -> tuple:
+    """Where each verdict and each finding of ``result`` sits in the record, told apart
+    even when the record repeats a line id: ``(items, spots)``, ``items`` the index in
+    the record's lines of each verdict (its k-th line with that id), ``spots`` per
+    finding ``(verdict position or None, item index or None)``. A finding goes to the
+    lines with its id whose verdict names its rule (else to every line with its id), the
+    k-th such finding of a rule to the k-th such line."""
+    items, by_id = [], {}
+    for k, v in enumerate(result.lines):
+        same = by_id.setdefault(_key(v.line), [])
+        items.append(_line_index(record, shape, v.line, len(same)))
+        same.append(k)
+    spots, used = [], {}
+    for f in result.findings:
+        if f.line is None:
+            spots.append((None, None))
+            continue
+        same = by_id.get(_key(f.line), [])
+        pool = [k for k in same if f.rule in result.lines[k].rules or f.rule in result.lines[k].warnings] or same
+        if not pool:
+            spots.append((None, _line_index(record, shape, f.line)))
+            continue
+        n = used.get((f.rule, tuple(pool)), 0)
+        used[(f.rule, tuple(pool))] = n + 1
+        k = pool[min(n, len(pool) - 1)]
+        spots.append((k, items[k]))
+    return items, spots
 
 
 def _service_date(record, shape, item) -> _dt.date | None:
@@ -176,9 +220,9 @@ def _amount(model, code, day, item) -> dict | None:
             "label": amounts.label, "units": units}
 
 
-def _finding(model, rules, record, f, shape) -> dict:
+def _finding(model, rules, record, f, spot) -> dict:
     rule = rules.get((f.rule, f.version))
-    index = _line_index(record, shape, f.line) if f.line is not None else None
+    slot, index = spot
     by_text = {}
     if rule is not None:
         for it in evidence_items(rule.condition):
@@ -194,7 +238,7 @@ def _finding(model, rules, record, f, shape) -> dict:
         evidence.append({"expr": e.expr, "value": e.value,
                          "where": [{"path": p, **_value(v)} for p, v in where]})
     return {
-        "rule": f.rule, "version": f.version, "severity": f.severity, "line": f.line,
+        "rule": f.rule, "version": f.version, "severity": f.severity, "line": f.line, "slot": slot,
         "title": f.title or (rule.title if rule else ""), "message": f.message,
         "citations": [reader_citation(c) for c in f.citations],
         "evidence": evidence,
@@ -207,13 +251,14 @@ def packet_data(pack, record, history, result, trace, as_of, generated_by) -> di
     model = pack.model
     shape = model.shape
     rules = {(r.id, r.version): r for r in model.rules}
-    findings = [_finding(model, rules, record, f, shape) for f in result.findings] \
-        if isinstance(result, Result) else []
-    lines = []
+    findings, lines = [], []
+    items_of: list = []
     if isinstance(result, Result):
+        items_of, spots = _slots(record, shape, result)
+        findings = [_finding(model, rules, record, f, spot) for f, spot in zip(result.findings, spots)]
         items = record.get(shape.lines) if isinstance(record.get(shape.lines), list) else []
-        for v in result.lines:
-            i = _line_index(record, shape, v.line)
+        for k, v in enumerate(result.lines):
+            i = items_of[k]
             item = items[i] if i is not None else None
             day = _service_date(record, shape, item)
             named = set(v.rules) | set(v.warnings)
@@ -223,24 +268,38 @@ def packet_data(pack, record, history, result, trace, as_of, generated_by) -> di
                 "path": f"$.{shape.lines}[{i}]" if i is not None else None,
                 "amount": _amount(model, v.code, day, item),
                 "rules": list(v.rules), "warnings": list(v.warnings),
-                "findings": [f for f in findings if f["line"] == v.line
+                "findings": [f for f in findings if f["slot"] == k
                              or (f["line"] is None and f["rule"] in named)],
             })
-    read: dict = {}
+    # the facts each applying rule read, per line of the record (a repeated line id told
+    # apart by its place: the trace judges a rule's lines in record order)
+    slots_of: dict = {}
+    for k, v in enumerate(lines):
+        slots_of.setdefault(_key(v["line"]), []).append(k)
+    buckets: dict = {}  # (0, 0) the whole record, (1, k) the k-th verdict's line, (2, n) a line with no verdict
+    labels: dict = {(0, 0): None}
+    nth: dict = {}
     for node in trace.get("rules", []):
-        if not node.get("applies"):
-            continue
+        line = node.get("line")
+        where, index = (0, 0), None
+        if line is not None:
+            count = (node.get("rule"), node.get("version"), _key(line))
+            n = nth.get(count, 0)
+            nth[count] = n + 1
+            hits = slots_of.get(_key(line), [])
+            if n < len(hits):
+                where, index = (1, hits[n]), items_of[hits[n]]
+            else:
+                index = _line_index(record, shape, line, n)
+                where = (2, index if index is not None else -1)
+            labels[where] = line
         rule = rules.get((node.get("rule"), node.get("version")))
-        if rule is None:
+        if not node.get("applies") or rule is None:
             continue
-        key = node.get("line")
-        index = _line_index(record, shape, key) if key is not None else None
-        bucket = read.setdefault(key, {})
+        bucket = buckets.setdefault(where, {})
         for path, value in fields_read(model, rule, record, index):
             bucket.setdefault(path, _value(value))
-    order = [None] + [v["line"] for v in lines]
-    read = {k: [{"path": p, **v} for p, v in read[k].items()]
-            for k in sorted(read, key=lambda k: order.index(k) if k in order else len(order))}
+    read = [(labels[w], [{"path": p, **v} for p, v in buckets[w].items()]) for w in sorted(buckets)]
     return {
         "id_field": shape.id, "period_field": shape.period,
         "id": record.get(shape.id), "period": record.get(shape.period),
