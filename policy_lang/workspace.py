@@ -249,7 +249,9 @@ def references(module: ast.Module, text: str) -> tuple:
     return tuple(out)
 
 
-_PLACEHOLDER = re.compile(r"\{[^{}\"\n]*\}")
+# A `{...}` placeholder of a message, which may run on across the break between two string
+# pieces (`"... {a * "` newline `"b} ..."`), as the formatter writes long messages.
+_PLACEHOLDER = re.compile(r'\{(?:[^{}"\n]|"[ \t]*\r?\n[ \t]*")*\}')
 
 
 def _find_in(t: _Text, file: str, name: str, region: tuple, used: set, template: bool, rule_id: bool) -> Span | None:

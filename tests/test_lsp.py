@@ -202,8 +202,8 @@ def test_hover_on_a_field_gives_its_description_from_the_facts_schema(lsp):
 
 def test_hover_on_sets_and_lets(lsp):
     assert "6 codes: 99437, 99439" in _at(lsp, "textDocument/hover", "CCM_ALL")["contents"]["value"]
-    value = _at(lsp, "textDocument/hover", "minutes >= 20 + 20 * units_so_far", 24)["contents"]["value"]
-    assert "**let** `units_so_far`" in value and "sum(c.units for c in claims" in value
+    value = _at(lsp, "textDocument/hover", "ccm_add_on_minutes * units_so_far", 21)["contents"]["value"]
+    assert "**let** `units_so_far`" in value and "units_through_line(line)" in value
 
 
 @pytest.mark.parametrize("needle, offset, file, declared", [
@@ -211,7 +211,7 @@ def test_hover_on_sets_and_lets(lsp):
     ("cite FR15", 6, "sources.policy", "source FR15"),
     ("unless chronic_count", 8, "common.policy", "let chronic_count"),
     ('line.code == "99490"', 15, "catalog.policy", 'code 99490 "'),
-    ("minutes >= 20 + 20 * units_so_far", 24, "ccm.policy", "let units_so_far"),
+    ("ccm_add_on_minutes * units_so_far", 21, "ccm.policy", "let units_so_far"),
 ], ids=["set", "source", "let", "code", "rule-local-let"])
 def test_go_to_definition(lsp, needle, offset, file, declared):
     (loc,) = _at(lsp, "textDocument/definition", needle, offset)
@@ -241,7 +241,9 @@ def test_find_references(lsp):
     locs = _at(lsp, "textDocument/references", "let units_so_far", 5, context={"includeDeclaration": False})
     lines = sorted(loc["range"]["start"]["line"] for loc in locs)
     message = _pos(lsp.ccm_text, "{units_so_far} unit(s) of 99439")["line"]
-    assert lines == [_pos(lsp.ccm_text, "minutes >= 20 + 20 * units_so_far")["line"], message, message]
+    # the second use sits in a placeholder that runs on across the break between two string
+    # pieces: `"... {ccm_first_minutes + ccm_add_on_minutes * "` newline `"units_so_far} ..."`
+    assert lines == [_pos(lsp.ccm_text, "ccm_add_on_minutes * units_so_far")["line"], message, message + 1]
 
 
 def test_document_symbols_list_rules_codes_and_sources(lsp):
