@@ -6,7 +6,11 @@ the new day, and every dated item (rule version, code, suggestion, or any other 
 with a ``window``) in force on the old last covered date stays in force, open-ended,
 unless the pack says why it ends there (a ``retire`` or ``supersedes`` from the next day,
 a code ``replaced_by`` another). Nothing else changes: an item that ended before the old
-end stays ended, and a rule version keeps its cuts for the publication clock.
+end stays ended, and a rule version keeps its cuts for the publication clock. A dated
+parameter needs nothing: each value is in force until the next one starts, and every
+``from`` date lies inside the coverage (E405), so the value in force on the old last covered
+date stays in force after it (a rule reading the 99439 cap judges a later year by the
+pack's last cap, and the decision impact shows the new version's value as the change).
 
 ``rulecite diff OLD NEW --facts`` evaluates OLD this way on the dates NEW covers and OLD
 does not, so a year OLD never covered shows the verdicts that really change rather than

@@ -3,16 +3,20 @@
 Takes checked ``Pack`` models; gives a ``PackDiff``: the pack.toml settings that
 change verdicts (coverage, record shape, unknown codes, extends), rules added, removed,
 superseded, retired or changed (condition, applicability, window, message,
-citations, title, severity), codes added, removed, ended or replaced, sets and
-derived values changed, sources added or removed. ``PackDiff.to_dict``
+citations, title, severity), dated parameters added or removed and their values added,
+changed or removed (each with its date and the citations on both sides), definitions
+(``def``) added, removed or changed (a rule calling a changed definition changes meaning:
+the item names those rules), codes added, removed, ended or replaced, sets (their members
+as checked: a set by ``program`` takes a new code of its program) and derived values
+changed, sources added or removed. ``PackDiff.to_dict``
 gives it as data; the order is always the
 same (sorted by id), so two runs give the same bytes. (The renderings live with the
 other reports, in ``rulecite.interpreter.reports.diff``.)
 
 ``diff_packs(old, new)`` compares every version of every rule. ``diff_dates(pack,
 a, b)`` compares what is in force on service date ``a`` with what is in force on
-``b``: the rule version each date picks, the codes valid on each date, and the
-sources that those rules and codes cite.
+``b``: the rule version each date picks, the value each dated parameter has on each date,
+the codes valid on each date, and the sources that those rules, values and codes cite.
 """
 
 from __future__ import annotations
@@ -20,94 +24,17 @@ from __future__ import annotations
 import datetime as _dt
 
 import attrs
-from attrs import frozen
-
-from rulecite.policy_lang.syntax.formatter import format_expr
+from rulecite.policy_lang.diff_items import Change, Item, PackDiff, Side, cite_text
+from rulecite.policy_lang.diff_values import (
+    diff_definitions,
+    diff_parameters,
+    parameters_on,
+    value_text,
+)
 from rulecite.policy_lang.model import Pack
+from rulecite.policy_lang.syntax.formatter import format_expr
 
-
-@frozen
-class Side:
-    name: str
-    version: str
-    lock: str
-    date: _dt.date | None = None
-
-    def to_dict(self) -> dict:
-        out = {"name": self.name, "version": self.version, "sha256": self.lock}
-        if self.date is not None:
-            out["date"] = self.date.isoformat()
-        return out
-
-    def __str__(self) -> str:
-        text = f"{self.name} {self.version}"
-        return text + (f" on {self.date.isoformat()}" if self.date else "")
-
-
-@frozen
-class Change:
-    field: str
-    before: str | None
-    after: str | None
-
-    def to_dict(self) -> dict:
-        return {"field": self.field, "before": self.before, "after": self.after}
-
-
-@frozen
-class Item:
-    """One rule, code, set, derived value or source that differs."""
-
-    name: str
-    kind: str  # added | removed | changed | superseded | retired | ended | replaced | effective
-    title: str = ""
-    note: str = ""
-    changes: tuple = ()
-
-    def to_dict(self) -> dict:
-        out = {"name": self.name, "kind": self.kind, "title": self.title}
-        if self.note:
-            out["note"] = self.note
-        out["changes"] = [c.to_dict() for c in self.changes]
-        return out
-
-
-@frozen
-class PackDiff:
-    mode: str  # "packs" | "dates"
-    old: Side
-    new: Side
-    rules: tuple = ()
-    codes: tuple = ()
-    sets: tuple = ()
-    derived: tuple = ()
-    sources: tuple = ()
-    pack: tuple = ()  # pack.toml settings that change verdicts: coverage, record shape, catalog, extends
-
-    SECTIONS = ("pack", "rules", "codes", "sets", "derived", "sources")
-
-    @property
-    def empty(self) -> bool:
-        return not any(getattr(self, s) for s in self.SECTIONS)
-
-    def to_dict(self) -> dict:
-        out = {"mode": self.mode, "old": self.old.to_dict(), "new": self.new.to_dict()}
-        for s in self.SECTIONS:
-            out[s] = [i.to_dict() for i in getattr(self, s)]
-        return out
-
-
-# ---------------------------------------------------------------- how things read
-
-
-def cite_text(c) -> str:
-    text = c.source.name
-    if c.section:
-        text += f' section "{c.section}"'
-    text += f' page "{c.page}"' if c.page else " page unverified"
-    if c.quote:
-        text += f' quote "{c.quote}"'
-    return text
+__all__ = ["Change", "Item", "PackDiff", "Side", "cite_text", "diff_dates", "diff_packs", "value_text"]
 
 
 def _scope(r, lines: str) -> str:
@@ -155,7 +82,8 @@ def _by_id(items, key="name") -> dict:
 def diff_packs(old: Pack, new: Pack) -> PackDiff:
     """Everything that differs between two versions of a pack (or two packs)."""
     return PackDiff("packs", _side(old), _side(new), _rules(old, new), _codes(old, new), _sets(old, new),
-                    _derived(old, new), _sources(old, new), _settings(old, new))
+                    _derived(old, new), _sources(old, new), _settings(old, new), diff_parameters(old, new),
+                    diff_definitions(old, new))
 
 
 def _settings(old: Pack, new: Pack) -> tuple:
@@ -333,7 +261,8 @@ def diff_dates(pack: Pack, date_a: _dt.date, date_b: _dt.date) -> PackDiff:
     rules = _rules_on(pack, date_a, date_b)
     codes = _codes_on(pack, date_a, date_b)
     sources = _sources_on(pack, date_a, date_b)
-    return PackDiff("dates", _side(pack, date_a), _side(pack, date_b), rules, codes, (), (), sources)
+    return PackDiff("dates", _side(pack, date_a), _side(pack, date_b), rules, codes, (), (), sources,
+                    parameters=parameters_on(pack, date_a, date_b))
 
 
 def _in_force(pack: Pack, day: _dt.date) -> dict:
@@ -396,6 +325,10 @@ def _cited_on(pack: Pack, day: _dt.date) -> set:
     for c in pack.codes:
         if c.window.contains(day):
             names.update(ct.source.name for ct in c.citations)
+    for p in pack.parameters:
+        v = p.value_on(day)
+        if v is not None:
+            names.update(ct.source.name for ct in v.citations)
     return names
 
 

@@ -1,14 +1,18 @@
 """A ``PackDiff`` (``rulecite diff``, ``rulecite.policy_lang.diff``) as text for a terminal
-and as Markdown for a page: every string from the packs escaped through ``markup``."""
+and as Markdown for a page: every string from the packs escaped through ``markup``, every
+citation behind a changed value (a dated parameter's, on both sides) written by the one
+formatter (``citations``)."""
 
 from __future__ import annotations
 
+from rulecite.interpreter.reports.citations import citation_markdown, citation_text
 from rulecite.interpreter.reports.markup import md_text, plain_text
 from rulecite.policy_lang.diff import PackDiff
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~", "superseded": ">", "retired": "x", "ended": "x",
          "replaced": ">", "effective": "*"}
-_TITLES = {"pack": "Pack settings", "rules": "Rules", "codes": "Codes", "sets": "Sets", "derived": "Derived values",
+_TITLES = {"pack": "Pack settings", "rules": "Rules", "parameters": "Dated parameters",
+           "definitions": "Definitions", "codes": "Codes", "sets": "Sets", "derived": "Derived values",
            "sources": "Sources"}
 
 
@@ -44,7 +48,9 @@ def render_text(d: PackDiff) -> str:
             for c in i.changes:
                 lines.append(f"      {t(c.field)}:")
                 lines.append(f"        - {t(c.before) if c.before is not None else '(none)'}")
+                lines += [f"            cites {t(citation_text(x.to_dict()))}" for x in c.cites_before]
                 lines.append(f"        + {t(c.after) if c.after is not None else '(none)'}")
+                lines += [f"            cites {t(citation_text(x.to_dict()))}" for x in c.cites_after]
     return "\n".join(lines) + "\n"
 
 
@@ -87,4 +93,7 @@ def markdown_items(items, esc, name, behind=None) -> list:
             before = esc(c.before) if c.before is not None else "*none*"
             after = esc(c.after) if c.after is not None else "*none*"
             out.append(f"    - {esc(c.field)}: {before} → {after}")
+            for label, cites in (("before", c.cites_before), ("after", c.cites_after)):
+                if cites:
+                    out.append(f"        - cited {label}: " + "; ".join(citation_markdown(x.to_dict()) for x in cites))
     return out

@@ -5,7 +5,7 @@ through ``markup`` and every citation written by the one formatter (``citations`
 from __future__ import annotations
 
 from rulecite.interpreter.reports.citations import citation_markdown, citation_text
-from rulecite.interpreter.reports.markup import md_text, plain_text
+from rulecite.interpreter.reports.markup import md_code, md_text, plain_text
 from rulecite.interpreter.tools.impact import Impact
 
 CARRIED = "carried forward from OLD's last covered date"
@@ -39,6 +39,29 @@ def _example(e, arrow: str) -> str:
     return f"{t(e.id)} {t(e.period)} line {t(e.line)} {t(e.code)}: {t(e.before)} {arrow} {t(e.after)}{mark}"
 
 
+def _value(text) -> str:
+    return "(absent)" if text is None else plain_text(text)
+
+
+def _on(v) -> str:
+    return f" on {plain_text(v.day)}" if v.day else ""
+
+
+def _values_markdown(r) -> str:
+    """Each dated parameter value the rule reads that differs between the sides, with the
+    citations of both values, for the Cites cell."""
+    e = md_text
+    out = []
+    for v in r.values:
+        text = (f"reads {md_code(v.name)}: {e(v.before) if v.before is not None else '*absent*'} → "
+                f"{e(v.after) if v.after is not None else '*absent*'}" + (f" on {e(v.day)}" if v.day else ""))
+        bits = [f"old value: {'; '.join(citation_markdown(c) for c in v.cites_before)}" if v.cites_before else "",
+                f"new value: {'; '.join(citation_markdown(c) for c in v.cites_after)}" if v.cites_after else ""]
+        bits = [b for b in bits if b]
+        out.append(text + (f" ({'; '.join(bits)})" if bits else ""))
+    return "<br>".join(out)
+
+
 def render_text(imp: Impact) -> str:
     out = ["", f"Decision impact ({_what(imp)}):",
            f"  {imp.records:,} records read, {imp.compared:,} compared, {imp.lines:,} claim lines; "
@@ -48,7 +71,11 @@ def render_text(imp: Impact) -> str:
         codes = ", ".join(f"{plain_text(c)} x{n}" for c, n in r.codes)
         out.append(f"  {r.rule} {r.direction}: {r.count:,} line(s)  [{codes}]")
         for c in r.citations:
-            out.append(f"      cites {citation_text(c)}")
+            out.append(f"      cites {plain_text(citation_text(c))}")
+        for v in r.values:
+            out.append(f"      reads {plain_text(v.name)}: {_value(v.before)} -> {_value(v.after)}{_on(v)}")
+            out += [f"        old value cites {plain_text(citation_text(c))}" for c in v.cites_before]
+            out += [f"        new value cites {plain_text(citation_text(c))}" for c in v.cites_after]
         for e in r.examples:
             out.append(f"      e.g. {_example(e, '->')}")
     if not imp.by_rule:
@@ -72,6 +99,9 @@ def render_markdown(imp: Impact) -> str:
     for r in imp.by_rule:
         codes = ", ".join(f"{e(c)} ×{n}" for c, n in r.codes)
         cites = "; ".join(citation_markdown(c) for c in r.citations)
+        values = _values_markdown(r)
+        if values:
+            cites = f"{cites}<br>{values}" if cites else values
         ex = r.examples[0] if r.examples else None
         example = e(_example(ex, "→")) if ex else ""
         out.append(f"| `{r.rule}` | {e(r.direction)} | {r.count:,} | {codes} | {cites} | {example} |")

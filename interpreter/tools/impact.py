@@ -2,7 +2,10 @@
 
 Takes two ``RulePack`` values (an old and a new version) and the input items of a
 population, or one pack and two service dates; gives an ``Impact``: per rule, how
-many claim lines it now denies or no longer denies, by code, with example records.
+many claim lines it now denies or no longer denies, by code, with example records, the
+citations behind it (the rule's, then those of each dated parameter value it reads, as a
+finding cites them), and each dated parameter it reads whose value differs between the
+two sides on the first example's service date, with the citations of both values.
 
 Between two service dates, each subject's records are moved in time together (see
 ``timeshift``) so that its latest record falls in the month of the date, earlier
@@ -21,6 +24,8 @@ from collections import Counter
 import attrs
 
 from rulecite.policy_lang.carry import carry_forward
+from rulecite.policy_lang.diff import value_text
+from rulecite.policy_lang.model import known, params_read
 
 from rulecite.interpreter.api import RulePack, evaluate
 from rulecite.interpreter.codegen.compiler import default_service_date
@@ -50,18 +55,39 @@ class LineChange:
 
 
 @attrs.frozen
+class ValueChange:
+    """A dated parameter a rule reads whose value differs between the two sides on ``day``
+    (the first example's service date; between two dates, the value on each date)."""
+
+    name: str
+    day: str | None
+    before: str | None  # the value as the language writes it; None: absent
+    after: str | None
+    cites_before: tuple = ()  # ``Citation.to_dict()`` of each value
+    cites_after: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "service_date": self.day, "before": self.before, "after": self.after,
+                "citations_before": list(self.cites_before), "citations_after": list(self.cites_after)}
+
+
+@attrs.frozen
 class RuleImpact:
     rule: str
     direction: str  # "now denies" | "no longer denies"
     count: int
     codes: tuple  # ((code, count), ...) most frequent first
     examples: tuple  # LineChange
-    citations: tuple = ()  # the rule's citations (``Citation.to_dict()``), as the side that denies has them
+    # the citations of a finding of the rule on the first example's service date, as the side
+    # that denies has them (``Citation.to_dict()``): the rule's, then its dated parameter values'
+    citations: tuple = ()
+    values: tuple = ()  # ValueChange: the dated parameters it reads whose value differs between the sides
 
     def to_dict(self) -> dict:
         return {"rule": self.rule, "direction": self.direction, "lines": self.count,
                 "codes": [{"code": c, "lines": n} for c, n in self.codes],
                 "citations": list(self.citations),
+                "values": [v.to_dict() for v in self.values],
                 "examples": [e.to_dict() for e in self.examples]}
 
 
@@ -173,7 +199,9 @@ def decision_impact(old, new, items, *, date_a=None, date_b=None, as_of=None, ex
     by_rule = [RuleImpact(rule, direction, len(chs), tuple(sorted(codes[(rule, direction)].items(),
                                                                  key=lambda kv: (-kv[1], kv[0]))),
                           tuple(chs[:examples]),
-                          _citations(sides[1] if direction == "now denies" else sides[0], rule, chs[0].service_date))
+                          _citations(sides[1] if direction == "now denies" else sides[0], rule, chs[0].service_date,
+                                     as_of),
+                          _values(sides, rule, chs[0].service_date, date_a, date_b, as_of))
                for (rule, direction), chs in groups.items()]
     by_rule.sort(key=lambda r: (-r.count, r.rule, r.direction))
     return Impact(len(items), compared, lines, changed, a2d, d2a, tuple(by_rule), date_a, date_b, tuple(every),
@@ -210,18 +238,69 @@ def _service_dates(model, rec) -> list:
     return out
 
 
-def _citations(model, rule: str, day: str | None) -> tuple:
+def _day(day) -> _dt.date | None:
+    try:
+        return _dt.date.fromisoformat(day) if isinstance(day, str) else None
+    except ValueError:
+        return None
+
+
+def _version(model, rule: str, when: _dt.date | None):
+    """The version of ``rule`` in force on ``when`` (else its last), or None."""
     versions = model.rule_versions(rule)
     if not versions:
-        return ()
-    chosen = versions[-1]
-    try:
-        when = _dt.date.fromisoformat(day) if day else None
-    except ValueError:
-        when = None
+        return None
     if when is not None:
-        chosen = next((v for v in versions if v.window.contains(when)), chosen)
-    return tuple(c.to_dict() for c in chosen.citations)
+        return next((v for v in versions if v.window.contains(when)), versions[-1])
+    return versions[-1]
+
+
+def _value_on(p, when: _dt.date | None, as_of):
+    """The value of parameter ``p`` in force on ``when`` that the publication clock knows."""
+    if p is None or when is None:
+        return None
+    found = None
+    for v in p.values:
+        if v.start <= when and known(v.citations, as_of):
+            found = v
+    return found
+
+
+def _citations(model, rule: str, day: str | None, as_of=None) -> tuple:
+    """A finding's citations on ``day``: the rule version's, then those of each dated
+    parameter value it reads that day (each once), as the engine writes them."""
+    when = _day(day)
+    chosen = _version(model, rule, when)
+    if chosen is None:
+        return ()
+    out = [c.to_dict() for c in chosen.citations]
+    for name in params_read(model, chosen):
+        v = _value_on(model.parameter(name), when, as_of)
+        for c in v.citations if v is not None else ():
+            d = c.to_dict()
+            if d not in out:
+                out.append(d)
+    return tuple(out)
+
+
+def _values(sides, rule: str, day: str | None, date_a, date_b, as_of) -> tuple:
+    """The dated parameters ``rule`` reads (on either side) whose value differs between the
+    sides: on ``day`` between two versions, or on ``date_a`` and ``date_b`` in one pack."""
+    days = (date_a, date_b) if date_a is not None else (_day(day), _day(day))
+    versions = [_version(m, rule, d) for m, d in zip(sides, days)]
+    names = sorted({n for m, v in zip(sides, versions) if v is not None for n in params_read(m, v)})
+    out = []
+    for name in names:
+        params = [m.parameter(name) for m in sides]
+        va, vb = (_value_on(p, d, as_of) for p, d in zip(params, days))
+        ta = value_text(params[0], va) if va is not None else None
+        tb = value_text(params[1], vb) if vb is not None else None
+        if ta == tb:
+            continue
+        when = day if date_a is None else None
+        out.append(ValueChange(name, when, ta, tb, tuple(c.to_dict() for c in va.citations) if va else (),
+                               tuple(c.to_dict() for c in vb.citations) if vb else ()))
+    return tuple(out)
 
 
 def _moved(model, items, day: _dt.date):

@@ -31,7 +31,8 @@ def change_dates(pack: Pack) -> tuple:
     return _dt.date(years[-2], 12, 31), _dt.date(years[-1], 1, 1)
 
 
-_DIFF_TITLES = {"rules": "Rules", "codes": "Codes", "sets": "Code sets", "derived": "Derived values",
+_DIFF_TITLES = {"rules": "Rules", "parameters": "Dated parameters", "definitions": "Definitions", "codes": "Codes",
+                "sets": "Code sets", "derived": "Derived values",
                 "sources": "Sources"}
 
 
