@@ -1,7 +1,14 @@
 """Syntax errors as friendly diagnostics: each labelled by matching it against a catalogue
 of known mistakes (``MISTAKES``, which doubles as tests), the expected tokens in words,
 one error per broken top-level declaration (all at once), and the nesting bound that
-keeps hostile text from exhausting the stack of later stages."""
+keeps hostile text from exhausting the stack of later stages.
+
+Each diagnostic carries one hint for the mistake an author most likely made: a
+misspelled keyword (did-you-mean over the keywords the parser takes at that place,
+read from the grammar and ``keywords`` at import), an operator of another language
+(`=>`, `=<`, `<>`, `=`), words in the wrong order (found by moving the offending word
+and re-parsing the one declaration), a quoted date, or the bracket left open (named
+with its line)."""
 
 from __future__ import annotations
 
@@ -85,9 +92,6 @@ _WORDS_READ_AS_NAMES = {"deny", "warn", "info", "message", "title", "cite", "let
                         "effective", "until", "summary", "dispute", "expect", "facts", "when", "units", "reason",
                         "code"}
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# What follows an expression that is complete so far: when the parser expects one of
-# these, the word before the error was read as (part of) an expression.
-_EXPRESSION_GOES_ON = {"COMP_OP", "ADD_OP", "MUL_OP", "AND", "OR", "DOT", "IN"}
 
 
 def _terminal_words() -> dict:
