@@ -1,5 +1,6 @@
 """Amounts per code (policy_lang/amounts.py): the pack's [amounts] table checked at load,
-the CMS pack's figures against /work/shared/RATES.md, and a user's rates file."""
+the CMS pack's figures against the CMS National PFS Relative Value File rows the pack cites
+(sources PFS_RVU25A/25D/26A), and a user's rates file."""
 
 from __future__ import annotations
 

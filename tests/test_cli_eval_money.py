@@ -1,6 +1,6 @@
 """``rulecite eval --summary`` (dollars at risk), ``--rates`` and ``--fail-on reject``.
 
-The figures below are computed by hand from /work/shared/RATES.md (national non-facility
+The figures below are computed by hand from the CMS RVU file rows the pack cites (national non-facility
 amounts: 2025 at CF 32.3465, 2026 at the non-QP CF 33.4009) and the verdicts that
 examples/expectations.json gives for the records picked (hand-written intent, not output).
 """
