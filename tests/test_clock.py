@@ -1,7 +1,9 @@
 """The publication clock against ``supersedes`` and ``retire``: a cut takes effect on a
 service date only once the clock knows the source behind it; until then what was known
 stays in force (issue 17 part 6). Tested on both sides of the publication date, in the
-model, the API, explain, the CLI, and on the CMS pack extended by a hypothetical 2027 rule."""
+model, the API, explain, the CLI, and on the CMS pack extended by a hypothetical 2027 rule;
+and against a dated parameter value: a new value is in force only once its source is
+published by the clock (eval, and diff --facts: no verdict change before that day)."""
 
 from __future__ import annotations
 
@@ -131,3 +133,109 @@ def test_cms_pack_extended_to_2027(tmp_path):
     assert "units.two-a-month" in line2(dt.date(2026, 10, 31)).rules
     assert "units.two-a-month" not in line2(dt.date(2026, 11, 1)).rules
     assert "units.99439.three" not in line2(dt.date(2026, 11, 1)).rules
+
+
+# ---------------------------------------------------------------- dated parameter values
+
+CAP_PACK = """
+source RULES2026 {
+  title     "Tool library lending rules, 2026 edition"
+  citation  "Rules 2026"
+  published 2025-11-15
+  effective 2026-01-01
+  url       "https://tools.example.org/rules/2026"
+  kind      regulation
+}
+
+source RULES2027 {
+  title     "Tool library lending rules, 2027 edition"
+  citation  "Rules 2027"
+  published 2026-11-15
+  effective 2027-01-01
+  url       "https://tools.example.org/rules/2027"
+  kind      regulation
+}
+
+code DRILL "Power drill" {
+  cite RULES2026 section "1. Tools"
+}
+
+parameter drill_cap {
+  title "Most drills a month"
+  from 2026-01-01 value 2 cite RULES2026 section "2. Limits"
+  from 2027-01-01 value 3 cite RULES2027 section "2. Limits"
+}
+
+rule drill.cap {
+  title "At most the yearly cap of drills a month"
+  cite RULES2026 section "1. Tools"
+  for l in loans where l.item == "DRILL"
+  deny when l.units > drill_cap
+  message "{l.units} drills; the limit is {drill_cap}"
+}
+"""
+
+
+@pytest.fixture
+def cap_pack(tmp_path):
+    """The clock pack's cap as a dated parameter: 2 from 2026, 3 from 2027 (Rules 2027,
+    published 2026-11-15)."""
+    root = tmp_path / "cap"
+    root.mkdir()
+    shutil.copy(CLOCK / "pack.toml", root / "pack.toml")
+    shutil.copy(CLOCK / "facts.schema.json", root / "facts.schema.json")
+    (root / "rules.policy").write_text(CAP_PACK)
+    assert load(root).ok, [d.message for d in load(root).diagnostics if d.severity == "error"]
+    return root
+
+
+def _finding(pack, record, as_of):
+    (res,) = evaluate(pack, [record], as_of=as_of)
+    found = [f for f in res.findings if f.rule == "drill.cap"]
+    return res.lines[0].verdict, found
+
+
+def test_a_value_not_yet_published_leaves_the_previous_value_in_force(cap_pack):
+    pack = load_pack(cap_pack)
+    verdict_before, (f,) = _finding(pack, drills(3), DAY_BEFORE)
+    assert verdict_before == "deny" and f.message == "3 drills; the limit is 2"
+    assert [c["source"] for c in f.citations] == ["RULES2026", "RULES2026"]  # the rule's, then the 2026 value's
+    assert [c["section"] for c in f.citations] == ["1. Tools", "2. Limits"]
+    assert _finding(pack, drills(3), PUBLISHED) == ("allow", [])
+    assert _finding(pack, drills(3), None) == ("allow", [])
+    verdict_after, (g,) = _finding(pack, drills(4), PUBLISHED)
+    assert verdict_after == "deny" and g.message == "4 drills; the limit is 3"
+    assert [(c["source"], c["section"]) for c in g.citations] == [("RULES2026", "1. Tools"), ("RULES2027", "2. Limits")]
+    # a service date before the new value: the old value whatever the clock says
+    assert _finding(pack, drills(3, "2026-12"), PUBLISHED)[0] == "deny"
+
+
+@pytest.mark.parametrize("as_of, expected, limit", [(DAY_BEFORE, "deny", "2"), (PUBLISHED, "allow", None)])
+def test_cli_eval_reads_the_value_known_on_the_day(cap_pack, tmp_path, as_of, expected, limit):
+    facts = write_jsonl(tmp_path / "f.jsonl", [drills(3)])
+    r = run(["eval", cap_pack, facts, "--as-of", as_of.isoformat()])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout.splitlines()[0])
+    assert doc["lines"][0]["verdict"] == expected
+    if limit:
+        (f,) = doc["findings"]
+        assert f["message"] == f"3 drills; the limit is {limit}"
+        assert "RULES2027" not in {c["source"] for c in f["citations"]}
+
+
+def test_cli_diff_facts_follows_the_clock_for_values(cap_pack, tmp_path):
+    """OLD ends with 2026 and a cap of 2; NEW adds the 2027 value. Before Rules 2027 is
+    published the 2027 value is not known: no verdict changes; from that day, it does."""
+    old = tmp_path / "old"
+    shutil.copytree(cap_pack, old)
+    (old / "pack.toml").write_text((old / "pack.toml").read_text().replace("until = 2027-12-31", "until = 2026-12-31"))
+    (old / "rules.policy").write_text(CAP_PACK.replace(
+        '  from 2027-01-01 value 3 cite RULES2027 section "2. Limits"\n', ""))
+    facts = write_jsonl(tmp_path / "f.jsonl", [drills(3)])
+    before = run(["diff", old, cap_pack, "--facts", facts, "--as-of", DAY_BEFORE.isoformat()])
+    assert before.exit_code == 0, before.output
+    assert "no verdict changed" in before.stdout
+    after = run(["diff", old, cap_pack, "--facts", facts, "--as-of", PUBLISHED.isoformat()])
+    assert "drill.cap no longer denies: 1 line(s)" in after.stdout
+    assert "reads drill_cap: 2 -> 3 on 2027-02-01" in after.stdout
+    assert '        new value cites Rules 2027, section "2. Limits", page unverified' in after.stdout
