@@ -72,3 +72,15 @@ def test_an_empty_out_is_bad_input_not_the_current_folder(tmp_path, monkeypatch)
     (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
     assert_bad_input(run(["site", LIBRARY, "--out", ""]), "--out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_forged_marker_over_many_files_names_a_few_and_deletes_none(tmp_path):
+    victim = tmp_path / "home"
+    for i in range(12):
+        (victim / f"d{i}").mkdir(parents=True)
+        (victim / f"d{i}" / "notes.txt").write_text("mine", encoding="utf-8")
+    (victim / ".rulecite-site").write_text("built by rulecite site\nd0/notes.txt\n", encoding="utf-8")
+    r = run(["site", LIBRARY, "--out", victim])
+    assert_bad_input(r, "d1/notes.txt", "and more")
+    assert "d0/notes.txt" not in r.output  # listed in the marker: not a stranger
+    assert len(list(victim.glob("d*/notes.txt"))) == 12

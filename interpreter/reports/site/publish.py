@@ -195,8 +195,7 @@ def check_out_dir(out_dir: Path) -> None:
     except OSError as e:
         raise SiteError(f"cannot write to `{out}`: {e.strerror or e}",
                         hints=("choose a folder you can write to",)) from None
-    present = [p for p in _entries(out) if not p.startswith(".rulecite-probe-")]
-    if not present:
+    if not any(not p.name.startswith(".rulecite-probe-") for p in out.iterdir()):
         return
     marker = out / MARKER
     built = _built_files(marker)
@@ -204,23 +203,27 @@ def check_out_dir(out_dir: Path) -> None:
         raise SiteError(f"`{out}` is not empty and holds no site built by `rulecite site` (no {MARKER} file "
                         "listing the files it built): building would replace its contents",
                         hints=("give an empty or new folder",)) from None
-    others = [p for p in present if p != MARKER and p not in built]
+    others = []
+    for rel in _entries(out):  # stops at the sixth stranger: a marker put in `/` never walks the disk
+        if rel != MARKER and not rel.startswith(".rulecite-probe-") and rel not in built:
+            others.append(rel)
+            if len(others) > 5:
+                break
     if others:
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        shown = ", ".join(others[:5]) + (" and more" if len(others) > 5 else "")
         raise SiteError(f"`{out}` holds a site built by `rulecite site` and files it did not write: {shown}; "
                         "building would delete them",
                         hints=("move them out of the folder, or give an empty or new folder",)) from None
 
 
-def _entries(root: Path) -> list:
+def _entries(root: Path):
     """Every file and link under ``root`` (links to folders too, never followed), as
-    sorted relative paths with ``/``."""
-    out = []
+    relative paths with ``/``, folder by folder in name order."""
     for here, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
         rel = Path(here).relative_to(root)
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(here, d))]:
-            out.append((rel / name).as_posix())
-    return sorted(out)
+        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(here, d))]):
+            yield (rel / name).as_posix()
 
 
 def _built_files(marker: Path) -> set | None:
@@ -268,7 +271,7 @@ def build_site(models: Sequence[Pack], out_dir: Path, *, exercised: Mapping | No
             build(cfg)
         except (Abort, MkDocsException) as e:
             raise SiteError(f"mkdocs could not build the site: {e}") from None
-        (built / MARKER).write_text("\n".join([MARKER_HEAD, *_entries(built)]) + "\n", encoding="utf-8")
+        (built / MARKER).write_text("\n".join([MARKER_HEAD, *sorted(_entries(built))]) + "\n", encoding="utf-8")
         for old in list(out.iterdir()):
             if old.is_dir() and not old.is_symlink():
                 shutil.rmtree(old)
