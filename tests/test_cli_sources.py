@@ -69,3 +69,20 @@ def test_require_primary_fails_for_a_rule_on_secondary_sources_only(tmp_path):
     r = run(["sources", pack, "--require-primary", "--format", "json"])
     assert r.exit_code == 1, r.output
     assert json.loads(r.stdout)["totals"]["rules_with_primary"] == 0
+
+
+def test_sources_cited_by_data_are_not_reported_as_cited_by_nothing():
+    # The CMS pack's amounts table cites the RVU files; no rule does. The report keeps the
+    # old key (cited by no rule) and says what else cites them.
+    report = json.loads(run(["sources", "cms-care-management", "--format", "json"]).stdout)
+    by_key = {s["key"]: s for s in report["sources"]}
+    rvu = by_key["PFS_RVU26A"]
+    assert rvu["cited_by"] == [] and rvu["also_cited_by"].get("amount row", 0) > 0
+    totals = report["totals"]
+    assert "PFS_RVU26A" in totals["sources_cited_by_no_rule"]
+    assert "PFS_RVU26A" not in totals["sources_cited_by_nothing"]
+    assert set(totals["sources_cited_by_nothing"]) <= set(totals["sources_cited_by_no_rule"])
+    for key in totals["sources_cited_by_nothing"]:
+        assert not by_key[key]["cited_by"] and not by_key[key]["also_cited_by"]
+    text = run(["sources", "cms-care-management"]).stdout
+    assert "Sources nothing cites: " in text and "PFS_RVU26A" not in text.split("Sources nothing cites: ")[1]

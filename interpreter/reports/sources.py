@@ -64,12 +64,14 @@ def citation_report(pack: Pack) -> dict:
             cited_by.setdefault(c.source.name, []).append(rid)
         rules.append({"id": rid, "title": pack.rule_versions(rid)[-1].title,
                       "primary": has_primary(cites), "citations": [_citation(c) for c in cites]})
+    used_by = _other_uses(pack)
     sources = []
     for s in sorted(pack.sources, key=source_sort_key):
         sources.append({
             "key": s.name, "kind": s.kind, "tier": tier_of(s.kind), "title": s.title, "citation": s.citation,
             "document": s.document, "published": _date(s.published), "effective": _date(s.effective),
             "url": s.url, "note": s.note, "cited_by": sorted(set(cited_by.get(s.name, []))),
+            "also_cited_by": used_by.get(s.name, {}),
         })
     by_tier = {t: sum(1 for s in sources if s["tier"] == t) for t in TIER_ORDER}
     by_tier["unknown kind"] = sum(1 for s in sources if s["tier"] is None)
@@ -86,8 +88,35 @@ def citation_report(pack: Pack) -> dict:
             "sources": len(sources),
             "sources_by_tier": by_tier,
             "sources_cited_by_no_rule": [s["key"] for s in sources if not s["cited_by"]],
+            "sources_cited_by_nothing": [s["key"] for s in sources
+                                         if not s["cited_by"] and not s["also_cited_by"]],
         },
     }
+
+
+def _other_uses(pack: Pack) -> dict:
+    """Source name -> {kind: count} for what cites it besides rules: codes, dated parameter
+    values, suggestions, retirements and the pack's amounts table."""
+    uses: dict = {}
+
+    def add(names, kind):
+        for name in set(names):
+            counts = uses.setdefault(name, {})
+            counts[kind] = counts.get(kind, 0) + 1
+
+    for code in pack.codes:
+        add((c.source.name for c in code.citations), "code")
+    for param in getattr(pack, "parameters", ()) or ():
+        for value in param.values:
+            add((c.source.name for c in value.citations), "parameter value")
+    for sug in pack.suggestions:
+        add((c.source.name for c in sug.citations), "suggestion")
+    for ret in getattr(pack, "retirements", ()) or ():
+        add((c.source.name for c in getattr(ret, "citations", ())), "retirement")
+    amounts = getattr(pack, "amounts", None)
+    for row in getattr(amounts, "rows", ()) if amounts is not None else ():
+        add(row.sources, "amount row")
+    return {name: dict(sorted(counts.items())) for name, counts in uses.items()}
 
 
 def render_text(report: dict) -> str:
@@ -110,6 +139,9 @@ def render_text(report: dict) -> str:
             out.append("      " + " · ".join(facts))
         cited = s["cited_by"]
         out.append(f"      cited by {len(cited)} rule(s)" + (": " + ", ".join(cited) if cited else ""))
+        if s["also_cited_by"]:
+            out.append("      also cited by " + ", ".join(f"{n} {kind}{'' if n == 1 else 's'}"
+                                                       for kind, n in s["also_cited_by"].items()))
         out.append("")
     out += ["RULES (citations in authority order)", ""]
     for r in report["rules"]:
@@ -127,6 +159,9 @@ def render_text(report: dict) -> str:
     out.append("Rules resting on secondary sources only: " + (", ".join(only) if only else "none"))
     if t["rules_without_citation"]:
         out.append("Rules citing nothing: " + ", ".join(t["rules_without_citation"]))
-    if t["sources_cited_by_no_rule"]:
-        out.append("Sources no rule cites: " + ", ".join(t["sources_cited_by_no_rule"]))
+    only_data = [k for k in t["sources_cited_by_no_rule"] if k not in t["sources_cited_by_nothing"]]
+    if only_data:
+        out.append("Sources no rule cites (cited by codes, values or amounts only): " + ", ".join(only_data))
+    if t["sources_cited_by_nothing"]:
+        out.append("Sources nothing cites: " + ", ".join(t["sources_cited_by_nothing"]))
     return "\n".join(out) + "\n"
