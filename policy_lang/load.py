@@ -216,18 +216,22 @@ def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = (),
                     if Path(n).is_relative_to(root) and n.endswith(".policy"))
         if document_url is None and parent is not None:
             document_url = parent.document_url
-        pack = attrs.evolve(pack, files=own, lock=lock_hash(root, own, schema, parent,
-                                                             texts.get(str(toml_file), "")),
-                            document_url=document_url)
         amounts, errs = load_pack_amounts(root, texts.get(str(toml_file), ""), pack, parent, files, texts)
         diags.extend(errs)
-        pack = attrs.evolve(pack, amounts=amounts)
+        # the lock covers the pack's own amounts table too (reports price lines with it)
+        locked = own
+        if amounts is not None and (parent is None or amounts is not parent.amounts):
+            table = root / amounts.file
+            locked = own + ((Path(amounts.file).as_posix(), texts.get(str(table), "")),)
+        pack = attrs.evolve(pack, files=own, lock=lock_hash(root, locked, schema, parent,
+                                                             texts.get(str(toml_file), "")),
+                            document_url=document_url, amounts=amounts)
     return LoadedPack(pack, tuple(sort_diagnostics(diags)), texts)
 
 
 def lock_hash(root: Path, files, schema: dict, parent: Pack | None, toml_text: str | None = None) -> str:
-    """sha256 over pack.toml, the schema (canonical JSON), every .policy file (sorted by
-    path, newlines normalized) and the parent's lock."""
+    """sha256 over pack.toml, the schema (canonical JSON), every .policy file and the
+    amounts table (sorted by path, newlines normalized) and the parent's lock."""
     h = hashlib.sha256()
     h.update(b"rulecite-pack-lock-v1\0")
     if toml_text is None:

@@ -54,3 +54,21 @@ def test_extending_pack_inherits_and_overrides():
     assert pack.rule_versions("branch.ebook-cap")
     assert pack.rule_versions("loans.limit")[0].pack == "library-loans"
     assert pack.coverage == load(LIBRARY).pack.coverage
+
+
+def test_lock_covers_the_amounts_table(tmp_path):
+    from .conftest import TESTS
+
+    cms = TESTS.parent / "packs" / "cms-care-management"
+    dst = tmp_path / "cms"
+    shutil.copytree(cms, dst)
+    before = load(dst).pack.lock
+    assert before == load(cms).pack.lock
+    table = dst / "amounts.csv"
+    text = table.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("99490,"))
+    amount = row.split(",")[3]
+    table.write_text(text.replace(row, row.replace(f",{amount},", f",{amount}1,", 1)))
+    loaded = load(dst)
+    assert loaded.pack is not None, [d.message for d in loaded.diagnostics if d.severity == "error"]
+    assert loaded.pack.lock != before
