@@ -155,3 +155,22 @@ def test_keyword_suggestions_come_from_the_grammar():
     assert set(TERMINAL_WORDS["SEVERITY"]) == {"deny", "warn", "info"}
     assert "NAME" not in TERMINAL_WORDS and "RULE_ID" not in TERMINAL_WORDS
     assert words & set(all_keywords())
+
+
+def test_parse_partial_keeps_what_parses_at_its_lines():
+    from rulecite.policy_lang.syntax.parser import parse_partial
+
+    text = 'let a = 1\nlet broken = 2 +\n\nrule r.x {\n  title "t"\n\nset S = {A, B}\nlet b = (\n'
+    module, diags, unparsed = parse_partial(text, "p.policy")
+    assert [(type(d).__name__, d.span.line) for d in module.decls] == [("LetDecl", 1), ("SetDecl", 7)]
+    assert unparsed == {"broken", "r.x", "b"}
+    assert [d.span.line for d in diags] == [2, 5, 8]
+    module, diags, unparsed = parse_partial('let a = 1\n', "p.policy")
+    assert unparsed is None and not diags and len(module.decls) == 1
+    # a parse-time error (not a calendar date) leaves its declaration out too
+    module, diags, unparsed = parse_partial('let a = 2026-02-30\nlet b = 1\n', "p.policy")
+    assert [d.code for d in diags] == ["E105"] and unparsed == {"a"}
+    assert [d.name for d in module.decls] == ["b"]
+    # refused whole (nested too deep): no module, every name it declares
+    module, diags, unparsed = parse_partial("let ok = 1\nlet deep = " + "not " * 80 + "true\n", "p.policy")
+    assert module is None and [d.code for d in diags] == ["E306"] and unparsed == {"ok", "deep"}

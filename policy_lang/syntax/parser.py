@@ -13,6 +13,8 @@ gives the declarations that do parse, for the loader to check with the rest of t
 
 from __future__ import annotations
 
+import re
+
 import attrs
 from lark.exceptions import UnexpectedInput, VisitError
 
@@ -21,6 +23,8 @@ from rulecite.policy_lang.syntax.grammar import COMMENTS, LARK, LOCK, MAX_NESTIN
 from rulecite.policy_lang.syntax.syntax_errors import (MISTAKES, declared_names, syntax_diagnostic,
                                                        syntax_errors_by_declaration, too_deep)
 from rulecite.policy_lang.syntax.transform import Build, finish
+
+_BLANK = re.compile(r"[^\n]")  # what blanks out a declaration that does not parse, keeping its lines
 
 __all__ = ["MAX_NESTING", "MAX_SYNTAX_ERRORS", "MISTAKES", "parse", "parse_expr", "parse_partial"]
 
@@ -42,19 +46,18 @@ def parse_partial(text: str, file: str = "<string>") -> tuple:
     module, diags, broken = _parse(text, file)
     if module is not None:
         return _without_broken(module, diags)
-    if not broken:
-        return module, diags, None
     body = text[1:] if text.startswith("\ufeff") else text
+    if not broken:  # refused whole (nested too deep): none of its names is known
+        return None, diags, frozenset(declared_names(body))
     names = set()
-    chars = list(body)
+    parts, at = [], 0
     for a, b in broken:
         names.update(declared_names(body[a:b]))
-        for i in range(a, b):
-            if chars[i] != "\n":
-                chars[i] = " "
-    partial, more, _ = _parse("".join(chars), file)
-    if partial is None:
-        return None, diags, frozenset(names)
+        parts += [body[at:a], _BLANK.sub(" ", body[a:b])]
+        at = b
+    partial, more, _ = _parse("".join(parts) + body[at:], file)
+    if partial is None:  # nothing of the file is checked: none of its names is known
+        return None, diags, frozenset(names | declared_names(body))
     partial, more, also = _without_broken(partial, more)
     return partial, diags + more, frozenset(names) | (also or frozenset())
 
