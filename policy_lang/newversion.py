@@ -57,6 +57,8 @@ class NewVersion:
     copied: tuple = ()  # relative paths
     left_out: tuple = ()  # relative paths of the files not copied
     stale_comments: tuple = ()  # (line number, text) of pack.toml comments naming the old last year
+    parameters: tuple = ()  # (name, last value's start, last value) of each dated parameter
+    amounts_file: str | None = None  # the pack's amounts table, relative to the pack
 
     def steps(self, where: str, old_where: str) -> list:
         """Every step that remains, in order, as lines of text (``where``: how to name the
@@ -76,10 +78,19 @@ class NewVersion:
             "Add what changed, dated: a new rule with `effective` and `supersedes OLD`, "
             "`retire RULE { from DATE ... }`, `effective` on new codes, `until` and `replaced_by` on codes "
             "that end. Keep the old declarations: the pack still judges earlier service dates.",
-            f"Update the dated values (amounts, thresholds) that change in {year}.",
+            f"Update the dated values that change in {year}: give each parameter that changes a new "
+            f"`from {year}-01-01 value ... cite NEW_SOURCE` line (rule ids stay as they are)"
+            + (": " + ", ".join(f"{n} (now {v!r} from {d})" for n, d, v in self.parameters)
+               if self.parameters else "") + ".",
+            *([f"Add {year} rows to {self.amounts_file} (amounts per code), each with its source."]
+              if self.amounts_file else []),
+            "Declare new codes with `program NAME`: sets written `{program NAME}` take them in; "
+            "`rulecite check` warns (W705) about a code its program's rules never read.",
             f"Add tests on both sides of every new date, and for {year} service dates.",
             f"rulecite check {where}",
             f"rulecite test {where} --coverage",
+            f"rulecite test {where} --boundaries  (the pack's tests moved to both sides of every date "
+            "where a rule, code or value changes: each verdict that flips, and the dates no test reaches)",
             f"rulecite diff {old_where} {where} --facts FACTS.jsonl  (every verdict that changes, by rule; "
             "dates only the new version covers are judged by the old one's rules carried forward)",
             f"rulecite diff {where} --date-a {year - 1}-12-31 --date-b {year}-01-01 --format markdown",
@@ -166,15 +177,23 @@ def new_version(src: Path, version: str, dest: Path, until: _dt.date | None = No
         if rel != extends:
             new_text = set_key(new_text, "pack", "extends", f'"{rel}"')
             rewritten = rel
-    copied, left_out = pack_files(src)
+    copied, left_out, loaded = _pack_files(src)
     for rel in copied:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src / rel, target)
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "pack.toml").write_text(new_text, encoding="utf-8", newline="\n")
+    params, amounts_file = (), None
+    if loaded is not None and loaded.pack is not None:
+        params = tuple((p.name, p.values[-1].start.isoformat(), p.values[-1].value)
+                       for p in sorted(loaded.pack.parameters, key=lambda p: p.name)
+                       if p.values and p.pack == loaded.pack.name)
+        own_amounts = loaded.pack.amounts
+        if own_amounts is not None and own_amounts.file:
+            amounts_file = own_amounts.file
     return NewVersion(name, old, version, src, dest.resolve(), rewritten, old_until, new_until, cov_note,
-                      old_title, title, title_note, copied, left_out, stale)
+                      old_title, title, title_note, copied, left_out, stale, params, amounts_file)
 
 
 def pack_files(root: Path) -> tuple:
@@ -182,10 +201,17 @@ def pack_files(root: Path) -> tuple:
     files are what the loader reads (found by loading it: pack.toml, the schema, .policy
     files, test facts files, amounts tables), every ``.policy`` file and the facts schema
     even when the pack does not load, and the ``tests/`` folder."""
+    copied, left_out, _ = _pack_files(root)
+    return copied, left_out
+
+
+def _pack_files(root: Path) -> tuple:
+    """``pack_files`` and the ``LoadedPack`` it read them with (None when loading failed)."""
     root = Path(root).resolve()
     files = PackFiles()
+    loaded = None
     try:
-        load(root, files=files)
+        loaded = load(root, files=files)
     except (OSError, ValueError, RecursionError, UnsafeFile):  # a broken pack still copies what it has
         pass
     keep = set()
@@ -202,7 +228,7 @@ def pack_files(root: Path) -> tuple:
     for rel in every:
         if rel in ("pack.toml", "facts.schema.json") or rel.endswith(".policy") or rel.startswith("tests/"):
             keep.add(rel)
-    return tuple(sorted(keep)), tuple(r for r in every if r not in keep)
+    return tuple(sorted(keep)), tuple(r for r in every if r not in keep), loaded
 
 
 def bump_title(title: str, old_year: int, new_year: int) -> str | None:

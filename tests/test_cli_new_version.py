@@ -147,3 +147,23 @@ def test_the_title_and_stale_comments(tmp_path, library_copy):
     toml.write_text(toml.read_text().replace("(2025-2026)", "for 2026"))
     r = run(["new-version", library_copy, "--version", "2027.1.0", "--out", tmp_path / "again"])
     assert "Update the title in pack.toml" in r.stdout and "Riverside Library lending rules for 2026" in r.stdout
+
+
+def test_the_steps_name_each_dated_parameter_with_its_last_value_and_the_amounts_table(tmp_path):
+    from tests.cli_support import CMS
+
+    r = run(["new-version", CMS, "--version", "2027.1.0", "--out", tmp_path / "next"])
+    steps = r.stdout.split("Next steps:")[1]
+    pack = load(CMS).pack
+    assert pack.parameters, "the CMS pack has dated parameters"
+    for p in pack.parameters:
+        last = p.values[-1]
+        assert f"{p.name} (now {last.value!r} from {last.start.isoformat()})" in steps
+    assert f"Add 2027 rows to {pack.amounts.file}" in steps
+    assert "--boundaries" in steps and "program NAME" in steps
+
+
+def test_a_pack_without_parameters_or_amounts_gets_neither_step(tmp_path, library_copy):
+    r = run(["new-version", library_copy, "--version", "2027.1.0", "--out", tmp_path / "next"])
+    steps = r.stdout.split("Next steps:")[1]
+    assert "(now " not in steps and "rows to" not in steps
