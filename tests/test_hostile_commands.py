@@ -160,3 +160,22 @@ def test_explain_text_shows_record_strings_on_their_line(tmp_path):
     assert "\x1b" not in r.stdout and "\u202e" not in r.stdout
     assert not any(line.startswith("[DENY] nothing") for line in r.stdout.splitlines())
     assert r.stdout.startswith("member_id M1\\u000a[DENY] nothing\\u001b[2J\\u202e")
+
+
+# ---------------------------------------------------------------- rulecite test --boundaries
+
+
+def test_a_change_on_the_first_day_a_date_can_name_is_not_tried_not_a_crash(tmp_path):
+    pack = _copy(tmp_path)
+    toml = pack / "pack.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("from = 2025-01-01", "from = 0001-01-01"),
+                    encoding="utf-8")
+    rules = pack / "rules.policy"
+    text = rules.read_text(encoding="utf-8")
+    title = '  title "Members owing $50 or more cannot borrow"'
+    rules.write_text(text.replace(title, title + "\n  effective 0001-01-01"), encoding="utf-8")
+    r = run(["test", pack, "--boundaries"])
+    assert r.exit_code == 0, r.output
+    assert "Not tried: 1 change date(s)" in r.stdout and "0001-01-01" in r.stdout
+    j = run(["test", pack, "--boundaries", "--output", "json"])
+    assert j.exit_code == 0 and "0001-01-01" in j.stdout

@@ -122,10 +122,11 @@ def _parameter_changes(pack):
 
 
 def split_by_coverage(dates, coverage) -> tuple:
-    """(dates whose day before and day itself both lie in ``coverage``, the others)."""
+    """(dates whose day before and day itself both lie in ``coverage``, the others; the
+    first day a date can name has no day before it)."""
     inside, outside = [], []
     for cd in dates:
-        ok = coverage.contains(cd.date - _DAY) and coverage.contains(cd.date)
+        ok = cd.date > _dt.date.min and coverage.contains(cd.date - _DAY) and coverage.contains(cd.date)
         (inside if ok else outside).append(cd)
     return tuple(inside), tuple(outside)
 
