@@ -174,3 +174,15 @@ def test_parse_partial_keeps_what_parses_at_its_lines():
     # refused whole (nested too deep): no module, every name it declares
     module, diags, unparsed = parse_partial("let ok = 1\nlet deep = " + "not " * 80 + "true\n", "p.policy")
     assert module is None and [d.code for d in diags] == ["E306"] and unparsed == {"ok", "deep"}
+
+
+@pytest.mark.parametrize("text,caret,hint", [
+    ('rule r {\n  deny whenn l.days > 1\n}\n', (2, 8, 13), "`whenn` is read as `when` then `n`: did you mean `when`?"),
+    ('rule r {\n  denyy when x\n}\n', (2, 3, 8), "`denyy` is read as `deny` then `y`: did you mean `deny`?"),
+])
+def test_a_keyword_glued_to_more_letters_is_named(text, caret, hint):
+    """The lexer takes `when` off the front of `whenn`; the error then comes a word later.
+    The caret goes under the whole word and the hint says how it was read."""
+    d = _one(text)
+    assert (d.span.line, d.span.column, d.span.end_column) == caret
+    assert d.hints == (hint,) and d.label is None

@@ -117,6 +117,10 @@ def _terminal_words() -> dict:
 
 TERMINAL_WORDS = _terminal_words()
 _ALL_WORDS = {w for words in TERMINAL_WORDS.values() for w in words}
+# Keywords of a class (`deny`, `when`, ...): the lexer can take such a word off the front
+# of a longer one (`whenn` is read as `when` then `n`).
+_CLASS_WORDS = sorted({w for t in LARK.terminals if t.pattern.type != "str" for w in TERMINAL_WORDS.get(t.name, ())},
+                      key=len, reverse=True)
 
 
 def _expected_text(expected) -> str:
@@ -229,6 +233,23 @@ def _keyword_hint(word: str, expected: set) -> tuple:
     if word in candidates:
         return ()
     return did_you_mean(word, candidates)
+
+
+def _glued_keyword_hint(tok, text: str) -> tuple:
+    """`deny whenn x`: the lexer read `when` off the front of `whenn`, and the error comes
+    at what follows. (hints, (start, end) offsets of the glued word on the token's line)
+    or ((), None)."""
+    at = tok.start_pos or 0
+    left = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", text[:at])
+    glued = (left.start() if left else at, at + len(str(tok)))
+    for a, b in (glued, *_pieces_around(tok, text)[0][-1:]):
+        piece = text[a:b]
+        if not _WORD.fullmatch(piece) or piece in _ALL_WORDS:
+            continue
+        for w in _CLASS_WORDS:
+            if piece.startswith(w) and len(piece) > len(w):
+                return (f"`{piece}` is read as `{w}` then `{piece[len(w):]}`: did you mean `{w}`?",), (a, b)
+    return (), None
 
 
 def _operator_hint(tok, text: str, expected: set) -> tuple:
@@ -369,6 +390,14 @@ def syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str, li
         hints.append(f"dates are written without quotes: `{str(tok)[1:-1]}`")
     if not hints and tok.type != "$END" and not (not op_hints and known):  # (a known word was tried above)
         hints.extend(_reorder_hint(tok, text, start))
+    if not hints:
+        glued, where = _glued_keyword_hint(tok, text)
+        if glued:  # the caret under the word that was split, not the token after it
+            hints.extend(glued)
+            col = where[0] - (text.rfind("\n", 0, where[0]) + 1) + 1
+            span = ast.Span(file, tline, col, tline, col + where[1] - where[0])
+            label = None
+            return Diagnostic(code, f"unexpected `{text[where[0]:where[1]]}`", span, tuple(hints), label=label)
     history = [t for t in getattr(exc, "token_history", None) or () if t is not None]
     read_as_name = (not history or history[-1].type in ("NAME", "RULE_ID")) and expected_set != {"WHEN_UNLESS"}
     before = re.search(r"([A-Za-z_]+)\s*$", text[: tok.start_pos or 0])
