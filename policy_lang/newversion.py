@@ -143,6 +143,9 @@ def new_version(src: Path, version: str, dest: Path, until: _dt.date | None = No
     elif old_until is None:
         cov_note = "pack.toml's [coverage] has no readable `until` date; set it to the new last covered day"
     else:
+        if until is None and old_until.year >= _dt.MAXYEAR:
+            raise NewVersionError(f"the pack's coverage ends on {old_until.isoformat()}: there is no next year to "
+                                  "extend it to; set [coverage] until to the pack's real last covered day")
         new_until = until or next_year(old_until)
         if new_until <= old_until:
             raise NewVersionError(f"--until {new_until.isoformat()} is not after the pack's last covered day "

@@ -48,6 +48,16 @@ def test_an_empty_out_for_new_version_is_bad_input(tmp_path):
     assert_bad_input(run(["new-version", LIBRARY, "--version", "2027.1.0", "--out", ""]), "--out is empty")
 
 
+def test_new_version_of_a_pack_covering_to_the_last_year_a_date_can_name(tmp_path):
+    pack = _copy(tmp_path)
+    toml = pack / "pack.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("until = 2026-12-31", "until = 9999-12-31"),
+                    encoding="utf-8")
+    r = run(["new-version", pack, "--version", "2027.1.0", "--out", tmp_path / "next"])
+    assert_bad_input(r, "9999-12-31", "no next year")
+    assert not (tmp_path / "next").exists()
+
+
 # ---------------------------------------------------------------- rulecite verify-log (format 3)
 
 
