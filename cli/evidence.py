@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import attrs
 import click
 from rulecite import __version__
 
@@ -77,6 +78,7 @@ def _many(rp, facts, out: Path, out_dir: str, as_of, denied: bool) -> int:
         for entry in evidence_packets(rp, source.items(), as_of=as_of, generated_by=by, denied_only=denied):
             if hasattr(entry, "html"):
                 _write(out, out_dir, [(f"{entry.name}.html", entry.html), (f"{entry.name}.md", entry.markdown)])
+                entry = attrs.evolve(entry, html="", markdown="")  # written: the index needs its name and summary
             entries.append(entry)
     finally:
         source.close()

@@ -114,3 +114,22 @@ def test_a_repeated_line_id_never_lends_one_line_the_reasons_of_another():
     assert '$.loans\\[1\\].date = "2025-05-02"' in dvd and "$.loans\\[0\\]" not in dvd
     read = md.split("## Facts the rules read", 1)[1].split("## Input record", 1)[0]
     assert '$.loans\\[1\\].item | "DVD"' in read
+
+
+def test_all_keeps_no_written_page_in_memory_until_the_index(tmp_path, monkeypatch):
+    import rulecite.interpreter.tools.evidence as tools_evidence
+
+    seen = []
+    real = tools_evidence.packets_index
+
+    def spy(pack, entries, **kw):
+        seen.extend(entries)
+        return real(pack, entries, **kw)
+
+    monkeypatch.setattr(tools_evidence, "packets_index", spy)
+    facts = write_jsonl(tmp_path / "facts.jsonl", [_record(f"M{i}", units=11) for i in range(5)])
+    r = run(["evidence", LIBRARY, facts, "--all", "--out", tmp_path / "out"])
+    assert r.exit_code == 0, r.output
+    assert len(seen) == 5 and all(e.html == "" and e.markdown == "" for e in seen)
+    assert all(f'href="{e.name}.html"' in (tmp_path / "out" / "index.html").read_text(encoding="utf-8") for e in seen)
+    assert all((tmp_path / "out" / f"{e.name}.html").stat().st_size > 1000 for e in seen)
