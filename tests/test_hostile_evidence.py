@@ -114,6 +114,9 @@ def test_a_repeated_line_id_never_lends_one_line_the_reasons_of_another():
     assert '$.loans\\[1\\].date = "2025-05-02"' in dvd and "$.loans\\[0\\]" not in dvd
     read = md.split("## Facts the rules read", 1)[1].split("## Input record", 1)[0]
     assert '$.loans\\[1\\].item | "DVD"' in read
+    html = evidence_packet(load_pack(LIBRARY), rec).html
+    assert html.count('id="line-1"') == 1 and html.count('id="line-1-2"') == 1  # each block its own target
+    assert 'href="#line-1"' in html and 'href="#line-1-2"' in html
 
 
 def test_all_keeps_no_written_page_in_memory_until_the_index(tmp_path, monkeypatch):

@@ -94,7 +94,7 @@ def _line_block_html(v: dict, d: dict) -> str:
         rows.append(("Amount at stake" if verdict == "deny" else "Amount", e(amount)))
     if v.get("path"):
         rows.append(("Where in the record", f"<code>{e(v['path'])}</code>"))
-    out = [f'<section class="line-block v-{verdict}" id="line-{e(v["line"])}">',
+    out = [f'<section class="line-block v-{verdict}" id="{e(_anchor(v))}">',
            f"<h3>Line {e(v['line'])}: <code>{e(v['code'])}</code> — "
            f'<span class="{verdict}">{e(v["verdict"])}</span></h3>',
            "<dl>" + "".join(f"<dt>{k}</dt><dd>{val}</dd>" for k, val in rows) + "</dl>"]
@@ -116,6 +116,13 @@ def _line_block_html(v: dict, d: dict) -> str:
         out.append("</div>")
     out.append("</section>")
     return "\n".join(out)
+
+
+def _anchor(v: dict) -> str:
+    """A line block's HTML id: ``line-ID``, and ``line-ID-N`` for the N-th line of a record
+    that repeats the id (each block its own target)."""
+    n = v.get("repeat", 1)
+    return f"line-{v['line']}" + (f"-{n}" if n > 1 else "")
 
 
 def _unique(where: list) -> list:
@@ -156,7 +163,7 @@ def packet_html(d: dict) -> str:
           "<th>Rules</th><th>Warnings</th></tr>")
         for v in d["lines"]:
             cls = "deny" if v["verdict"] == "deny" else "allow"
-            w(f'<tr><td><a href="#line-{e(v["line"])}">{e(v["line"])}</a></td><td><code>{e(v["code"])}</code></td>'
+            w(f'<tr><td><a href="#{e(_anchor(v))}">{e(v["line"])}</a></td><td><code>{e(v["code"])}</code></td>'
               f"<td>{e(v['date'] or '—')}</td><td class=\"{cls}\">{e(v['verdict'])}</td>"
               f"<td>{e(', '.join(v['rules']))}</td><td>{e(', '.join(v['warnings']))}</td></tr>")
         if not d["lines"]:

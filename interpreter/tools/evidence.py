@@ -168,6 +168,13 @@ def _line_index(record: dict, shape, line_id, nth: int = 0):
     return None
 
 
+def _count(seen: dict, line_id) -> int:
+    """How many times ``line_id`` has been seen, this one included."""
+    n = seen.get(_key(line_id), 0) + 1
+    seen[_key(line_id)] = n
+    return n
+
+
 def _slots(record, shape, result) -> tuple:
     """Where each verdict and each finding of ``result`` sits in the record, told apart
     even when the record repeats a line id: ``(items, spots)``, ``items`` the index in
@@ -257,6 +264,7 @@ def packet_data(pack, record, history, result, trace, as_of, generated_by) -> di
         items_of, spots = _slots(record, shape, result)
         findings = [_finding(model, rules, record, f, spot) for f, spot in zip(result.findings, spots)]
         items = record.get(shape.lines) if isinstance(record.get(shape.lines), list) else []
+        repeats: dict = {}
         for k, v in enumerate(result.lines):
             i = items_of[k]
             item = items[i] if i is not None else None
@@ -264,6 +272,7 @@ def packet_data(pack, record, history, result, trace, as_of, generated_by) -> di
             named = set(v.rules) | set(v.warnings)
             lines.append({
                 "line": v.line, "code": v.code, "verdict": v.verdict,
+                "repeat": _count(repeats, v.line),
                 "date": day.isoformat() if day else None,
                 "path": f"$.{shape.lines}[{i}]" if i is not None else None,
                 "amount": _amount(model, v.code, day, item),
