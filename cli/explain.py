@@ -44,9 +44,9 @@ def command(pack, facts, record_id, month, test_name, line, fmt, as_of, full) ->
         if facts is not None or record_id is not None or month is not None:
             raise BadInput("--test explains the record of a pack test: give no FACTS, --record or --month with it")
         test = _pack_test(rp, test_name)
-        record, history = dict(test.records[-1]), [dict(r) for r in test.records[:-1]]
-        record_id = record.get(shape.id)
         as_of = as_of if as_of is not None else test.as_of
+        record, history = dict(test.records[-1]), _test_history(rp, test.records, as_of)
+        record_id = record.get(shape.id)
     else:
         if facts is None:
             raise BadInput("give FACTS and --record ID, or --test NAME (a test of the pack)")
@@ -68,6 +68,24 @@ def command(pack, facts, record_id, month, test_name, line, fmt, as_of, full) ->
     else:
         Tree(rp.model, out, full).render(trace)
     return EXIT_OK
+
+
+def _test_history(rp, records, as_of) -> list:
+    """The history a pack test's last record has when the test runs (``evaluate`` over
+    its records): the earlier periods of the same subject, never another subject's."""
+    from rulecite.interpreter import Result, evaluate
+
+    group: list = []
+    for r in evaluate(rp, [dict(x) for x in records], as_of=as_of):
+        if not isinstance(r, Result):
+            continue
+        if group and r.id != group[-1].id:
+            group = []
+        group.append(r)
+    if not group or group[-1].input_line != len(records):  # the last record is rejected: no history helps
+        return []
+    last = group[-1]
+    return [g.record for g in group[:-1] if g.period < last.period]
 
 
 def _pack_test(rp, name: str):

@@ -172,6 +172,32 @@ def test_explain_text_shows_record_strings_on_their_line(tmp_path):
     assert r.stdout.startswith("member_id M1\\u000a[DENY] nothing\\u001b[2J\\u202e")
 
 
+TWO_MEMBERS = """test "two members, the second's first e-book month" {
+  facts [
+    {"member_id": "M1", "month": "2025-05", "loans": [{"line": 1, "item": "EBOOK", "date": "2025-05-03"}]},
+    {"member_id": "M2", "month": "2025-06", "loans": [{"line": 1, "item": "EBOOK", "date": "2025-06-03"}]}
+  ]
+  expect finding ebook.first-month
+}
+"""
+
+
+def test_explain_test_gives_the_last_record_the_history_the_test_run_gave_it(tmp_path):
+    pack = _copy(tmp_path)
+    (pack / "tests" / "two_test.policy").write_text(TWO_MEMBERS, encoding="utf-8")
+    name = "two members, the second's first e-book month"
+    assert run(["test", pack, "-k", "two members"]).exit_code == 0  # M1 is another member: no history of M2's
+    r = run(["explain", pack, "--test", name, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    trace = json.loads(r.stdout)
+    fired = {f["rule"] for f in trace["findings"]}
+    assert "ebook.first-month" in fired, fired
+    same_member = run(["explain", LIBRARY, "--test", "history: a second e-book month is not the first",
+                       "--format", "json"])
+    assert same_member.exit_code == 0, same_member.output
+    assert "ebook.first-month" not in {f["rule"] for f in json.loads(same_member.stdout)["findings"]}
+
+
 # ---------------------------------------------------------------- rulecite test --boundaries
 
 
