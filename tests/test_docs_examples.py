@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -277,45 +278,120 @@ def test_python_example_runs(block, monkeypatch):
     exec(compile(block[3], f"<docs {block[0]}>", "exec"), {"__name__": "__docs__"})
 
 
-def test_yearly_update_walkthrough(tmp_path):
-    """Replays docs/guides/yearly-update.md on the library pack."""
-    from rulecite.interpreter.reports.diff import render_text as diff_text
-    from rulecite.policy_lang.diff import diff_packs
-    from rulecite.policy_lang.newversion import new_version
+SHOWS = re.compile(r"<!--\s*shows:\s*(?P<command>rulecite [^>]*?)\s*-->\s*$")
 
+
+def _shown_matches(shown: str, output: str) -> list:
+    """The lines of ``shown`` that are not lines of ``output``, in order: ``...`` alone is
+    lines left out, a line ending in `` ...`` is its start, any other line is a whole line."""
+    lines = output.splitlines()
+    missing, at = [], 0
+    for line in shown.strip("\n").splitlines():
+        if not line.strip() or line.strip() == "...":
+            continue
+        fits = (lambda x, line=line: x.startswith(line[:-4])) if line.endswith(" ...") else (
+            lambda x, line=line: x == line)
+        found = next((i for i in range(at, len(lines)) if fits(lines[i])), None)
+        if found is None:
+            missing.append(line)
+        else:
+            at = found + 1
+    return missing
+
+
+def _replay(page: Path, tmp_path: Path, monkeypatch) -> dict:
+    """Runs every `rulecite` command of ``page``'s ``sh`` blocks in a scratch folder, in page
+    order, after `new-version` and after writing (or, for a ``diff`` block, applying) every
+    file shown with a ``title``; checks each ``text`` block marked ``<!-- shows: COMMAND -->``
+    against what that command printed, line by line and in order. Gives the outputs."""
+    from .cli_support import run
+
+    (tmp_path / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    found = blocks(page)
+    commands = [c.strip() for _, lang, _, body, _ in found if lang == "sh" for c in body.splitlines()
+                if c.strip().startswith("rulecite ")]
+    assert commands, "the page shows rulecite commands"
+    outputs: dict = {}
+
+    def invoke(command: str):
+        r = run(shlex.split(command)[1:])
+        assert r.exit_code == 0 and "Traceback" not in r.output, f"`{command}` exited {r.exit_code}:\n{r.output}"
+        outputs[command] = r.stdout
+
+    for command in commands:
+        if command.startswith("rulecite new-version "):
+            invoke(command)
+    for _, lang, info, body, _ in found:
+        m = re.search(r'title="([^"]+)"', info)
+        if not m:
+            continue
+        path = tmp_path / m.group(1)
+        if lang != "diff":
+            path.write_text(body)
+            continue
+        context = "\n".join(line[1:] for line in body.splitlines() if not line.startswith("+"))
+        after = "\n".join(line[1:] for line in body.splitlines())
+        text = path.read_text()
+        assert context in text, f"the page's edit of {m.group(1)} no longer applies to it:\n{context}"
+        path.write_text(text.replace(context, after, 1))
+    for command in commands:
+        if not command.startswith("rulecite new-version "):
+            invoke(command)
+    text = page.read_text(encoding="utf-8")
+    checked = 0
+    for line_no, lang, _, body, _ in found:
+        before = text.split("\n")[line_no - 2] if line_no >= 2 else ""
+        m = SHOWS.search(before)
+        if lang != "text" or not m:
+            continue
+        command = m.group("command")
+        assert command in outputs, f"line {line_no} shows the output of `{command}`, a command the page never runs"
+        missing = _shown_matches(body, outputs[command])
+        assert not missing, f"the page shows {missing[0]!r} (line {line_no}); `{command}` says:\n{outputs[command]}"
+        checked += 1
+    outputs["checked"] = checked
+    return outputs
+
+
+def test_shown_output_matching():
+    out = "a\nb c d\ne\nf\n"
+    assert _shown_matches("a\n...\nb c ...\nf", out) == []
+    assert _shown_matches("e\na", out) == ["a"]  # in order
+    assert _shown_matches("b c", out) == ["b c"]  # a whole line unless it ends in " ..."
+
+
+def test_yearly_update_walkthrough(tmp_path, monkeypatch):
+    """Replays docs/guides/yearly-update.md: every command it shows, on the library pack and on
+    the CMS pack, with the files it shows, and every output it shows."""
     from .conftest import LIBRARY
 
     page = DOCS / "guides" / "yearly-update.md"
+    outputs = _replay(page, tmp_path, monkeypatch)
+    assert outputs["checked"] >= 9
     dest = tmp_path / "library-loans-2027.1.0"
-    new_version(LIBRARY, "2027.1.0", dest)
     assert "until = 2027-12-31" in (dest / "pack.toml").read_text()  # new-version extends the coverage
-    files = _titled_files(page)
-    assert list(files) == ["library-loans-2027.1.0/bylaws-2027.policy", "facts-2027.jsonl"]
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    loaded = load(dest)
-    assert loaded.ok, [(d.code, d.message) for d in loaded.diagnostics]
+    assert list(_titled_files(page)) == ["library-loans-2027.1.0/bylaws-2027.policy", "facts-2027.jsonl",
+                                         "cms-care-management-2027.1.0/cy2027.policy",
+                                         "cms-care-management-2027.1.0/parameters.policy", "cms-facts-2027.jsonl"]
     report = run_tests(load_pack(dest))
-    assert report.failed == 0, [c.failures for c in report.cases if not c.passed]
-    assert report.coverage.complete
-    shown = [b[3] for b in blocks(page) if b[1] == "text"]
-    rendered = diff_text(diff_packs(load(LIBRARY).pack, loaded.pack)).splitlines()
-    for line in shown[0].strip().splitlines():
-        assert not line.strip() or line in rendered, f"the page shows {line!r}; the diff says:\n" + "\n".join(rendered)
-    assert f"{report.passed} passed, 0 failed" in shown[1]
-    # the decision impact across the end of the old coverage, and the publication clock
+    assert report.failed == 0 and report.coverage.complete
+    assert f"{report.passed} passed, 0 failed" in outputs["rulecite test library-loans-2027.1.0 --coverage"]
+    # the publication clock on the library walkthrough (section 8): the page says what eval judges
     from rulecite.interpreter import evaluate
-    from rulecite.interpreter.reports.impact import render_text as impact_text
-    from rulecite.interpreter.tools.impact import decision_impact
 
-    facts = [json.loads(line) for line in files["facts-2027.jsonl"].splitlines() if line.strip()]
+    facts = [json.loads(line) for line in (tmp_path / "facts-2027.jsonl").read_text().splitlines() if line.strip()]
     new = load_pack(dest)
-    rendered = impact_text(decision_impact(load_pack(LIBRARY), new, facts)).splitlines()
-    for line in shown[2].strip("\n").splitlines():
-        assert line in rendered, f"the page shows {line!r}; the impact says:\n" + "\n".join(rendered)
 
     def verdicts(as_of):
         return [(r.lines[0].verdict, r.lines[0].rules) for r in evaluate(new, facts[:2], as_of=as_of)]
 
     assert verdicts("2026-11-17") == [("allow", ()), ("deny", ("media.agreement",))]
     assert verdicts("2026-11-18") == verdicts(None) == [("deny", ("stream.week",)), ("allow", ())]
+    shown = outputs["rulecite eval library-loans-2027.1.0 facts-2027.jsonl --as-of 2026-11-17"].splitlines()
+    assert [json.loads(line)["lines"][0]["verdict"] for line in shown[:2]] == ["allow", "deny"]
+    # the CMS walkthrough: one value line, the rule untouched, the new code in its program's set
+    cms = load(tmp_path / "cms-care-management-2027.1.0").pack
+    cap = cms.parameter("cap_99439")
+    assert [(v.start.isoformat(), v.value) for v in cap.values][-2:] == [("2025-01-01", 2), ("2027-01-01", 3)]
+    assert "GXMPL" in cms.set("APCM_ADDON").members
