@@ -219,3 +219,15 @@ def test_a_pack_toml_error_still_stops_before_checking(library_copy):
     p.write_text(p.read_text().replace('language = "1"', 'language = "9"'))
     codes = {d.code for d in load(library_copy).diagnostics}
     assert {"E506", "E100"} <= codes and "E200" not in codes
+
+
+def test_a_mangled_declaration_word_or_name_does_not_echo(library_copy):
+    """The mistake may be in the declaration's own first line: `lt x = ...` or
+    `let first_}onth = ...`. The uses of the name it meant are not reported again."""
+    rules = library_copy / "rules.policy"
+    text = rules.read_text()
+    rules.write_text(text.replace("let total_units =", "lt total_units =", 1)
+                     .replace("let first_ebook_month =", "let first_ebook_}onth =", 1))
+    errors = [d for d in load(library_copy).diagnostics if d.severity == "error"]
+    assert [(d.span.line, d.code) for d in errors] == [(1, "E100"), (2, "E100")], errors
+    assert errors[0].hints == ("did you mean `let`?",)

@@ -13,6 +13,7 @@ a callable the loader provides.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import attrs
@@ -201,10 +202,15 @@ UNRESOLVED_CODES = frozenset({"E200", "E202", "E203", "E204", "E205", "E206", "E
 
 def about_unparsed(d: Diagnostic, names: frozenset) -> bool:
     """Whether ``d`` may be only an echo of text that did not parse: an unused-value
-    warning, or an unknown name that text would have declared."""
+    warning, or an unknown name that text would have declared (a name given as
+    `start*` is one the broken text cut short, as in `let first_}onth = ...`: any name
+    with that start)."""
     if d.code == "W701":
         return True
-    return d.code in UNRESOLVED_CODES and any(f"`{n}`" in d.message or f'"{n}"' in d.message for n in names)
+    if d.code not in UNRESOLVED_CODES:
+        return False
+    quoted = {a or b for a, b in re.findall(r"`([^`]+)`|\"([^\"]+)\"", d.message)}
+    return bool(quoted & names) or any(q.startswith(n[:-1]) for q in quoted for n in names if n.endswith("*"))
 
 
 # FUNCTIONS and FUNCTION_NAMES are read here by the compiler (``FUNCTIONS[name][:2]``: arity).

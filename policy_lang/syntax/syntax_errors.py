@@ -174,18 +174,22 @@ def declaration_starts(text: str) -> list:
     return [m.start() for m in _DECL_START.finditer(text)]
 
 
-_DECLARED = re.compile(r"(?:override\s+)?[a-z_]+\s+([A-Za-z0-9_][A-Za-z0-9_.-]*)")
+# The name a declaration's first line gives it: the word after the first one (`let x`,
+# `rule a.b`, `code X`), even when the first word is misspelled (`lt x`, `ru}le a.b`).
+_DECLARED = re.compile(r"^(?:override\s+)?[^\s#]+[ \t]+([A-Za-z0-9_][A-Za-z0-9_.-]*)", re.M)
 
 
 def declared_names(text: str) -> set:
-    """The names the declarations in ``text`` declare (`let x`, `rule a.b`, `set S`, `code X`,
-    ...), read from their first words: what a declaration that does not parse would
-    have declared."""
+    """The names that the declarations in ``text`` would declare, read from every line
+    that starts at the margin: what a declaration that does not parse would have
+    declared (fields are indented, so they give none). A name cut short by a stray
+    character (`let first_}onth`, `rule strea m.days {`) is given as its start and `*`:
+    `first_*`."""
     names = set()
-    for start in declaration_starts(text):
-        m = _DECLARED.match(text, start)
-        if m:
-            names.add(m.group(1))
+    for m in _DECLARED.finditer(text):
+        after = text[m.end(): text.find("\n", m.end()) % (len(text) + 1)].lstrip(" \t\r")
+        cut = after[:1] not in ("", "=", "{", "(", '"', "#") and len(m.group(1)) >= 3
+        names.add(m.group(1) + ("*" if cut else ""))
     return names
 
 
