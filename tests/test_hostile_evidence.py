@@ -136,3 +136,19 @@ def test_all_keeps_no_written_page_in_memory_until_the_index(tmp_path, monkeypat
     assert len(seen) == 5 and all(e.html == "" and e.markdown == "" for e in seen)
     assert all(f'href="{e.name}.html"' in (tmp_path / "out" / "index.html").read_text(encoding="utf-8") for e in seen)
     assert all((tmp_path / "out" / f"{e.name}.html").stat().st_size > 1000 for e in seen)
+
+
+def test_a_record_of_many_lines_gets_a_packet_of_bounded_size():
+    from rulecite.interpreter import load_pack
+    from rulecite.interpreter.tools.evidence import evidence_packet
+
+    n = 300  # each line's limit rule sums every line: every line read every other line's units
+    rec = {"member_id": "BIG", "month": "2025-03",
+           "loans": [{"line": i, "item": "BOOK", "units": 1, "date": "2025-03-02"} for i in range(1, n + 1)]}
+    packet = evidence_packet(load_pack(LIBRARY), rec)
+    assert len(packet.html) < 8_000_000 and len(packet.markdown) < 6_000_000, (len(packet.html), len(packet.markdown))
+    block = packet.markdown.split("### Line 7: BOOK — deny", 1)[1].split("### Line 8", 1)[0]
+    assert "$.loans\\[0\\].units = 1" in block and f"and {n - 50} more" in block  # said, never silently dropped
+    read = packet.markdown.split("## Facts the rules read", 1)[1].split("## Input record", 1)[0]
+    assert "more field" in read
+    assert packet.markdown.count('"line": 300') == 1  # the input record, whole

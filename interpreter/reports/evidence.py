@@ -111,8 +111,10 @@ def _line_block_html(v: dict, d: dict) -> str:
                        + "</ul>")
         where = [w for ev in f["evidence"] for w in ev["where"]]
         if where:
+            more = _more(sum(ev.get("more", 0) for ev in f["evidence"]))
             out.append("<p>From the record:</p><ul>" + "".join(
-                f"<li><code>{e(w['path'])} = {e(shown(w))}</code></li>" for w in _unique(where)) + "</ul>")
+                f"<li><code>{e(w['path'])} = {e(shown(w))}</code></li>" for w in _unique(where))
+                + (f"<li>{e(more)}</li>" if more else "") + "</ul>")
         out.append("</div>")
     out.append("</section>")
     return "\n".join(out)
@@ -123,6 +125,13 @@ def _anchor(v: dict) -> str:
     that repeats the id (each block its own target)."""
     n = v.get("repeat", 1)
     return f"line-{v['line']}" + (f"-{n}" if n > 1 else "")
+
+
+def _more(n: int) -> str:
+    """What stands for the fields not listed (``tools.evidence.SHOWN_PLACES``, ``SHOWN_READ``)."""
+    if not n:
+        return ""
+    return f"… and {n} more field{'s' if n != 1 else ''} of the record (all in the input record below)"
 
 
 def _unique(where: list) -> list:
@@ -188,7 +197,8 @@ def packet_html(d: dict) -> str:
             w("<table><tr><th>Value the rule tested</th><th>Value</th><th>Where in the record</th></tr>")
             for ev in f["evidence"]:
                 w(f"<tr><td><code>{e(ev['expr'])}</code></td><td><code>{e(_json(ev['value']))}</code></td>"
-                  f"<td>{_where_html(ev['where']) or 'computed (no field of the record)'}</td></tr>")
+                  f"<td>{_where_html(ev['where']) or 'computed (no field of the record)'}"
+                  f"{'<br>' + e(_more(ev.get('more', 0))) if ev.get('more') else ''}</td></tr>")
             w("</table>")
         if f["text"]:
             w(f"<details><summary>Rule text (version {e(f['version'])})</summary><pre>{e(f['text'])}</pre></details>")
@@ -202,11 +212,13 @@ def packet_html(d: dict) -> str:
     w("<h2>Facts the rules read</h2>")
     if not d["read"]:
         w("<p>No rule applied to this record.</p>")
-    for key, values in d["read"]:
+    for key, values, more in d["read"]:
         w(f"<h3>{'Whole record' if key is None else 'Line ' + e(key)}</h3>")
         w("<table><tr><th>Field of the record</th><th>Value</th></tr>")
         for v in values:
             w(f"<tr><td><code>{e(v['path'])}</code></td><td><code>{e(shown(v))}</code></td></tr>")
+        if more:
+            w(f'<tr><td colspan="2">{e(_more(more))}</td></tr>')
         w("</table>")
     w("<h2>Input record</h2>")
     w(f"<pre>{e(_json(d['record'], 2))}</pre>")
@@ -241,7 +253,9 @@ def _line_block_markdown(v: dict, d: dict) -> list:
             o += ["Authority:", ""] + [f"- {citation_markdown(c)}" for c in f["citations"]] + [""]
         where = _unique([w for ev in f["evidence"] for w in ev["where"]])
         if where:
-            o += ["From the record:", ""] + [f"- {e(w['path'])} = {e(shown(w))}" for w in where] + [""]
+            more = _more(sum(ev.get("more", 0) for ev in f["evidence"]))
+            o += ["From the record:", ""] + [f"- {e(w['path'])} = {e(shown(w))}" for w in where] \
+                + ([f"- {e(more)}"] if more else []) + [""]
     return o
 
 
@@ -287,7 +301,8 @@ def packet_markdown(d: dict) -> str:
         if f["evidence"]:
             o += ["| Value the rule tested | Value | Where in the record |", "|---|---|---|"]
             for ev in f["evidence"]:
-                places = "; ".join(f"{e(w['path'])} = {e(shown(w))}" for w in ev["where"]) \
+                places = "; ".join([f"{e(w['path'])} = {e(shown(w))}" for w in ev["where"]]
+                                   + ([e(_more(ev["more"]))] if ev.get("more") else [])) \
                     or "computed (no field of the record)"
                 o.append(f"| {e(ev['expr'])} | {e(_json(ev['value']))} | {places} |")
             o.append("")
@@ -303,11 +318,13 @@ def packet_markdown(d: dict) -> str:
     o += ["## Facts the rules read", ""]
     if not d["read"]:
         o += ["No rule applied to this record.", ""]
-    for key, values in d["read"]:
+    for key, values, more in d["read"]:
         o += [f"### {'Whole record' if key is None else 'Line ' + e(key)}", "", "| Field of the record | Value |",
               "|---|---|"]
         for v in values:
             o.append(f"| {e(v['path'])} | {e(shown(v))} |")
+        if more:
+            o.append(f"| {e(_more(more))} | |")
         o.append("")
     body = _json(d["record"], 2)
     fence = _fence(body)

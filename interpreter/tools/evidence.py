@@ -26,6 +26,15 @@ from rulecite.interpreter.tools.facts_read import ABSENT, fields_read, paths_of
 from rulecite.policy_lang.syntax.formatter import format_expr
 
 
+# How many of the record's fields are listed per finding's evidence item and per line's
+# facts read (a real record of the CMS pack reads at most 11 and 49): an aggregate over a
+# record of many lines reads every line from every line, which would make a packet grow
+# with the square of its lines. The rest is counted ("and N more") and the input record is
+# always shown whole.
+SHOWN_PLACES = 50
+SHOWN_READ = 100
+
+
 @attrs.frozen
 class EvidencePacket:
     """One record's packet: ``name`` (a safe file stem ``<id>-<period>``), the page as
@@ -243,7 +252,8 @@ def _finding(model, rules, record, f, spot) -> dict:
         else:
             where = []
         evidence.append({"expr": e.expr, "value": e.value,
-                         "where": [{"path": p, **_value(v)} for p, v in where]})
+                         "where": [{"path": p, **_value(v)} for p, v in where[:SHOWN_PLACES]],
+                         "more": max(0, len(where) - SHOWN_PLACES)})
     return {
         "rule": f.rule, "version": f.version, "severity": f.severity, "line": f.line, "slot": slot,
         "title": f.title or (rule.title if rule else ""), "message": f.message,
@@ -308,7 +318,8 @@ def packet_data(pack, record, history, result, trace, as_of, generated_by) -> di
         bucket = buckets.setdefault(where, {})
         for path, value in fields_read(model, rule, record, index):
             bucket.setdefault(path, _value(value))
-    read = [(labels[w], [{"path": p, **v} for p, v in buckets[w].items()]) for w in sorted(buckets)]
+    read = [(labels[w], [{"path": p, **v} for p, v in list(buckets[w].items())[:SHOWN_READ]],
+             max(0, len(buckets[w]) - SHOWN_READ)) for w in sorted(buckets)]
     return {
         "id_field": shape.id, "period_field": shape.period,
         "id": record.get(shape.id), "period": record.get(shape.period),
