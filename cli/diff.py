@@ -34,7 +34,9 @@ def command(old, new, date_a, date_b, facts, fmt, examples, carry, as_of) -> int
     """Show what changed between two versions of a pack (OLD NEW), or in one pack
     between two service dates (OLD --date-a A --date-b B): coverage and other pack.toml
     settings that change verdicts; rules added, removed, superseded, retired or changed;
-    codes added, ended or replaced; sources added."""
+    dated parameter values added, changed or removed (with the citations of both sides);
+    definitions added, removed or changed; sets whose members change; codes added, ended
+    or replaced; sources added."""
     from rulecite.interpreter.reports import diff as render_diff
     from rulecite.interpreter.reports import impact as render_impact
     from rulecite.policy_lang import diff as pdiff
