@@ -218,6 +218,7 @@ def test_the_yearly_update_guide_shows_what_boundaries_prints(tmp_path):
     dest = tmp_path / "library-loans-2027.1.0"
     new_version(LIBRARY, "2027.1.0", dest)
     for m in re.finditer(r'^```\w+ title="([^"]+)"\n(.*?)^```', page, re.MULTILINE | re.DOTALL):
+        (tmp_path / m.group(1)).parent.mkdir(parents=True, exist_ok=True)  # the CMS walkthrough's files too
         (tmp_path / m.group(1)).write_text(m.group(2), encoding="utf-8")
     section = page.split("\n## Boundary cases\n")[1]
     shown = re.search(r"^```text\n(.*?)^```", section, re.MULTILINE | re.DOTALL).group(1)
