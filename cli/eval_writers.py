@@ -90,7 +90,10 @@ def summary(t: Tally, rejects_path, err):
         head = f"  rejections{f' (first {len(t.rejected)}{where})' if more else where}:"
         click.echo(head, file=err)
         for r in t.rejected:
-            click.echo(f"    input line {r.input_line} at {r.path}: {r.reason}", file=err)
+            reasons = rejection_reasons(r)
+            click.echo(f"    input line {r.input_line} at {reasons[0]}", file=err)
+            for reason in reasons[1:]:
+                click.echo(f"      {reason}", file=err)
 
 
 # ---------------------------------------------------------------- writers
@@ -203,24 +206,12 @@ class CsvWriter:
 
 
 def rejection_reasons(r) -> list:
-    """Every reason a record was rejected, as text: all of them when the rejection lists them
-    (an ``errors`` attribute), else its first (``path: reason``)."""
-    errors = getattr(r, "errors", None)
-    out = []
-    for e in errors or ():
-        if isinstance(e, dict):
-            path, reason = e.get("path"), e.get("reason", e.get("message"))
-        elif isinstance(e, (tuple, list)) and len(e) == 2:
-            path, reason = e
-        else:
-            path, reason = getattr(e, "path", None), getattr(e, "reason", getattr(e, "message", None))
-            if reason is None:
-                path, reason = None, e
-        out.append(f"{path}: {reason}" if path else str(reason))
-    if out:
-        return out
-    more = getattr(r, "other_errors", 0) or 0
-    return [f"{r.path}: {r.reason}" + (f" (and {more} more problem(s) in this record)" if more else "")]
+    """Every reason a record was rejected, as text (``path: reason``), with a last line
+    counting the errors the rejection leaves out."""
+    out = [f"{path}: {reason}" for path, reason in r.errors]
+    if r.errors_left_out:
+        out.append(f"(and {plural(r.errors_left_out, 'more problem')} in this record)")
+    return out
 
 
 def _cell(v):
@@ -254,7 +245,8 @@ class TableWriter:
             who = " ".join(str(x) for x in (item.id, item.period) if x is not None)
             w(self.style("REJECTED", fg="red", bold=True) + f"  input line {item.input_line}"
               + (f"  ({who})" if who else "") + "\n")
-            w(self._wrap(f"{item.path}: {item.reason}", "  "))
+            for reason in rejection_reasons(item):
+                w(self._wrap(reason, "  "))
             return
         w(self.style(f"{self.shape.id} {item.id}", bold=True) + f"  {self.shape.period} {item.period}"
           + f"  (input line {item.input_line})\n")

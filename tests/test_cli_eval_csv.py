@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from types import SimpleNamespace
 
 import pytest
 from rulecite.cli.eval_writers import rejection_reasons
@@ -99,15 +98,31 @@ def test_every_record_has_rows_and_every_denied_line_a_rule(rows):
     assert all(x[6] for x in rows[1:] if x[5] == "deny")
 
 
-def test_all_reasons_of_a_rejection_when_it_lists_them():
-    one = SimpleNamespace(path="$.month", reason="bad month", errors=None)
+def test_all_reasons_of_a_rejection_and_the_count_of_those_left_out():
+    from rulecite.interpreter.engine.results import Rejection
+
+    one = Rejection(1, "$.month", "bad month")
     assert rejection_reasons(one) == ["$.month: bad month"]
-    counted = SimpleNamespace(path="$.month", reason="bad month", other_errors=2)
-    assert rejection_reasons(counted) == ["$.month: bad month (and 2 more problem(s) in this record)"]
-    many = SimpleNamespace(path="$.month", reason="bad month",
-                           errors=({"path": "$.month", "reason": "bad month"}, ("$.claims[0].code", "missing"),
-                                   SimpleNamespace(path="$.x", reason="too long")))
+    many = Rejection(1, "$.month", "bad month", other_errors=2,
+                     errors=(("$.month", "bad month"), ("$.claims[0].code", "missing"), ("$.x", "too long")))
     assert rejection_reasons(many) == ["$.month: bad month", "$.claims[0].code: missing", "$.x: too long"]
+    cut = Rejection(1, "$.month", "bad month", other_errors=4, errors=(("$.month", "bad month"), ("$.x", "y")))
+    assert rejection_reasons(cut) == ["$.month: bad month", "$.x: y", "(and 3 more problems in this record)"]
+
+
+def test_every_error_of_a_rejected_record_is_a_row_and_a_summary_line(tmp_path):
+    bad = json.dumps({"member_id": "M9", "month": "2026-01", "ehr_encounter_id": "E1",
+                      "loans": [{"line": 1, "item": "BOOK", "units": "two", "date": "2026-01-02"}]})
+    f = write_jsonl(tmp_path / "f.jsonl", [], [bad])
+    r = run(["eval", LIBRARY, f, "-o", "csv"])
+    rows = [x for x in csv.reader(io.StringIO(r.stdout))][1:]
+    reasons = sorted(x[8] for x in rows if x[5] == "rejected")
+    assert len(reasons) == 2
+    assert reasons[0].startswith("$.ehr_encounter_id: unknown field `ehr_encounter_id`")
+    assert reasons[1].startswith("$.loans[0].units: ")
+    # the summary on stderr lists both under the record's input line
+    assert "input line 1 at $.ehr_encounter_id: unknown field" in r.stderr
+    assert "      $.loans[0].units: " in r.stderr
 
 
 HOSTILE = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
