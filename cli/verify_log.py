@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
+
 import click
 
 from rulecite.cli._errors import EXIT_FINDINGS, EXIT_OK, BadInput, why
-from rulecite.cli._facts import open_facts
+from rulecite.cli._facts import open_facts, stdin_bytes
 from rulecite.cli._options import pack_argument
 from rulecite.cli._output import plural, stdout_text, write_json
 from rulecite.cli._packs import load_rulepack
@@ -30,7 +35,8 @@ def command(log_file, pack, facts, fmt, allow_other_pack, subset) -> int:
     logged clock.
 
     Decisions are matched by the hash of their input record (and of its history),
-    so FACTS may be in another order. Exits 1 when the chain is broken (a line
+    so FACTS may be in another order. FACTS may be - (stdin): it is kept in a
+    temporary file while the log is checked, as it is read once per clock. Exits 1 when the chain is broken (a line
     deleted, repeated, moved or edited), a run has no footer or wrong counts or
     stopped early, a run was logged with another pack (unless --allow-other-pack),
     a decision differs, its input is missing from FACTS, a facts record has no
@@ -38,15 +44,34 @@ def command(log_file, pack, facts, fmt, allow_other_pack, subset) -> int:
     unreadable. A log of format 1 (no chain) is checked with a warning: tampering
     cannot be seen in it.
     """
-    from rulecite.interpreter import evaluate
-    from rulecite.interpreter.tools.verify import verify
-
     rp = load_rulepack(pack)
     try:
         with open(log_file, "rb") as f:
             log_lines = f.read().split(b"\n")
     except (OSError, ValueError) as e:
         raise BadInput(f"cannot read decision log `{log_file}`: {why(e)}") from None
+    if facts == "-":  # read once per clock in the log: stdin is copied to a file it can be read from again
+        with _stdin_copy() as copy:
+            return _verify(log_lines, rp, copy, fmt, allow_other_pack, subset)
+    return _verify(log_lines, rp, facts, fmt, allow_other_pack, subset)
+
+
+@contextlib.contextmanager
+def _stdin_copy():
+    with tempfile.TemporaryDirectory(prefix="rulecite-verify-") as tmp:
+        path = os.path.join(tmp, "facts")
+        try:
+            with open(path, "wb") as f:
+                shutil.copyfileobj(stdin_bytes(), f, 1 << 20)
+        except OSError as e:
+            raise BadInput(f"cannot keep the facts read from stdin: {why(e)}") from None
+        yield path
+
+
+def _verify(log_lines, rp, facts, fmt, allow_other_pack, subset) -> int:
+    from rulecite.interpreter import evaluate
+    from rulecite.interpreter.tools.verify import verify
+
     open_facts(facts).close()  # fail early, before any evaluation, on an unreadable file
 
     def items():

@@ -114,6 +114,16 @@ def test_a_repeated_verdict_is_a_difference(tmp_path, logged):
     assert "DIFFERS" in r.output and "verdicts" in r.output
 
 
+def test_verify_log_reads_facts_from_stdin_whole(tmp_path, logged):
+    facts, objs = logged
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(_rechain(objs))
+    r = run(["verify-log", log, LIBRARY, "-"], input=Path(facts).read_bytes())
+    assert "Traceback" not in r.output
+    assert r.exit_code == 0, r.output  # every record read, none MISSING
+    assert "2 reproduced" in r.stdout
+
+
 # ---------------------------------------------------------------- rulecite test -k
 
 
