@@ -76,3 +76,19 @@ def test_unknown_names_say_did_you_mean(tmp_path):
         code = stem.split("_")[0]
         hits = [d for d in diags if d.code == code]
         assert hits and all(any("did you mean" in h for h in d.hints) for d in hits), (stem, hits)
+
+
+def test_each_author_mistake_is_one_diagnostic_with_a_hint(tmp_path):
+    """The mistakes of a yearly update (issue 17): one diagnostic each, at a line and
+    column of case.policy, with a hint; nothing cascades from it."""
+    for stem in ("E100_misspelled_keyword", "E100_misspelled_unless", "E100_arrow_for_greater_equal",
+                 "E100_single_equals_in_rule", "E100_words_out_of_order", "E100_quoted_date",
+                 "E103_brace_left_open", "E103_missing_brace", "E400_until_before_effective"):
+        sub = tmp_path / stem
+        sub.mkdir()
+        diags, _ = run_case(BAD / f"{stem}.policy", sub)
+        errors = [d for d in diags if d.severity == "error"]
+        assert len(errors) == 1, (stem, [(d.code, d.message) for d in errors])
+        (d,) = errors
+        assert d.span.file.endswith("case.policy") and d.span.line >= 1 and d.span.column >= 1, (stem, d)
+        assert d.hints, (stem, d)
