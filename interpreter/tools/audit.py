@@ -251,36 +251,68 @@ def is_blank(line: bytes) -> bool:
     return not line.strip()
 
 
-def log_tail(f) -> tuple:
+def log_tail(f, *, chunk: int = 65536) -> tuple:
     """What a run appended to ``f`` (a binary file open for reading) must know of the log
     before it: ``(sha256 of its last non-blank line or None, whether it ends without a
-    newline)``. A file that cannot seek or be read (a pipe) counts as empty."""
+    newline)``. A file that cannot seek or be read (a pipe) counts as empty. Read from the
+    end in blocks of ``chunk`` bytes: a very long last line is read a few times over,
+    never gathered and split once per block."""
     try:
-        return _tail(f)
+        return _tail(f, chunk)
     except (OSError, ValueError):
         return None, False
 
 
-def _tail(f) -> tuple:
+def _tail(f, chunk: int) -> tuple:
     f.seek(0, 2)
     end = f.tell()
     if end == 0:
         return None, False
-    pos, tail, torn = end, b"", None
+    f.seek(end - 1)
+    torn = f.read(1) != b"\n"
+    # where the last non-blank byte ends (``bytes.strip`` whitespace, as ``is_blank``)
+    pos, stop = end, None
     while pos > 0:
-        step = min(65536, pos)
+        step = min(chunk, pos)
         pos -= step
         f.seek(pos)
-        tail = f.read(step) + tail
-        if torn is None:
-            torn = not tail.endswith(b"\n")
-        lines = tail.split(b"\n")
-        # lines[0] may be cut at the front unless we reached the start of the file
-        whole = lines if pos == 0 else lines[1:]
-        for line in reversed(whole):
-            if not is_blank(line):
-                return sha256(line), torn
-    return None, bool(torn)
+        kept = f.read(step).rstrip()
+        if kept:
+            stop = pos + len(kept)
+            break
+    if stop is None:
+        return None, torn
+    # its line: from just after the newline before it to the newline after it (or the end)
+    start, pos = 0, stop
+    while pos > 0:
+        step = min(chunk, pos)
+        pos -= step
+        f.seek(pos)
+        i = f.read(step).rfind(b"\n")
+        if i >= 0:
+            start = pos + i + 1
+            break
+    line_end, pos = end, stop
+    f.seek(stop)
+    while pos < end:
+        block = f.read(min(chunk, end - pos))
+        if not block:
+            break
+        i = block.find(b"\n")
+        if i >= 0:
+            line_end = pos + i
+            break
+        pos += len(block)
+    h = hashlib.sha256()
+    f.seek(start)
+    pos = start
+    while pos < line_end:
+        block = f.read(min(chunk, line_end - pos))
+        if not block:
+            break
+        h.update(block)
+        pos += len(block)
+    return h.hexdigest(), torn
 
 
 class DecisionLogWriter:
