@@ -11,6 +11,7 @@ from rulecite.cli._errors import EXIT_OK, BadInput, why
 from rulecite.cli._options import DateParam
 from rulecite.cli._output import stdout_text
 from rulecite.cli._packs import pack_root, relpath
+from rulecite.interpreter.reports.markup import plain_text
 
 
 @click.command("new-version", short_help="Start the next version of a pack.")
@@ -45,22 +46,23 @@ def command(pack: str, version: str, until, out_dir: str | None) -> int:
         raise BadInput(f"cannot copy the pack to `{dest}`: {why(e)}") from None
     where = relpath(str(made.dest))
     out = stdout_text()
-    click.echo(f"created {where}: {made.name} {made.version} (from {made.old_version}), "
+    t = plain_text  # names, titles and file names come from the pack's folder
+    click.echo(f"created {t(where)}: {t(made.name)} {made.version} (from {t(made.old_version)}), "
                f"{len(made.copied)} file(s) copied", file=out)
     if made.until is not None:
         click.echo(f"  coverage extended: until {made.old_until.isoformat()} -> {made.until.isoformat()}", file=out)
     if made.title != made.old_title:
-        click.echo(f"  title: \"{made.old_title}\" -> \"{made.title}\"", file=out)
+        click.echo(f"  title: \"{t(made.old_title)}\" -> \"{t(made.title)}\"", file=out)
     if made.extends:
         click.echo(f"  extends rewritten to \"{made.extends}\" so it still finds the same pack", file=out)
     if made.left_out:
-        shown = ", ".join(made.left_out[:5]) + (f" and {len(made.left_out) - 5} more" if len(made.left_out) > 5
-                                                else "")
+        more = f" and {len(made.left_out) - 5} more" if len(made.left_out) > 5 else ""
+        shown = ", ".join(t(x) for x in made.left_out[:5]) + more
         click.echo(f"  not copied (the loader does not read them): {shown}", file=out)
     old_where = pack if bundled else relpath(str(root))
     click.echo("\nNext steps:", file=out)
     for i, step in enumerate(made.steps(where, old_where), start=1):
-        click.echo(f"  {i}. {step}", file=out)
+        click.echo(f"  {i}. {t(step)}", file=out)
     return EXIT_OK
 
 

@@ -58,6 +58,19 @@ def test_new_version_of_a_pack_covering_to_the_last_year_a_date_can_name(tmp_pat
     assert not (tmp_path / "next").exists()
 
 
+def test_new_version_prints_file_names_and_titles_on_their_line(tmp_path):
+    pack = _copy(tmp_path)
+    (pack / "notes\x1b[2J\nrulecite: all done.txt").write_text("planning", encoding="utf-8")
+    toml = pack / "pack.toml"
+    toml.write_text(re.sub(r'(?m)^title = .*$', lambda m: 'title = "Lending 2025-2026\\u001b[31m"',
+                           toml.read_text(encoding="utf-8")), encoding="utf-8")
+    r = run(["new-version", pack, "--version", "2027.1.0", "--out", tmp_path / "next"])
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.stdout
+    assert not any(line.startswith("rulecite: all done") for line in r.stdout.splitlines())
+    assert "notes\\u001b[2J\\u000arulecite: all done.txt" in r.stdout
+
+
 # ---------------------------------------------------------------- rulecite verify-log (format 3)
 
 
