@@ -11,6 +11,7 @@ from rulecite.cli._errors import EXIT_FINDINGS, EXIT_OK, BadInput
 from rulecite.cli._options import pack_argument
 from rulecite.cli._output import stdout_text, write_json
 from rulecite.cli._packs import load_rulepack, relpath
+from rulecite.interpreter.reports.markup import plain_text
 from rulecite.interpreter.tools.packtest import outcomes, run_tests
 from rulecite.policy_lang import did_you_mean
 
@@ -105,7 +106,8 @@ def _failure(pack: str, rp, case, out):
     where = f"{relpath(case.file)}:{case.line}"
     subject = _subject(rp, case.result)
     for failure in case.failures:
-        click.echo(f"{click.style('FAIL', fg='red', bold=True)} {where} {case.name!r}{subject}: {failure}", file=out)
+        click.echo(f"{click.style('FAIL', fg='red', bold=True)} {where} {case.name!r}{plain_text(subject)}: "
+                   f"{plain_text(failure)}", file=out)
     for o in outcomes(case):
         mark = click.style("x", fg="red", bold=True) if o.failed else " "
         fired = ("fired " + ", ".join(f"{r} v{v} ({sev})" for r, v, sev in o.fired)) if o.fired else "no rule fired"
@@ -114,7 +116,7 @@ def _failure(pack: str, rp, case, out):
         elif o.line is None:
             click.echo(f"  {mark} record: {fired}", file=out)
         else:
-            click.echo(f"  {mark} line {o.line} {o.code}: got {o.verdict}; {fired}", file=out)
+            click.echo(f"  {mark} line {plain_text(o.line)} {plain_text(o.code)}: got {o.verdict}; {fired}", file=out)
         if o.expected:
             click.echo(f"      expected: {'; '.join(_short_expect(e, o.line) for e in o.expected)}", file=out)
     if case.test is not None and case.test.pack == rp.model.name:

@@ -238,3 +238,16 @@ def test_a_change_on_the_first_day_a_date_can_name_is_not_tried_not_a_crash(tmp_
     assert "Not tried: 1 change date(s)" in r.stdout and "0001-01-01" in r.stdout
     j = run(["test", pack, "--boundaries", "--output", "json"])
     assert j.exit_code == 0 and "0001-01-01" in j.stdout
+
+
+def test_a_failing_pack_test_prints_its_record_strings_on_their_line(tmp_path):
+    pack = _copy(tmp_path)
+    (pack / "tests" / "esc_test.policy").write_text(
+        'test "escapes in the record" {\n'
+        '  facts {"member_id": "M\\u001b[2J\\nPASS", "month": "2025-03",\n'
+        '         "loans": [{"line": 1, "item": "BOOK\\u001b[0m", "units": 1}]}\n'
+        "  expect line 1 deny loans.limit\n}\n", encoding="utf-8")
+    r = run(["test", pack, "-k", "escapes"])
+    assert r.exit_code == 1, r.output
+    assert "\x1b" not in r.stdout and not any(line.startswith("PASS") for line in r.stdout.splitlines())
+    assert "M\\u001b[2J\\u000aPASS" in r.stdout
