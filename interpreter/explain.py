@@ -97,6 +97,7 @@ class Tracer:
             return runtime.div(a, b)
         if a is None or b is None:
             return None
+        a, b = runtime.number(a), runtime.number(b)  # text or a list: stop before `*` repeats it
         if e.op == "+":
             return runtime.num(a + b)
         if e.op == "-":

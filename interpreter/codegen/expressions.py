@@ -87,6 +87,36 @@ def is_optional(e) -> bool:
     return True if t is None else t.optional
 
 
+_NUMBER_CALLS = frozenset({"abs", "floor", "ceil", "round", "len", "months_between", "days_between", "year_of"})
+
+
+def surely_number(e, op: str) -> bool:
+    """Whether ``e`` is a number (or absent) at run time whatever the record holds, so an
+    arithmetic operator ``op`` may take it unchecked: literals, arithmetic, counts and sums,
+    numeric built-ins and dated parameters (constants the checker typed); for ``+`` and
+    ``-``, also a name or field the checker types as a number. A value of `*` must be
+    proven by its form: a definition's parameter or a `let` passed an untyped value keeps
+    its declared type in the model but may hold text."""
+    if isinstance(e, ast.Literal):
+        return e.kind in ("int", "decimal")
+    if isinstance(e, (ast.BinOp, ast.Neg)):
+        return True
+    if isinstance(e, ast.Quant):
+        return e.func == "count"
+    if isinstance(e, ast.Fold):
+        return e.func in ("sum", "count_distinct") or (e.func in ("min", "max") and surely_number(e.value, op))
+    if isinstance(e, ast.Call):
+        return e.func in _NUMBER_CALLS
+    if isinstance(e, ast.If):
+        return surely_number(e.then, op) and surely_number(e.else_, op)
+    if isinstance(e, Ref) and e.kind == "param":
+        return type(e.type) is Type and e.type.kind in ("int", "decimal")
+    if op == "*":
+        return False
+    t = e.type if isinstance(e, (Ref, Apply)) else expression_type(e)
+    return type(t) is Type and t.kind in ("int", "decimal")
+
+
 class Emitter:
     """Compiles expressions; collects the units and constants they need (see the module doc)."""
 
@@ -330,6 +360,10 @@ class Emitter:
         a, b = self.x(e.left, env), self.x(e.right, env)
         if op == "/":
             return f"_rt.div({a}, {b})"
+        # An operand that may hold text or a list at run time is checked before the operator
+        # runs: `*` of text or a list repeats it (gigabytes from a two-byte value), `+` joins.
+        a = a if surely_number(e.left, op) else f"_rt.number({a})"
+        b = b if surely_number(e.right, op) else f"_rt.number({b})"
         if not is_optional(e.left) and not is_optional(e.right):
             return f"_num({a} {op} {b})"
         ta, tb = self.temp(a), self.temp(b)

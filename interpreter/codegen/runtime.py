@@ -54,6 +54,19 @@ def num(x):
     raise NumberTooLarge("an arithmetic result went past +-2**63 or is not a finite number")
 
 
+def number(x):
+    """``x`` if it is a number (or absent), for an operand of ``+``, ``-`` or ``*`` that the
+    schema does not type: anything else stops the evaluation *before* the operator runs
+    (``"ab" * 9000000000`` would ask for gigabytes of text, a list ``* n`` likewise)."""
+    if x is None or type(x) is int or type(x) is float or type(x) is bool:
+        return x
+    raise TypeError(f"arithmetic on a value that is not a number ({_kind_of(x)})")
+
+
+def _kind_of(x) -> str:
+    return {str: "text", list: "a list", tuple: "a list", dict: "an object"}.get(type(x), type(x).__name__)
+
+
 def over_budget(state):
     """Called when a record's step budget (``state[0]``) has gone below zero."""
     raise StepLimitExceeded("the evaluation went past its step budget")

@@ -1,0 +1,83 @@
+"""Hostile uses of the newer language features (definitions, if-then-else, list `+`, dated
+parameters, base records, sets by program, the amounts table): each is a clear diagnostic or
+a bounded evaluation, never a traceback, and nothing in the pack runs.
+
+The broad corpus is tests/test_hostile_packs.py; this file holds what attacking those
+features found (each test failed before its fix) and the bounds they must keep.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tracemalloc
+
+import pytest
+
+from rulecite.interpreter import Rejection, evaluate, explain, load_pack
+
+from .conftest import LIBRARY
+
+GOOD = {"member_id": "M1", "month": "2025-03", "member": {"age": 40},
+        "loans": [{"line": 1, "item": "BOOK", "units": 2, "days": 3, "date": "2025-03-02"}]}
+
+
+def _pack(tmp_path, text: str, schema_extra: dict | None = None):
+    d = tmp_path / "p"
+    shutil.copytree(LIBRARY, d)
+    if schema_extra:
+        s = json.loads((d / "facts.schema.json").read_text())
+        s["properties"]["member"]["properties"].update(schema_extra)
+        (d / "facts.schema.json").write_text(json.dumps(s))
+    (d / "gen.policy").write_text(text, encoding="utf-8")
+    return d
+
+
+def _rule(cond: str, rid="gen.rule", msg="m") -> str:
+    return (f'rule {rid} {{\n  title "t"\n  cite BYLAWS2025\n  for l in loans where l.item == "BOOK"\n'
+            f'  deny when {cond}\n  message "{msg}"\n}}\n')
+
+
+# ---------------------------------------------------------------- arithmetic on untyped values
+
+# A field the schema leaves untyped may hold text or a list. `"ab" * 50000000` is a 100 MB
+# string in Python (and `* 9000000000000000000` asks for exabytes) before the +-2**63 check
+# sees it: an operand that is not a number must stop the evaluation before the operator runs.
+UNTYPED = {
+    "field": "member.extra * 50000000 > 0",
+    "field on the right": "50000000 * member.extra > 0",
+    "plus": "member.extra + member.extra > 0",
+    "through a definition": None,  # see below
+    "through a let": None,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNTYPED))
+@pytest.mark.parametrize("value", ["ab", [1, 2]])
+def test_arithmetic_on_an_untyped_text_or_list_is_refused_before_it_runs(tmp_path, kind, value):
+    text = {
+        "through a definition": "def times(x: int) = x * 50000000\n" + _rule("times(member.extra) > 0"),
+        "through a let": "let e = member.extra\n" + _rule("e * 50000000 > 0"),
+    }.get(kind) or _rule(UNTYPED[kind])
+    pack = load_pack(_pack(tmp_path, text, {"extra": {"description": "anything"}}))
+    rec = {**GOOD, "member": {"age": 40, "extra": value}}
+    tracemalloc.start()
+    try:
+        (out,) = evaluate(pack, [rec])
+        trace = explain(pack, rec)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, f"{peak:,} bytes allocated"
+    assert isinstance(out, Rejection), out.to_dict()
+    assert "gen.rule (gen.policy:" in out.reason and "not a number" in out.reason, out.reason
+    assert trace["rejected"]["reason"] == out.reason
+
+
+def test_arithmetic_on_untyped_numbers_still_works(tmp_path):
+    text = "def times(x: int) = x * 3\n" + _rule("times(member.extra) + member.extra * 2 > 10", msg="{member.extra * 2}")
+    pack = load_pack(_pack(tmp_path, text, {"extra": {"description": "anything"}}))
+    (out,) = evaluate(pack, [{**GOOD, "member": {"age": 40, "extra": 3}}])
+    assert out.lines[0].verdict == "deny" and out.findings[0].message == "6"
+    (absent,) = evaluate(pack, [GOOD])
+    assert absent.lines[0].verdict == "allow"
