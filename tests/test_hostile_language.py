@@ -81,3 +81,54 @@ def test_arithmetic_on_untyped_numbers_still_works(tmp_path):
     assert out.lines[0].verdict == "deny" and out.findings[0].message == "6"
     (absent,) = evaluate(pack, [GOOD])
     assert absent.lines[0].verdict == "allow"
+
+
+# ---------------------------------------------------------------- dated parameters with many values
+
+class _Counting:
+    """A sequence of (start day, value) that counts the items read from it."""
+
+    def __init__(self, items):
+        self.items, self.reads = tuple(items), 0
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return self.items[i]
+
+    def __iter__(self):
+        for x in self.items:
+            self.reads += 1
+            yield x
+
+
+def _days(n):
+    import datetime as dt
+
+    return [((dt.date(2000, 1, 1) + dt.timedelta(days=i)).isoformat(), i) for i in range(n)]
+
+
+def test_reading_a_parameter_of_10000_values_reads_a_few_of_them():
+    """A read of a dated parameter is not charged to the step budget, so it must not walk
+    the parameter's values: a pack with 10,000 values read inside nested quantifiers made
+    every read cost 10,000 (seconds per record, unbounded by the budget)."""
+    from rulecite.interpreter.codegen import runtime
+
+    values = _Counting(_days(10_000))
+    assert runtime.in_force(values, "2025-03-02", None, None) == 9192
+    assert runtime.in_force(values, "1999-12-31", None, None) is None
+    assert runtime.in_force(values, "2000-01-01", None, None) == 0
+    assert runtime.in_force(values, "2100-01-01", None, None) == 9999
+    assert values.reads <= 4 * 20, values.reads
+
+
+def test_a_finding_picks_its_parameter_citations_without_walking_every_value():
+    from rulecite.interpreter.codegen.compiler import RuleInfo
+
+    values = _Counting((start, ({"source": f"S{i}"},)) for start, i in _days(10_000))
+    info = RuleInfo(0, None, "0000-00-00", "9999-99-99", ({"source": "RULE"},), (), (("cap", values),))
+    assert info.citations_on("2025-03-02") == ({"source": "RULE"}, {"source": "S9192"})
+    assert info.citations_on("1999-01-01") == ({"source": "RULE"},)
+    assert values.reads <= 2 * 20, values.reads

@@ -12,6 +12,8 @@ validated before any rule runs, so these helpers may slice them safely.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from rulecite.policy_lang.builtins import (  # noqa: F401 - the helpers compiled code and tools call by name
     IMPLEMENTATIONS, abs_, add_days, add_months, ceil_, days_between, first_day, floor_, last_day, len_, lower,
     max_n, min_n, month_index, month_of, months_between, round_, starts_with, upper, year_of,
@@ -102,12 +104,12 @@ def in_force(values, sd, rec, shape):
     """The value of a dated parameter in force on ``sd`` (the record's day when ``sd`` is None):
     ``values`` holds (start day, value) in date order; None before the first."""
     day = sd if sd is not None else record_day(rec, shape)
-    found = None
-    for start, value in values:
-        if start > day:
-            break
-        found = value
-    return found
+    k = bisect_right(values, day, key=_start) - 1  # a read is not charged: it never walks the values
+    return values[k][1] if k >= 0 else None
+
+
+def _start(value):
+    return value[0]
 
 
 def call_step(state):
