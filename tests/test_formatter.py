@@ -241,3 +241,13 @@ def test_a_long_quote_after_a_long_prefix_is_not_stacked_word_by_word():
     assert all(len(ln) <= 100 for ln in out.split("\n")), out
     assert format_text(out)[0] == out  # idempotent
     assert parse(out, "x")[0] == parse(text, "x")[0]  # the same meaning
+
+
+def test_a_fold_whose_value_starts_with_name_in_keeps_its_parentheses():
+    # found by the round-trip property: `sum(_ in 0 for _ in [])` parses as the quantifier
+    # form `sum(NAME in ...)` and fails at `for`, so the formatter keeps the parentheses
+    bare = 'let y = sum((n in [1]) for n in [1, 2])\n'
+    formatted, diags = format_text(bare, "x.policy")
+    assert formatted == bare and not diags
+    module, diags = parse(formatted, "x.policy")
+    assert module is not None and not diags

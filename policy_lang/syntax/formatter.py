@@ -11,6 +11,7 @@ parse(x)``: tests prove both on golden files and on generated packs.
 from __future__ import annotations
 
 import json
+import re
 
 from rulecite.policy_lang.syntax import nodes as ast
 
@@ -78,7 +79,10 @@ def format_expr(e) -> str:
         return f"{e.func}({e.var} in {format_expr(e.source)}{where})"
     if k == "Fold":
         where = f" where {format_expr(e.where)}" if e.where is not None else ""
-        return f"{e.func}({format_expr(e.value)} for {e.var} in {format_expr(e.source)}{where})"
+        value = format_expr(e.value)
+        if re.match(r"[A-Za-z_][A-Za-z0-9_]*\s+(not\s+)?in\b", value):
+            value = f"({value})"  # `sum(x in S for ...)` would read as the quantifier `sum(x in S ...)`
+        return f"{e.func}({value} for {e.var} in {format_expr(e.source)}{where})"
     raise TypeError(f"not an expression: {k}")
 
 
