@@ -60,6 +60,6 @@ def _open(item, last: _dt.date):
 def _ends_known(item, end: _dt.date) -> bool:
     """Whether the pack itself says why ``item`` ends on ``end``: a rule version cut there
     (a ``retire`` or ``supersedes`` from the next day), or a code ``replaced_by`` another."""
-    if any(c.start == end + _dt.timedelta(days=1) for c in getattr(item, "cuts", ())):
+    if end < _dt.date.max and any(c.start == end + _dt.timedelta(days=1) for c in getattr(item, "cuts", ())):
         return True
     return bool(getattr(item, "replaced_by", ()))

@@ -251,3 +251,55 @@ def test_a_failing_pack_test_prints_its_record_strings_on_their_line(tmp_path):
     assert r.exit_code == 1, r.output
     assert "\x1b" not in r.stdout and not any(line.startswith("PASS") for line in r.stdout.splitlines())
     assert "M\\u001b[2J\\u000aPASS" in r.stdout
+
+
+def _extreme_dates(tmp_path: Path) -> Path:
+    """The library pack covering every date a date can name, a rule in force from the first
+    day and another to the last."""
+    lib = _copy(tmp_path, "extreme")
+    toml = lib / "pack.toml"
+    toml.write_text(toml.read_text().replace("from = 2025-01-01", "from = 0001-01-01")
+                    .replace("until = 2026-12-31", "until = 9999-12-31"))
+    rules = lib / "rules.policy"
+    text = rules.read_text()
+    text = text.replace("  effective 2025-01-01\n  until 2025-12-31\n", "  effective 0001-01-01\n  until 2025-12-31\n", 1)
+    text = text.replace("  effective 2026-01-01\n", "  effective 2026-01-01\n  until 9999-12-31\n", 1)
+    rules.write_text(text)
+    return lib
+
+
+def test_the_first_and_last_dates_a_date_can_name_crash_no_command(tmp_path):
+    lib = _extreme_dates(tmp_path)
+    for args in (["check", lib], ["test", lib, "--coverage"], ["docs", lib, "--out", tmp_path / "docs"],
+                 ["diff", LIBRARY, lib], ["test", lib, "--boundaries"]):
+        r = run(args)
+        assert r.exit_code in (0, 1), (args, r.exit_code, r.output)
+        assert "internal error" not in r.output and "Traceback" not in r.output, (args, r.output)
+
+
+def test_a_supersede_from_the_first_day_is_an_error_not_a_crash(tmp_path):
+    lib = _copy(tmp_path, "first-day")
+    rules = lib / "rules.policy"
+    rules.write_text(rules.read_text() + '''
+rule loans.first-day {
+  title "A rule superseded from the first day a date can name"
+  effective 2025-01-01
+  cite BYLAWS2025
+  for l in loans where l.item in ANY_ITEM
+  deny when l.units > 100
+  message "too many"
+}
+
+rule loans.first-day-2 {
+  title "Supersedes from 0001-01-01"
+  effective 0001-01-01
+  supersedes loans.first-day
+  cite BYLAWS2025 restates
+  for l in loans where l.item in ANY_ITEM
+  deny when l.units > 200
+  message "too many"
+}
+''')
+    r = run(["check", lib])
+    assert r.exit_code == 1 and "Traceback" not in r.output and "internal error" not in r.output, r.output
+    assert "error[E403]" in r.output

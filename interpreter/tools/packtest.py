@@ -248,7 +248,7 @@ def coverage(pack: RulePack, cases, own_only: bool = True) -> Coverage:
         marks = []
         if r.declared_window.start:
             marks.append(r.declared_window.start)
-        if r.window.end:
+        if r.window.end and r.window.end < _dt.date.max:  # 9999-12-31: no day after it
             marks.append(r.window.end + _dt.timedelta(days=1))
         seen = dates.get(r.id, set())
         for m in marks:

@@ -55,7 +55,8 @@ def _too_early(ck, what: str, start, c, end=None):
     s = c.source
     if c.restates or start is None:
         return None
-    if end is not None and s.effective is not None and s.effective == end + _dt.timedelta(days=1):
+    if end is not None and s.effective is not None and end < _dt.date.max \
+            and s.effective == end + _dt.timedelta(days=1):
         return None
     if s.kind in RULE_KINDS and s.effective and start < s.effective:
         return (f"{what} is in force from {start.isoformat()}, before `{s.name}` took effect "

@@ -76,6 +76,10 @@ def clip(ck, rule: Rule, start: _dt.date, span, superseded_by=None, retired=None
     retire ``retired``). The cut is kept on the rule, binding or not, with the citations
     that make it known: the compiler ends the version only from the day the publication
     clock knows of them (``Rule.as_of``)."""
+    if start == _dt.date.min:  # no day before it: nothing can be in force before the cut
+        ck.err("E403", f"rule `{rule.id}` is ended from {start}, the first day a date can name", span,
+               ["the ending date must come after the rule's `effective` date"])
+        return rule
     end = start - _dt.timedelta(days=1)
     cut = Cut(start, superseded_by, tuple(citations))
     if rule.window.end is not None and rule.window.end <= end:

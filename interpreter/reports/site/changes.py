@@ -114,14 +114,14 @@ def dated_changes(pack: Pack) -> list:
             because = final_rules_behind(pack, r.citations)
             events.append((r.window.start, "rule", r.id, f"{page} version {r.version} takes effect"
                            + (f" ({because[0].lower()}{because[1:]})" if because else "")))
-        if r.window.end:
+        if r.window.end and r.window.end < _dt.date.max:  # 9999-12-31 never ends
             events.append((r.window.end + _dt.timedelta(days=1), "rule", r.id,
                            f"{page} version {r.version} ends ({ending(r)})"))
     for c in pack.codes:
         page = f"[{md_text(c.name)}](codes.md#{anchor('code', c.name)})"
         if c.window.start:
             events.append((c.window.start, "code", c.name, f"{page} becomes valid"))
-        if c.window.end:
+        if c.window.end and c.window.end < _dt.date.max:
             repl = f"; replaced by {replacements(c).replace('(#', '(codes.md#')}" if c.replaced_by else ""
             events.append((c.window.end + _dt.timedelta(days=1), "code", c.name, f"{page} ends{repl}"))
     return sorted(events, key=lambda e: (e[0], e[1], e[2], e[3]))
