@@ -132,3 +132,21 @@ def test_a_finding_picks_its_parameter_citations_without_walking_every_value():
     assert info.citations_on("2025-03-02") == ({"source": "RULE"}, {"source": "S9192"})
     assert info.citations_on("1999-01-01") == ({"source": "RULE"},)
     assert values.reads <= 2 * 20, values.reads
+
+
+# ---------------------------------------------------------------- base records
+
+@pytest.mark.parametrize("base", ["base adult null", "base adult [1, 2]", 'base adult {"member_id": "M1",}',
+                                  "base adult from other {}"])
+def test_a_base_that_does_not_parse_is_one_error_not_also_an_unknown_base(tmp_path, base):
+    """A test starting from a base whose text did not parse gets the base's syntax error,
+    not also "starts from unknown base" (an echo of the same mistake)."""
+    from rulecite.policy_lang import load
+
+    d = tmp_path / "p"
+    shutil.copytree(LIBRARY, d)
+    (d / "tests" / "base_test.policy").write_text(
+        base + '\n\ntest "from it" {\n  facts from adult\n  expect line 1 allow\n}\n')
+    loaded = load(d)
+    errors = [(x.code, x.span.line) for x in loaded.diagnostics if x.severity == "error"]
+    assert len(errors) == 1 and errors[0][0] in ("E100", "E101", "E102") and errors[0][1] == 1, errors

@@ -195,9 +195,9 @@ def check(modules, config: PackConfig, schema: dict, parent: Pack | None = None,
     return None, [d for d in ck.diags if not about_unparsed(d, unparsed)]
 
 
-# Codes that only say a name is unknown (or unused): after a syntax error they may be
-# about a declaration that did not parse.
-UNRESOLVED_CODES = frozenset({"E200", "E202", "E203", "E204", "E205", "E206", "E209", "E601"})
+# Codes that only say a name is unknown (or unused; E604: a test's unknown base): after a
+# syntax error they may be about a declaration that did not parse.
+UNRESOLVED_CODES = frozenset({"E200", "E202", "E203", "E204", "E205", "E206", "E209", "E601", "E604"})
 
 
 def about_unparsed(d: Diagnostic, names: frozenset) -> bool:
