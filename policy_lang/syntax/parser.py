@@ -20,8 +20,9 @@ from lark.exceptions import UnexpectedInput, VisitError
 
 from rulecite.policy_lang.syntax import nodes as ast
 from rulecite.policy_lang.syntax.grammar import COMMENTS, LARK, LOCK, MAX_NESTING, MAX_SYNTAX_ERRORS
+from rulecite.policy_lang.syntax.nesting import too_deep
 from rulecite.policy_lang.syntax.syntax_errors import (MISTAKES, declared_names, syntax_diagnostic,
-                                                       syntax_errors_by_declaration, too_deep)
+                                                       syntax_errors_by_declaration)
 from rulecite.policy_lang.syntax.transform import Build, finish
 
 _BLANK = re.compile(r"[^\n]")  # what blanks out a declaration that does not parse, keeping its lines

@@ -18,7 +18,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 from rulecite.policy_lang.errors import Diagnostic
 from rulecite.policy_lang.syntax import nodes as ast
 from rulecite.policy_lang.syntax.grammar import LARK, MAX_NUMBER_DIGITS
-from rulecite.policy_lang.syntax.syntax_errors import too_deep
+from rulecite.policy_lang.syntax.nesting import too_deep
 
 
 class Build(Transformer_NonRecursive):
