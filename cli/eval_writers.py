@@ -17,6 +17,7 @@ import click
 
 from rulecite.cli._output import plural, terminal_width
 from rulecite.interpreter.reports.citations import citation_text
+from rulecite.interpreter.reports.markup import plain_text
 from rulecite.policy_lang.authority import PRIMARY, tier_of
 
 REJECTIONS_SHOWN = 10
@@ -90,7 +91,7 @@ def summary(t: Tally, rejects_path, err):
         head = f"  rejections{f' (first {len(t.rejected)}{where})' if more else where}:"
         click.echo(head, file=err)
         for r in t.rejected:
-            reasons = rejection_reasons(r)
+            reasons = [plain_text(x) for x in rejection_reasons(r)]
             click.echo(f"    input line {r.input_line} at {reasons[0]}", file=err)
             for reason in reasons[1:]:
                 click.echo(f"      {reason}", file=err)
@@ -242,17 +243,17 @@ class TableWriter:
             w("\n")
         self.first = False
         if item.kind == "rejection":
-            who = " ".join(str(x) for x in (item.id, item.period) if x is not None)
+            who = " ".join(plain_text(x) for x in (item.id, item.period) if x is not None)
             w(self.style("REJECTED", fg="red", bold=True) + f"  input line {item.input_line}"
               + (f"  ({who})" if who else "") + "\n")
             for reason in rejection_reasons(item):
                 w(self._wrap(reason, "  "))
             return
-        w(self.style(f"{self.shape.id} {item.id}", bold=True) + f"  {self.shape.period} {item.period}"
+        w(self.style(f"{self.shape.id} {plain_text(item.id)}", bold=True) + f"  {self.shape.period} {plain_text(item.period)}"
           + f"  (input line {item.input_line})\n")
-        codes = [str(v.code) for v in item.lines] or ["code"]
+        codes = [plain_text(v.code) for v in item.lines] or ["code"]
         cw = max(6, max(len(c) for c in codes))
-        lw = max(4, max((len(str(v.line)) for v in item.lines), default=4))
+        lw = max(4, max((len(plain_text(v.line)) for v in item.lines), default=4))
         w(self.style(f"  {'line':<{lw}}  {'code':<{cw}}  verdict  rules", dim=True) + "\n")
         for v in item.lines:
             word = "DENY" if v.verdict == "deny" else "allow"
@@ -261,7 +262,7 @@ class TableWriter:
             if v.warnings:
                 rules += (" " if rules else "") + self.style("warn: " + ", ".join(v.warnings), fg="yellow")
             tail = (" " * (7 - len(word)) + "  " + rules) if rules else ""
-            w(f"  {str(v.line):<{lw}}  {str(v.code):<{cw}}  {verdict}{tail}\n")
+            w(f"  {plain_text(v.line):<{lw}}  {plain_text(v.code):<{cw}}  {verdict}{tail}\n")
             for f in item.findings:
                 if f.line == v.line and f.line is not None:
                     self._finding(f, " " * (lw + 4))
@@ -285,6 +286,8 @@ class TableWriter:
             click.echo(self._wrap(text, indent + "  ", self.style("cite ", dim=True), 5), file=self.out, nl=False)
 
     def _wrap(self, text, indent, head="", head_len=0):
+        """``text`` (untrusted: record and pack values) as wrapped terminal lines."""
+        text = plain_text(text)
         width = max(40, self.width - len(indent))
         lines = textwrap.wrap(text, width=width - head_len, break_long_words=False, break_on_hyphens=False) or [""]
         out = indent + head + lines[0] + "\n"

@@ -288,3 +288,16 @@ def test_record_limits_are_options_and_hitting_one_is_a_rejection(tmp_path, jobs
 def test_record_limits_must_be_positive(facts):
     assert_bad_input(run(["eval", LIBRARY, facts, "--max-depth", "0"]), "--max-depth")
     assert_bad_input(run(["eval", LIBRARY, facts, "--max-record-bytes", "-5"]), "--max-record-bytes")
+
+
+def test_the_table_and_the_summary_never_pass_control_characters_to_the_terminal(tmp_path):
+    # a record's id, code and an unknown key holding an escape sequence and a line break
+    bad_key = json.dumps({"member_id": "M2", "month": "2025-03", "loans": [], "\u001b[2Jx\nFAKE": 1})
+    good = {"member_id": "M\u001b[31mRED\nFAKE LINE", "month": "2025-03",
+            "loans": [{"line": 1, "item": "BOOK\u001b[2J", "units": 2, "date": "2025-03-02"}]}
+    f = write_jsonl(tmp_path / "esc.jsonl", [good], [bad_key])
+    r = run(["eval", LIBRARY, f, "-o", "table"])
+    for text in (r.stdout, r.stderr):
+        assert "\u001b" not in text and "\nFAKE" not in text, text
+    assert "M\\u001b[31mRED\\u000aFAKE LINE" in r.stdout and "BOOK\\u001b[2J" in r.stdout
+    assert "\\u001b[2Jx\\u000aFAKE" in r.stderr
