@@ -46,6 +46,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E213": ("unknown-source-kind", "A source whose `kind` is not one of the fixed source kinds."),
     "E214": ("no-primary-citation", "A rule with no primary citation, in a pack that requires one."),
     "E215": ("recursive-definition", "A definition (`def`) that calls itself, directly or through others."),
+    "E217": ("rule-id-case", "Two rule ids that differ only in upper and lower case."),
     "E216": ("empty-program", "A set member `program NAME` for a program no code of the catalog is in."),
     # types
     "E300": ("type-mismatch", "Operands of incompatible types."),

@@ -23,7 +23,13 @@ def rules(ck) -> None:
     parent_ids = {r.id for r in parent_rules}
     mine: list = []
     overridden: set = set()
+    folded: dict = {r.id.casefold(): r.id for r in parent_rules}  # an id's pages and anchors ignore case
     for m, d in ck.decls(ast.RuleDecl):
+        other = folded.setdefault(d.id.casefold(), d.id)
+        if other != d.id:
+            ck.err("E217", f"rule `{d.id}` differs from rule `{other}` only in upper and lower case", d.span,
+                   [f"use `{other}` for another version of that rule, or choose an id that differs in more "
+                    "than case (their reference pages would be one file on many disks)"])
         if d.id in BUILTIN_RULES:
             ck.err("E207", f"`{d.id}` is a built-in rule id", d.span)
         if d.id in parent_ids and not d.override:
