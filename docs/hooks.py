@@ -28,7 +28,7 @@ from mkdocs.plugins import event_priority
 
 from rulecite.policy_lang import CODES, bundled_names, load, render_text
 from rulecite.interpreter.reports.markup import md_text
-from rulecite.interpreter.reports.site.publish import site_sources
+from rulecite.interpreter.reports.site.publish import SITE_CSS, site_sources
 
 log = logging.getLogger("mkdocs.hooks.rulecite")
 
@@ -227,6 +227,9 @@ def on_config(config, **kwargs):
     docs_dir = Path(config["docs_dir"])
     config_dir = Path(config["config_file_path"]).parent
     _api_tree(config_dir)
+    # the one stylesheet of the generated pages, shipped in the package (rulecite site uses it too)
+    (docs_dir / "stylesheets").mkdir(exist_ok=True)
+    (docs_dir / "stylesheets" / "rulecite.css").write_text(SITE_CSS, encoding="utf-8")
     packs_nav = generate_reference(docs_dir)
     nav = config.get("nav")
     if nav is not None:

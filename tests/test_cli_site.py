@@ -49,9 +49,30 @@ def test_every_rule_has_a_page_with_its_citations(site):
     assert "library-loans" in home and "md-header" in home  # the material theme, links to each pack
 
 
-def test_the_site_css_is_the_projects():
-    assert (ROOT / "docs" / "stylesheets" / "rulecite.css").read_text(encoding="utf-8") == SITE_CSS, \
-        "docs/stylesheets/rulecite.css and reports/site/publish.SITE_CSS must change together"
+def test_the_site_css_is_one_file_shipped_with_the_package():
+    import tomllib
+
+    css = ROOT / "interpreter" / "reports" / "site" / "rulecite.css"
+    assert css.read_text(encoding="utf-8") == SITE_CSS
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "*.css" in data["rulecite.interpreter.reports.site"]
+    # the project's docs build writes the same file into docs/ (never tracked there)
+    assert "docs/stylesheets/rulecite.css" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_every_file_a_bundled_pack_loads_from_is_package_data():
+    """An installed wheel has only the package data: a bundled pack's file left out of it
+    (its amounts table, say) would make the pack fail to load outside a checkout."""
+    import tomllib
+
+    from rulecite.policy_lang.newversion import pack_files
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    suffixes = {g.rsplit("*", 1)[1] for g in data["rulecite.packs"]}
+    for pack in sorted(p.parent for p in (ROOT / "packs").glob("*/pack.toml")):
+        kept, _ = pack_files(pack)
+        missing = [f for f in kept if not any(f.endswith(x) for x in suffixes)]
+        assert not missing, (pack.name, missing)
 
 
 def test_rebuilding_replaces_an_earlier_site(tmp_path):

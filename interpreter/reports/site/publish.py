@@ -33,80 +33,9 @@ from rulecite.policy_lang.model import Pack
 MARKER = ".rulecite-site"
 MARKER_HEAD = "built by rulecite site"  # the marker's first line; every further line is a file built
 
-# The stylesheet the generated pages need on top of Material; docs/stylesheets/rulecite.css
-# is the same text (a test keeps them equal).
-SITE_CSS = """/* Rulecite: the few styles the generated pack reference needs on top of Material. */
-
-.md-typeset .rc-lead {
-  font-size: 1.15em;
-  line-height: 1.5;
-  color: var(--md-default-fg-color--light);
-  margin-top: -0.6em;
-}
-
-/* two-column tables of facts about one rule, code or source: no header row */
-.md-typeset .rc-facts table:not([class]) thead {
-  display: none;
-}
-.md-typeset .rc-facts table:not([class]) td:first-child {
-  font-weight: 700;
-  white-space: nowrap;
-}
-
-.md-typeset .rc-badge {
-  display: inline-block;
-  padding: 0 0.5em;
-  border-radius: 0.2rem;
-  font-size: 0.8em;
-  font-weight: 700;
-  letter-spacing: 0.03em;
-  text-transform: uppercase;
-  color: #fff;
-}
-.md-typeset .rc-deny { background: #c62828; }
-.md-typeset .rc-warn { background: #e65100; }
-.md-typeset .rc-info { background: #1565c0; }
-
-.md-typeset .rc-unverified {
-  display: inline-block;
-  padding: 0 0.4em;
-  border: 1px dashed #e65100;
-  border-radius: 0.2rem;
-  color: #bf360c;
-  background: #fff3e0;
-  font-size: 0.85em;
-  white-space: nowrap;
-}
-
-.md-typeset .rc-source-link {
-  font-weight: 600;
-}
-
-/* code timeline */
-.md-typeset .rc-year { white-space: nowrap; }
-.md-typeset .rc-year-all { color: #2e7d32; font-weight: 700; }
-.md-typeset .rc-year-part { color: #e65100; font-weight: 700; }
-.md-typeset .rc-year-none { color: var(--md-default-fg-color--lighter); }
-.md-typeset .rc-bar {
-  display: inline-block;
-  width: 5em;
-  height: 0.7em;
-  border-radius: 0.35em;
-  overflow: hidden;
-  vertical-align: middle;
-  background: var(--md-default-fg-color--lightest);
-}
-.md-typeset .rc-bar-fill {
-  display: block;
-  height: 100%;
-  background: var(--md-primary-fg-color);
-}
-
-/* policy tokens Material's palette has no colour for */
-.highlight .ld { color: var(--md-code-hl-number-color); }
-.highlight .si { color: var(--md-code-hl-special-color); }
-.highlight .nl { color: var(--md-code-hl-constant-color); }
-"""
+# The stylesheet the generated pages need on top of Material: one file, shipped with the
+# package; the project's docs build writes it into docs/stylesheets/ (docs/hooks.py).
+SITE_CSS = (Path(__file__).parent / "rulecite.css").read_text(encoding="utf-8")
 
 # The Markdown extensions of the project's mkdocs.yml that the generated pages use.
 MARKDOWN_EXTENSIONS = [
