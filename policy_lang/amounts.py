@@ -49,6 +49,7 @@ RATES_COLUMNS = ("code", "amount", "from", "effective", "until", "note")
 SETTINGS = ("file", "label", "currency", "units")
 AMOUNT_RE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,4})?$")
 FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LINE_END = re.compile(r"\r\n|\r|\n")
 ROW_HINT = "one cell per column of the header; quote a cell that holds a comma (amounts have no thousands separator)"
 AMOUNT_HINT = "write a plain decimal such as 60.49: no currency sign, no thousands separator, not negative"
 
@@ -132,8 +133,7 @@ class RatesError(RuleciteError):
 
 def _rows(text: str, name: str, diags: list):
     """(line number, line text, cells) of each non-comment, non-blank line."""
-    for n, raw in enumerate(text.removeprefix("\ufeff").split("\n"), 1):
-        line = raw.removesuffix("\r")
+    for n, line in enumerate(LINE_END.split(text.removeprefix("\ufeff")), 1):  # CR LF, LF, or an old Mac's CR
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
@@ -206,14 +206,26 @@ def _amount(text: str, span: Span, diags: list) -> Decimal | None:
 
 
 def _overlaps(rows: list, name: str, diags: list):
+    """A diagnostic for each row that prices a code on days an earlier row (by start day)
+    already prices, naming that row: one sweep per code in date order, so a table of one
+    code repeated 100,000 times is 100,000 comparisons and at most one diagnostic a row,
+    not one per pair."""
     by_code: dict = {}
     for r in rows:
-        for other in by_code.get(r.code, []):
-            if r.window.overlaps(other.window):
-                diags.append(Diagnostic(CODE, f"two rows price `{r.code}` on the same days ({other.window} on line "
-                                        f"{other.line}, {r.window} here)", Span(name, r.line, 1, r.line, 2),
-                                        ("give each row of a code its own dates",)))
         by_code.setdefault(r.code, []).append(r)
+    found = []
+    for code_rows in by_code.values():
+        reach = None  # the row seen so far that reaches furthest
+        for r in sorted(code_rows, key=lambda x: (x.window.start or _dt.date.min, x.line)):
+            if reach is not None and (r.window.start or _dt.date.min) <= (reach.window.end or _dt.date.max):
+                first, here = sorted((reach, r), key=lambda x: x.line)
+                found.append((here.line, first.line, Diagnostic(
+                    CODE, f"two rows price `{r.code}` on the same days ({first.window} on line {first.line}, "
+                    f"{here.window} here)", Span(name, here.line, 1, here.line, 2),
+                    ("give each row of a code its own dates",))))
+            if reach is None or (r.window.end or _dt.date.max) > (reach.window.end or _dt.date.max):
+                reach = r
+    diags.extend(d for _, _, d in sorted(found, key=lambda x: x[:2]))
 
 
 # ---------------------------------------------------------------- the pack's table
@@ -254,7 +266,8 @@ def load_pack_amounts(root: Path, toml_text: str, pack, parent, files, texts: di
             diags.append(Diagnostic(CODE, f"`[amounts] {k}` is not an amounts setting",
                                     _setting_span(toml_file, toml_text, k), did_you_mean(k, SETTINGS)))
     rel = table.get("file")
-    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or rel.startswith(("/", "\\")):
+    if (not isinstance(rel, str) or not rel or Path(rel).is_absolute() or rel.startswith(("/", "\\"))
+            or any(c < " " for c in rel)):  # a NUL (or another control character) is no file name
         diags.append(Diagnostic(CODE, "`[amounts] file` must name a file inside the pack folder",
                                 _setting_span(toml_file, toml_text, "file" if "file" in table else None),
                                 ('e.g. file = "amounts.csv"',)))
@@ -352,8 +365,9 @@ def read_rates(path: str) -> tuple:
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise RuleciteError(f"cannot read `{name}`: {e.strerror or e.__class__.__name__}", code=CODE) from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise RuleciteError(f"cannot read `{name}`: {getattr(e, 'strerror', None) or 'not a file name'}",
+                            code=CODE) from None
     if len(data) > MAX_FILE_BYTES:
         raise RuleciteError(f"`{name}` is larger than {MAX_FILE_BYTES:,} bytes", code=CODE)
     try:
