@@ -220,3 +220,18 @@ def test_read_rates_refuses_a_path_with_a_nul_cleanly():
     with pytest.raises(RuleciteError) as info:
         read_rates("rates\x00.csv")
     assert info.value.code == "E507" and "cannot read" in str(info.value)
+
+
+# ---------------------------------------------------------------- definitions: the messages
+
+def test_a_line_passed_as_a_record_is_named_a_line(tmp_path):
+    """`record` and `line` are both records to the type checker; the message named both
+    "a record" (`takes record as r, got a record`), which reads as no mistake at all."""
+    from rulecite.policy_lang import load
+
+    text = "def n(r: record) = count(x in r.loans where x.units > 0)\ndef u(x: line) = x.units\n"
+    text += _rule("n(l) > 0 or u(history[0]) > 0 or any(h in history where u(h) > 0)")
+    loaded = load(_pack(tmp_path, text.replace("u(history[0]) > 0 or ", "")))
+    msgs = [x.message for x in loaded.diagnostics if x.code == "E307"]
+    assert msgs == ["definition `n` takes `record` as `r`, got a line of `loans` (`l`)",
+                    "definition `u` takes `line` as `x`, got a record (`h`)"], msgs

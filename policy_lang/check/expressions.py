@@ -327,7 +327,7 @@ class Expressions:
             if not accepts(pt, at):
                 declared = dict(p.split(": ", 1) for p in sig.split(", ") if ": " in p).get(pname)
                 wanted = f"`{declared}`" if declared else a_type(pt)
-                self.err("E307", f"definition `{defn.name}` takes {wanted} as `{pname}`, got {a_type(at)} "
+                self.err("E307", f"definition `{defn.name}` takes {wanted} as `{pname}`, got {self._arg_type(at)} "
                          f"(`{text_of(a)}`)", a.span, [f"`{defn.name}({sig})` is defined at {defn.span}"])
         total = scope.depth + defn.depth
         if defn.depth and total > self.max_depth:
@@ -336,6 +336,15 @@ class Expressions:
                      [f"a definition counts its quantifiers where it is called; call `{defn.name}` outside "
                       "the quantifiers around this call when it does not use their items"])
         return out, defn.type
+
+    def _arg_type(self, t: T.Type) -> str:
+        """``a_type``, but a line of the record says so (to the type checker both a line and
+        a record are records, and "takes `record`, got a record" names no mistake)."""
+        line_t = getattr(self, "line_type", None)
+        if t.kind == "record" and line_t is not None and line_t.kind == "record" \
+                and t.field_names == line_t.field_names and t.field_names != self.record_type.field_names:
+            return f"a line of `{self.cfg.shape.lines}`"
+        return a_type(t)
 
     def _iter_scope(self, var, source, scope, span):
         src, st = self.expr(source, scope)
