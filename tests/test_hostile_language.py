@@ -235,3 +235,161 @@ def test_a_line_passed_as_a_record_is_named_a_line(tmp_path):
     msgs = [x.message for x in loaded.diagnostics if x.code == "E307"]
     assert msgs == ["definition `n` takes `record` as `r`, got a line of `loans` (`l`)",
                     "definition `u` takes `line` as `x`, got a record (`h`)"], msgs
+
+
+# ---------------------------------------------------------------- forged models: the new nodes
+
+_FORGE_NEW = """
+parameter gen_cap {
+  title "t"
+  from 2025-01-01 value 2 cite BYLAWS2025
+  from 2026-01-01 value 3 cite BYLAWS2025
+}
+parameter gen_items {
+  title "t"
+  from 2025-01-01 value ["BOOK", "DVD"] cite BYLAWS2025
+}
+def gen_big(x: line, n: int) = if x.units > n then [x.units] + [n] else []
+
+rule gen.new {
+  title "t"
+  cite BYLAWS2025
+  for l in loans where l.item in gen_items
+  deny when count(u in gen_big(l, gen_cap) where u > 0) > 0
+  message "m {gen_cap}"
+}
+"""
+
+
+class _Evil(str):
+    def __repr__(self):
+        return self.payload
+
+
+def _forge_new_base(tmp_path):
+    from rulecite.policy_lang import load
+
+    loaded = load(_pack(tmp_path, _FORGE_NEW))
+    assert loaded.ok, [x.to_dict() for x in loaded.diagnostics]
+    return loaded.pack
+
+
+def _replace(obj, pred, fn, done):
+    import attrs
+
+    if done[0]:
+        return obj
+    if pred(obj):
+        done[0] = True
+        return fn(obj)
+    if isinstance(obj, tuple):
+        items = tuple(_replace(x, pred, fn, done) for x in obj)
+        return items if done[0] else obj
+    if attrs.has(type(obj)):
+        for f in attrs.fields(type(obj)):
+            if f.name in ("schema", "record_type", "files", "warnings", "tests", "span") or not f.init:
+                continue
+            old = getattr(obj, f.name)
+            new = _replace(old, pred, fn, done)
+            if new is not old:
+                return attrs.evolve(obj, **{f.name: new})
+    return obj
+
+
+def _new_forgeries(marker):
+    import datetime as dt
+
+    import attrs
+
+    from rulecite.policy_lang.model import Apply, Concat, Definition, Parameter, ParamValue, Ref
+    from rulecite.policy_lang.syntax import nodes as A
+
+    cmd = ("[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'catch_warnings'][0]()"
+           f"._module.__builtins__['__import__']('os').system('touch {marker}')")
+    evil = _Evil("x")
+    evil.payload = cmd
+    ident = f"x or {cmd}"
+
+    class EvilDate(dt.date):
+        def isoformat(self):
+            return evil
+
+    def ev(**kw):
+        return lambda n: attrs.evolve(n, **kw)
+
+    def is_(cls, **where):
+        return lambda n: type(n) is cls and all(getattr(n, k) == v for k, v in where.items())
+
+    first_value = lambda p: attrs.evolve(p, values=(attrs.evolve(p.values[0], **FIELD),) + p.values[1:])  # noqa: E731
+    FIELD = {}
+
+    def value(**kw):
+        def forge(p):
+            FIELD.clear()
+            FIELD.update(kw)
+            return first_value(p)
+        return forge
+
+    return {
+        "Apply.name": (is_(Apply), ev(name=ident)),
+        "Apply.name (str subclass)": (is_(Apply), ev(name=evil)),
+        "Apply.args (not a tuple)": (is_(Apply), ev(args=[cmd])),
+        "Apply.args (arity)": (is_(Apply), lambda n: attrs.evolve(n, args=n.args[:1])),
+        "Definition.name": (is_(Definition), ev(name=ident)),
+        "Definition.params (name)": (is_(Definition), lambda n: attrs.evolve(
+            n, params=((ident, n.params[0][1]),) + n.params[1:])),
+        "Definition.params (twice)": (is_(Definition), lambda n: attrs.evolve(n, params=(n.params[0], n.params[0]))),
+        "Definition.params (not a tuple)": (is_(Definition), lambda n: attrs.evolve(n, params=list(n.params))),
+        "Definition.expr": (is_(Definition), ev(expr=cmd)),
+        "If.cond": (is_(A.If), ev(cond=cmd)),
+        "If.then": (is_(A.If), ev(then=evil)),
+        "Concat.left": (is_(Concat), ev(left=cmd)),
+        "Ref.name (param)": (is_(Ref, kind="param"), ev(name=ident)),
+        "Ref.name (param, str subclass)": (is_(Ref, kind="param"), ev(name=evil)),
+        "Parameter.name": (is_(Parameter, name="gen_cap"), ev(name=evil)),
+        "Parameter.values (not a tuple)": (is_(Parameter, name="gen_cap"), lambda p: attrs.evolve(
+            p, values=list(p.values))),
+        "ParamValue.value (str subclass)": (is_(Parameter, name="gen_cap"), value(value=evil)),
+        "ParamValue.value (list)": (is_(Parameter, name="gen_items"), value(value=[evil])),
+        "ParamValue.value (tuple of str subclass)": (is_(Parameter, name="gen_items"), value(value=(evil,))),
+        "ParamValue.value (an object)": (is_(Parameter, name="gen_cap"), value(value=object())),
+        "ParamValue.start (date subclass)": (is_(Parameter, name="gen_cap"),
+                                             value(start=EvilDate(2025, 1, 1))),
+        "ParamValue.start (text)": (is_(Parameter, name="gen_cap"), value(start=evil)),
+        "ParamValue (not one)": (is_(Parameter, name="gen_cap"), lambda p: attrs.evolve(p, values=(cmd,))),
+    }, ParamValue
+
+
+_NEW_FORGERY_NAMES = sorted(_new_forgeries("M")[0])
+
+
+def test_the_new_forge_base_compiles_and_evaluates(tmp_path):
+    from rulecite.interpreter.api import RulePack
+
+    pack = RulePack(_forge_new_base(tmp_path))
+    (out,) = evaluate(pack, [{**GOOD, "loans": [{**GOOD["loans"][0], "units": 5}]}])
+    assert out.lines[0].verdict == "deny" and out.findings[0].message == "m 2"
+
+
+@pytest.mark.parametrize("name", _NEW_FORGERY_NAMES)
+def test_a_forged_definition_parameter_if_or_list_join_never_reaches_exec(tmp_path, name):
+    """A tampered cache entry may hold anything in a definition, a dated parameter, an
+    `if` or a list `+`: each forgery is a CompileError before any generated code exists."""
+    from rulecite.interpreter.api import RulePack
+    from rulecite.interpreter.codegen.compiler import CompileError, CompiledPack
+
+    from .test_hostile_packs import watching
+
+    marker = tmp_path / "MARKER"
+    forgeries, _ = _new_forgeries(marker)
+    pred, forge = forgeries[name]
+    done = [False]
+    pack = _replace(_forge_new_base(tmp_path), pred, forge, done)
+    assert done[0], f"no node to forge for {name}"
+    with watching() as w:
+        with pytest.raises(CompileError):
+            CompiledPack(pack)
+        with pytest.raises(CompileError):
+            RulePack(pack)
+    assert not w.named("exec", "compile"), w.named("exec", "compile")
+    assert not marker.exists(), "code in a forged model ran"
