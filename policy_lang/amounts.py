@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import os
 import re
+import stat
 import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -363,7 +365,14 @@ def read_rates(path: str) -> tuple:
     """The rows of a user's rates file, or ``RatesError`` naming every bad row."""
     name = str(path)
     try:
-        with open(path, "rb") as f:
+        # Opened without blocking (a FIFO no one writes to would block open() for ever), and
+        # read only when it is a regular file, as a pack's own files are.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RuleciteError(f"cannot read `{name}`: it is not a regular file (a FIFO, device or folder is "
+                                "never read)", code=CODE, hints=("save the table as a file and name that file",))
+        with os.fdopen(fd, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except (OSError, ValueError) as e:  # ValueError: a NUL in the path
         raise RuleciteError(f"cannot read `{name}`: {getattr(e, 'strerror', None) or 'not a file name'}",

@@ -393,3 +393,32 @@ def test_a_forged_definition_parameter_if_or_list_join_never_reaches_exec(tmp_pa
             RulePack(pack)
     assert not w.named("exec", "compile"), w.named("exec", "compile")
     assert not marker.exists(), "code in a forged model ran"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="POSIX FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_read_rates_refuses_what_is_not_a_regular_file_without_blocking(tmp_path, kind):
+    """`--rates` naming a FIFO no one writes to blocked for ever in open(); a device or a
+    folder is no table either. Each is refused at once, as a pack's own files are."""
+    import os
+    import threading
+
+    from rulecite.policy_lang.amounts import read_rates
+    from rulecite.policy_lang.errors import RuleciteError
+
+    path = {"fifo": tmp_path / "rates.csv", "device": "/dev/zero", "folder": tmp_path}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    got: list = []
+
+    def attempt():
+        try:
+            read_rates(str(path))
+        except RuleciteError as e:
+            got.append(e)
+
+    t = threading.Thread(target=attempt, daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive(), "read_rates blocked"
+    assert got and got[0].code == "E507" and "not a regular file" in str(got[0]), got
