@@ -33,6 +33,7 @@ class Tracer:
         self.rec = rec
         self.hist = hist
         self.let_cache: dict = {}
+        self.param_values: dict = {}  # parameter name -> ((start day, value), ...) the clock knows
         self.absent: list = []
         self.budget = [steps]  # steps left for the whole explanation
 
@@ -161,10 +162,11 @@ class Tracer:
         record's day), among the values the publication clock knows; as the compiled code."""
         p = self.pack.parameter(name)
         day = sd if sd is not None else default_service_date(self.pack.shape, self.rec)
-        found = None
-        for v in p.values:
-            if v.start.isoformat() <= day and known(v.citations, self.cp.as_of):
-                found = v.value
+        values = self.param_values.get(name)
+        if values is None:  # the values the clock knows, found once: a read never walks them
+            values = self.param_values[name] = tuple((v.start.isoformat(), v.value) for v in p.values
+                                         if known(v.citations, self.cp.as_of))
+        found = runtime.in_force(values, day, None, None)
         if p.type.kind == "list":
             return list(found or ())
         return found

@@ -422,3 +422,37 @@ def test_read_rates_refuses_what_is_not_a_regular_file_without_blocking(tmp_path
     t.join(10)
     assert not t.is_alive(), "read_rates blocked"
     assert got and got[0].code == "E507" and "not a regular file" in str(got[0]), got
+
+
+def test_explain_reads_a_parameter_of_many_values_without_walking_them_per_read(tmp_path, monkeypatch):
+    """The tracing evaluator walked every value of a dated parameter (asking the
+    publication clock of each) at every read, uncharged: 3,000 values read for each of
+    30 lines was 90,000 clock questions. The values the clock knows are found once."""
+    import datetime as dt
+    import importlib
+
+    explain_module = importlib.import_module("rulecite.interpreter.explain")
+
+    values = "".join(f"  from {(dt.date(2015, 1, 1) + dt.timedelta(days=i)).isoformat()} value {i} cite BYLAWS2025 "
+                     "restates\n" for i in range(3_000))
+    text = f'parameter cap {{\n  title "t"\n{values}}}\n' + _rule("count(a in loans where a.units + cap > 0) > 0",
+                                                                 msg="{cap}")
+    d = _pack(tmp_path, text)
+    toml = (d / "pack.toml").read_text().replace("from = 2025-01-01", "from = 2015-01-01")
+    (d / "pack.toml").write_text(toml)
+    pack = load_pack(d)
+    rec = {**GOOD, "loans": [{"line": i, "item": "BOOK", "units": 1, "days": 1, "date": "2025-03-02"}
+                             for i in range(1, 31)]}
+    calls = [0]
+    real = explain_module.known
+
+    def counting(*a, **k):
+        calls[0] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(explain_module, "known", counting)
+    trace = explain(pack, rec)
+    (out,) = evaluate(pack, [rec])
+    assert out.findings[0].message == "2999"  # the last value (from 2023-03-19) is in force
+    assert "rejected" not in trace
+    assert calls[0] <= 2 * 3_000, calls[0]
