@@ -13,7 +13,6 @@ import shutil
 import tracemalloc
 
 import pytest
-
 from rulecite.interpreter import Rejection, evaluate, explain, load_pack
 
 from .conftest import LIBRARY
@@ -176,7 +175,7 @@ def test_overlapping_rows_are_one_diagnostic_each_not_one_per_pair():
 
     n = 2_000
     text = "code,amount,from,until\n" + "X,1.00,2025-01-01,2025-12-31\n" * n
-    rows, diags = parse_rates(text, "rates.csv")
+    _, diags = parse_rates(text, "rates.csv")
     assert len(diags) == n - 1
     assert [d.span.line for d in diags] == list(range(3, n + 2))
     assert "on line 2" in diags[0].message and "2025-01-01..2025-12-31 here" in diags[0].message
@@ -300,8 +299,14 @@ def _new_forgeries(marker):
     import datetime as dt
 
     import attrs
-
-    from rulecite.policy_lang.model import Apply, Concat, Definition, Parameter, ParamValue, Ref
+    from rulecite.policy_lang.model import (
+        Apply,
+        Concat,
+        Definition,
+        Parameter,
+        ParamValue,
+        Ref,
+    )
     from rulecite.policy_lang.syntax import nodes as A
 
     cmd = ("[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'catch_warnings'][0]()"
@@ -320,7 +325,7 @@ def _new_forgeries(marker):
     def is_(cls, **where):
         return lambda n: type(n) is cls and all(getattr(n, k) == v for k, v in where.items())
 
-    first_value = lambda p: attrs.evolve(p, values=(attrs.evolve(p.values[0], **FIELD),) + p.values[1:])  # noqa: E731
+    first_value = lambda p: attrs.evolve(p, values=(attrs.evolve(p.values[0], **FIELD),) + p.values[1:])
     FIELD = {}
 
     def value(**kw):
@@ -376,7 +381,7 @@ def test_a_forged_definition_parameter_if_or_list_join_never_reaches_exec(tmp_pa
     """A tampered cache entry may hold anything in a definition, a dated parameter, an
     `if` or a list `+`: each forgery is a CompileError before any generated code exists."""
     from rulecite.interpreter.api import RulePack
-    from rulecite.interpreter.codegen.compiler import CompileError, CompiledPack
+    from rulecite.interpreter.codegen.compiler import CompiledPack, CompileError
 
     from .test_hostile_packs import watching
 
