@@ -302,6 +302,10 @@ def _plain(v):
     return v
 
 
+def _with_pack(rejection, ev):
+    return rejection.with_pack(ev.packref) if rejection.pack is None else rejection
+
+
 def explain_record(cp, record, line=None, history=None) -> dict:
     """See :func:`rulecite.interpreter.explain`."""
     from rulecite.interpreter.engine.evaluator import Evaluator
@@ -310,12 +314,12 @@ def explain_record(cp, record, line=None, history=None) -> dict:
     ev = Evaluator(cp)
     prepared = ev.prepare(record, 1)
     shape = cp.pack.shape
-    if not isinstance(prepared, dict):
-        return {"rejected": prepared.to_dict()}
+    if not isinstance(prepared, dict):  # named with its pack, as evaluate names it
+        return {"rejected": _with_pack(prepared, ev).to_dict()}
     rec = prepared
     result = ev.judge(rec, sorted(history, key=lambda r: r.get(shape.period, "")), 1)
     if not hasattr(result, "lines"):  # the record cannot be evaluated: a rejection
-        return {"rejected": result.to_dict()}
+        return {"rejected": _with_pack(result, ev).to_dict()}
     tr = Tracer(cp, rec, sorted(history, key=lambda r: r.get(shape.period, "")))
     d0 = default_service_date(shape, rec)
     out_rules = []
