@@ -207,3 +207,12 @@ def test_priced_lines_for_one_result():
     # 99490 60.49 x 1; 99439 45.93 x 3 = 137.79 (RATES.md, CY2025)
     assert got == [("99490", "allow", 1, "2025-05-31", Decimal("60.49")),
                    ("99439", "deny", 3, "2025-05-31", Decimal("137.79"))]
+
+
+def test_the_summary_table_passes_no_control_character_to_the_terminal(tmp_path):
+    # a record's code holding an escape sequence, priced by nothing: it is listed as unpriced
+    facts = write_jsonl(tmp_path / "f.jsonl", [{"member_id": "M1", "month": "2026-01",
+                                                "loans": [{"line": 1, "item": "BO\u001b[2JOK\nFAKE", "units": 2}]}])
+    r = run(["eval", LIBRARY, facts, "--summary"])
+    assert "\u001b" not in r.stdout and "\nFAKE" not in r.stdout, r.stdout
+    assert "BO\\u001b[2JOK\\u000aFAKE" in r.stdout

@@ -28,6 +28,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from attrs import frozen
 
+from rulecite.interpreter.reports.markup import plain_text
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 TOP_REASONS = 10
@@ -200,7 +202,8 @@ class MoneySummary:
         if self.unverified_lines:
             out.append(f"  unverified amounts (no primary source) priced {self.unverified_lines:,} line(s), "
                        f"{_shown(self.unverified_amount, cur)}: " + ", ".join(sorted(self.unverified_codes)))
-        return "\n".join(out) + "\n"
+        # each line holds pack and record text (a label, a code): nothing a terminal acts on
+        return "\n".join(plain_text(x) for x in out) + "\n"
 
 
 @frozen
