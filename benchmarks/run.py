@@ -49,8 +49,11 @@ ANCHOR_VENV = HERE / ".venv-anchors"
 IDS = {"apcm.addon.same-npi": "R1", "apcm.addon.effective": "R2", "apcm.ccm.same-npi": "R3",
        "ccm.99439.max-units": "R4", "ccm.99490.minutes": "R5", "ccm.99439.minutes": "R6",
        "apcm.g0558.qmb": "R7", "g0511.ended": "R8", "consent.required": "R9"}
-FAST = {"hand", "hand_tuned", "closures", "rulecite"}
-ENGINES = ["hand", "hand_tuned", "closures", "zen_expr", "zen_graph", "regorus", "cel_rust", "jsonlogic"]
+FAST = {"hand", "hand_tuned", "hand_validated", "closures", "rulecite", "rulecite_trusted"}
+ENGINES = ["hand", "hand_tuned", "hand_validated", "closures", "zen_expr", "zen_graph", "regorus", "cel_rust",
+           "jsonlogic"]
+RULECITE = ["rulecite", "rulecite_trusted"]
+os.environ.setdefault("ANCHOR_FACTS_SCHEMA", str(ANCHOR_PACK / "facts.schema.json"))  # engines/hand_validated.py
 
 
 # ---------------------------------------------------------------- helpers
@@ -109,7 +112,7 @@ def child(task: str, *args, python=None, timeout=1800) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def rulecite_fn():
+def rulecite_fn(trusted: bool = False):
     from rulecite.interpreter import evaluate, load_pack
 
     pack = load_pack(ANCHOR_PACK)
@@ -123,14 +126,14 @@ def rulecite_fn():
 
     def fn(records):
         # The whole public path: validation, rules, a Result per record, read through its API.
-        return [[(v.line, v.verdict, conv(v.rules)) for v in r.lines] for r in evaluate(pack, records)]
+        return [[(v.line, v.verdict, conv(v.rules)) for v in r.lines] for r in evaluate(pack, records, trusted=trusted)]
 
     return fn
 
 
 def engine_fn(name: str):
-    if name == "rulecite":
-        return rulecite_fn()
+    if name in RULECITE:
+        return rulecite_fn(trusted=name == "rulecite_trusted")
     sys.path.insert(0, str(ANCHORS))
     from registry import load
 
@@ -146,15 +149,17 @@ def task_time(engine: str, path: str, runs: str) -> dict:
     fn(records[:10])
     gc.collect()
     loaded = rss_mb()
-    times = []
+    times, cpu = [], []
     for _ in range(int(runs)):
         gc.collect()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = fn(records)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         assert len(res) == len(records)
         del res
-    return {"times": times, "median": statistics.median(times), "loaded_mb": round(loaded), "peak_mb": round(peak_mb())}
+    return {"times": times, "median": statistics.median(times), "cpu": statistics.median(cpu),
+            "loaded_mb": round(loaded), "peak_mb": round(peak_mb())}
 
 
 def task_check(path: str) -> dict:
@@ -169,11 +174,12 @@ def task_check(path: str) -> dict:
             "differ": len(diffs) + abs(len(ref) - len(got)), "first": diffs[:3]}
 
 
-def task_versions() -> dict:
+def task_versions(dists=None) -> dict:
     from importlib import metadata
 
     out = {}
-    for dist in ["zen-engine", "gordon-to-regorus", "common-expression-language", "cel-python", "panzi-json-logic"]:
+    for dist in dists or ["zen-engine", "gordon-to-regorus", "common-expression-language", "cel-python",
+                          "panzi-json-logic", "jsonschema-rs", "orjson"]:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -190,21 +196,31 @@ def task_breakdown(path: str) -> dict:
     ev = Evaluator(cp)
     records = load_records(Path(path))
     out = {}
-    for name, f in [("scan", ev.scan), ("prepare", lambda r: ev.prepare(r, 1)), ("decide", lambda r: cp.decide(r, [])),
-                    ("result", lambda r: ev.result(r, [], 1)),
+    raws = [json.dumps(r).encode() for r in records]
+    for name, f in [("fast", ev.fast or (lambda r: None)), ("scan", ev.scan),
+                    ("prepare", lambda r: ev.prepare(r, 1)),
+                    ("prepare_text", None), ("decide", lambda r: cp.decide(r, [])),
+                    ("result", lambda r: ev.result(r, [], 1)), ("judge", lambda r: ev.judge(r, [], 1)),
                     ("to_json", None)]:
+        if name == "prepare_text":
+            gc.collect()
+            t0 = time.process_time()
+            for r in raws:
+                ev.prepare(r, 1)
+            out[name] = 1e6 * (time.process_time() - t0) / len(records)
+            continue
         if f is None:
             results = [ev.result(r, [], 1) for r in records]
             gc.collect()
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for r in results:
                 r.to_json()
         else:
             gc.collect()
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for r in records:
                 f(r)
-        out[name] = 1e6 * (time.perf_counter() - t0) / len(records)
+        out[name] = 1e6 * (time.process_time() - t0) / len(records)
     return out
 
 
@@ -262,14 +278,15 @@ def task_parsed(pack: str, path: str, runs: str) -> dict:
     p = load_pack(pack)
     records = load_records(Path(path))
     list(evaluate(p, records[:10]))
-    times = []
+    times, cpu = [], []
     for _ in range(int(runs)):
         gc.collect()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for r in evaluate(p, records):
             r.lines  # noqa: B018 - read the verdicts, as a caller does
         times.append(time.perf_counter() - t0)
-    return {"n": len(records), "median": statistics.median(times)}
+        cpu.append(time.process_time() - c0)
+    return {"n": len(records), "median": statistics.median(times), "cpu": statistics.median(cpu)}
 
 
 def task_load(pack: str, mode: str = "source") -> dict:
@@ -378,6 +395,10 @@ def main():
            f"Generated by `make bench` (`python benchmarks/run.py{' --quick' if q else ''}`) on "
            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Every figure below comes from this one run; "
            "timings on these machines are noisy, so compare ratios within the run.", "",
+           "The machine is shared (2 cores, other engineers' test runs): wall-clock time depends on what else "
+           "runs, so single-process ratios are taken on **CPU time** (`time.process_time()` in the process, or "
+           "the child's user + system time for whole processes); wall time is shown beside it. The `--jobs 2` "
+           "speed-up can only be wall time.", "",
            "## Machine", "",
            f"- {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2 ** 30:.0f} GiB RAM, {platform.system()}",
@@ -385,11 +406,10 @@ def main():
     apy = anchor_python(notes)
     versions = child("versions", python=apy)
     md.append("- Compared engines (anchor venv): " + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()))
-    try:
-        import orjson
-        md.append(f"- Rulecite with orjson {orjson.__version__} (the `fast` extra) for decoding JSON Lines and writing results (same bytes as without it)")
-    except ImportError:
-        md.append("- Rulecite without orjson (standard json decoding)")
+    mine = task_versions(["orjson", "jsonschema-rs", "jsonschema"])
+    md.append("- Rulecite's venv: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in mine.items())
+              + " (orjson and jsonschema-rs are the `fast` extra: decoding JSON Lines, the validator's accept "
+              "path, writing results; the same bytes without them)")
     load = os.getloadavg()
     md.append(f"- Load average when the run started: {load[0]:.1f} (other work on the machine slows every engine "
               "alike within a step, but not evenly across steps)")
@@ -407,39 +427,57 @@ def main():
            + (f"**identical verdicts** on {chk['records']:,} records ({chk['lines']:,} lines, {chk['denied']:,} denied)."
               if chk.get("differ") == 0 else f"**DIFFERENT** on {chk.get('differ')} records: {chk}"), ""]
     rows = []
-    rates = {}
-    for eng in ENGINES + ["rulecite"]:
+    rates, cpu_rates = {}, {}
+    for eng in ENGINES + RULECITE:
         runs = 5 if eng in FAST else 3
-        r = child("time", eng, path, runs, python=None if eng == "rulecite" else apy)
+        r = child("time", eng, path, runs, python=None if eng in RULECITE else apy)
         if "median" in r:
             rates[eng] = big / r["median"]
-            log(f"{eng:12s} {rates[eng]:>10,.0f} rec/s")
+            cpu_rates[eng] = big / r["cpu"]
+            log(f"{eng:16s} {rates[eng]:>10,.0f} rec/s wall, {cpu_rates[eng]:>10,.0f} cpu")
         else:
             log(eng, r)
         rows.append((eng, r, runs))
     md += [f"Records per second on {big:,} parsed records (median of the runs shown; each engine in its own "
-           "process). Rulecite's time is the whole public path: schema validation, the rules, a `Result` per "
-           "record with findings (messages, evidence, citations), read through `result.lines`.", "",
-           "| engine | rec/s | vs hand | µs/record | runs | RSS loaded→peak MB |", "|---|---|---|---|---|---|"]
+           "process). Rulecite's time is the whole public path: `evaluate(pack, records)` (schema validation, "
+           "the rules, a `Result` per record with findings: messages, evidence, citations), read through "
+           "`result.lines`; `rulecite_trusted` is `evaluate(pack, records, trusted=True)` (no schema "
+           "validation). `hand_validated` is hand.py plus jsonschema_rs validation of each record against the "
+           "anchor pack's facts schema.", "",
+           "| engine | rec/s (CPU) | µs/record (CPU) | rec/s (wall) | vs hand (CPU) | runs | RSS loaded→peak MB |",
+           "|---|---|---|---|---|---|---|"]
     for eng, r, runs in rows:
         if "median" in r:
-            md.append(f"| {eng} | {rates[eng]:,.0f} | {rates[eng] / rates['hand']:.2f}× | {1e6 / rates[eng]:.1f} | "
-                      f"{runs} | {r['loaded_mb']}→{r['peak_mb']} |")
+            md.append(f"| {eng} | {cpu_rates[eng]:,.0f} | {1e6 / cpu_rates[eng]:.1f} | {rates[eng]:,.0f} | "
+                      f"{cpu_rates[eng] / cpu_rates['hand']:.2f}× | {runs} | {r['loaded_mb']}→{r['peak_mb']} |")
         else:
-            md.append(f"| {eng} | not run: {r.get('error', '?')} | | | | |")
-    ratio = rates.get("rulecite", 0) / rates["hand"] if "hand" in rates else 0
-    md += ["", f"**Rulecite / hand.py = {ratio:.2f}×** (must: 0.67×, goal: 1.0×).", ""]
-    glance.append(("Anchor, parsed records: Rulecite / hand.py", "≥ 0.67× (goal 1.0×)", f"{ratio:.2f}×",
-                   ratio >= 0.67))
+            md.append(f"| {eng} | not run: {r.get('error', '?')} | | | | | |")
+
+    def ratio(a, b, table):
+        return table.get(a, 0) / table[b] if table.get(b) else 0
+
+    validated = ratio("rulecite", "hand_validated", cpu_rates)
+    trusted = ratio("rulecite_trusted", "hand", cpu_rates)
+    md += ["", f"**Validated: Rulecite / hand_validated = {validated:.2f}×** (wall: "
+           f"{ratio('rulecite', 'hand_validated', rates):.2f}×; must 0.67×, goal 1.0×).", "",
+           f"**Trusted: Rulecite (trusted=True) / hand.py = {trusted:.2f}×** (wall: "
+           f"{ratio('rulecite_trusted', 'hand', rates):.2f}×; must 0.67×, goal 1.0×).", ""]
+    glance.append(("Validated, parsed records: `evaluate` / hand_validated", "≥ 0.67× (goal 1.0×)",
+                   f"{validated:.2f}×", validated >= 0.67, validated >= 1.0))
+    glance.append(("Trusted, parsed records: `evaluate(trusted=True)` / hand.py", "≥ 0.67× (goal 1.0×)",
+                   f"{trusted:.2f}×", trusted >= 0.67, trusted >= 1.0))
 
     # -- where the time goes
     bd = child("breakdown", path)
-    md += ["### Where Rulecite's time goes (anchor pack, µs per record)", "",
+    md += ["### Where Rulecite's time goes (anchor pack, CPU µs per record, one step at a time)", "",
            "| step | µs/record |", "|---|---|"]
-    for k, label in [("scan", "schema scan (compiled validator, fast path)"),
-                     ("prepare", "prepare = scan + coverage check"),
+    for k, label in [("fast", "validation accept path: jsonschema_rs (`engine/fastvalidate.py`)"),
+                     ("scan", "the Python schema scan it replaces (used without the `fast` extra)"),
+                     ("prepare", "prepare a parsed record = validation + coverage check"),
+                     ("prepare_text", "prepare a JSON line = orjson + validation + repeated-key check + coverage"),
                      ("decide", "decide: the rules (generated code)"),
-                     ("result", "result = decide + findings (message, evidence) + Result"),
+                     ("result", "result = decide + verdicts + Result"),
+                     ("judge", "judge = result + findings rendered (message, evidence; checked finite)"),
                      ("to_json", "to_json of a result (end-to-end output only)")]:
         md.append(f"| {label} | {bd.get(k, float('nan')):.2f} |")
     prof = child("profile", str(ANCHOR_PACK), path, min(big, 20000))
@@ -472,11 +510,12 @@ def main():
         spath = synth_file(cms_n)
         r = child("parsed", "cms-care-management", spath, 3)
         if "median" in r:
-            rate = r["n"] / r["median"]
-            md += [f"{rate:,.0f} patient-months per second on one core ({1e6 / rate:.1f} µs each) on {cms_n:,} "
-                   f"parsed records; the goal is 100,000/s: {rate / 100_000:.2f} of it.", ""]
-            glance.append(("CMS pack, parsed synth records, one core", "goal 100,000/s", f"{rate:,.0f}/s",
-                           rate >= 100_000))
+            rate = r["n"] / r["cpu"]
+            md += [f"**{rate:,.0f} patient-months per second per core** (CPU time; {1e6 / rate:.1f} µs each; "
+                   f"wall: {r['n'] / r['median']:,.0f}/s) on {cms_n:,} parsed records, validated "
+                   "(`evaluate(pack, records)`, verdicts read); must 50,000/s, goal 100,000/s.", ""]
+            glance.append(("CMS pack, validated parsed synth records, per core", "≥ 50,000/s (goal 100,000/s)",
+                           f"{rate:,.0f}/s", rate >= 50_000, rate >= 100_000))
         else:
             md += [f"not measured: {r.get('error')}", ""]
         prof = child("profile", "cms-care-management", spath, min(cms_n, 10_000))
@@ -486,41 +525,79 @@ def main():
         spath = None
 
     # -- end to end
-    md += ["## `rulecite eval` end to end (JSON Lines in, JSON Lines out)", "",
-           "| pack, records | mode | seconds | rec/s | peak RSS MB (main process) |", "|---|---|---|---|---|"]
-    e2e = {}
-    rss = {}
+    md += ["## End to end: JSON Lines in, JSON Lines out, one process (start-up included)", "",
+           "`rulecite eval PACK FILE -q > out` against the anchors' `pipeline.py` (orjson, jsonschema_rs, "
+           "hand.py, orjson; `--validate` validates each record, as `rulecite eval` always does), each a whole "
+           "process, timed from start to exit; CPU = the child's user + system time.", "",
+           "| pack, records | program | wall s | CPU s | rec/s (CPU) | rec/s (wall) | peak RSS MB |",
+           "|---|---|---|---|---|---|---|"]
+    e2e, e2e_cpu, rss = {}, {}, {}
     sizes = sorted({100_000, e2e_big})
     cases = [("anchor", str(ANCHOR_PACK), data_file(n)) for n in sizes]
     if spath is not None:
         cases.append(("cms", "cms-care-management", spath))
     rulecite = str(Path(sys.executable).parent / "rulecite")
+    pipeline = ANCHORS / "pipeline.py"
+
+    def run_proc(cmd):
+        with open(os.devnull, "wb") as devnull:
+            t0 = time.perf_counter()
+            p = subprocess.Popen(cmd, stdout=devnull, stderr=subprocess.DEVNULL)
+            _, status, ru = os.wait4(p.pid, 0)
+            return time.perf_counter() - t0, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, status
+
+    out_tmp = Path(tempfile.mkdtemp(prefix="rulecite-bench-out-"))
     for label, pk, f in cases:
         n = sum(1 for _ in open(f, "rb"))
-        for mode, extra in (("1 process", []), ("--jobs 2", ["--jobs", "2"])):
-            if label == "anchor" and n < e2e_big and extra:
-                continue  # --jobs 2 at the largest size only
-            with open(os.devnull, "wb") as devnull:
-                t0 = time.perf_counter()
-                p = subprocess.Popen([rulecite, "eval", pk, str(f), "--quiet", *extra], stdout=devnull)
-                _, status, ru = os.wait4(p.pid, 0)
-                dt = time.perf_counter() - t0
-            e2e[(label, n, mode)] = n / dt
-            rss[(label, n, mode)] = ru.ru_maxrss / 1024
-            md.append(f"| {label}, {n:,} | {mode} | {dt:.1f} | {n / dt:,.0f} | {ru.ru_maxrss / 1024:.0f} |"
+        programs = [("rulecite eval", [rulecite, "eval", pk, str(f), "--quiet"])]
+        if label == "anchor":
+            programs += [("pipeline.py --validate", [sys.executable, str(pipeline), str(f), str(out_tmp / "p.jsonl"),
+                                                     "--validate"]),
+                         ("pipeline.py", [sys.executable, str(pipeline), str(f), str(out_tmp / "p.jsonl")])]
+        for prog, cmd in programs:
+            dt, cpu, mb, status = run_proc(cmd)
+            e2e[(label, n, prog)], e2e_cpu[(label, n, prog)], rss[(label, n, prog)] = n / dt, n / cpu, mb
+            md.append(f"| {label}, {n:,} | {prog} | {dt:.1f} | {cpu:.1f} | {n / cpu:,.0f} | {n / dt:,.0f} | {mb:.0f} |"
                       + ("" if status == 0 else f" exit {status}"))
-            log(label, n, mode, f"{n / dt:,.0f} rec/s")
-    sp = [e2e[(lb, n, "--jobs 2")] / e2e[(lb, n, "1 process")] for (lb, n, m) in e2e if m == "--jobs 2"]
-    md += ["", "Speed-up with --jobs 2: " + ", ".join(f"{x:.2f}×" for x in sp) + " (goal 1.7×).", ""]
+            log(label, n, prog, f"{n / cpu:,.0f} rec/s cpu, {n / dt:,.0f} wall")
+    shutil.rmtree(out_tmp, ignore_errors=True)
+    md.append("")
+    for n in sizes:
+        a, b = e2e_cpu.get(("anchor", n, "rulecite eval")), e2e_cpu.get(("anchor", n, "pipeline.py --validate"))
+        if a and b:
+            w = e2e[("anchor", n, "rulecite eval")] / e2e[("anchor", n, "pipeline.py --validate")]
+            md += [f"**Anchor, {n:,} records: `rulecite eval` / `pipeline.py --validate` = {a / b:.2f}×** (CPU; "
+                   f"wall {w:.2f}×; must 0.5×, goal 1.0×).", ""]
+            if n == e2e_big:
+                glance.append((f"End to end, {n:,} records, 1 process: `rulecite eval` / pipeline.py validated",
+                               "≥ 0.5× (goal 1.0×)", f"{a / b:.2f}× (wall {w:.2f}×)", a / b >= 0.5, a / b >= 1.0))
+
+    md += ["## `rulecite eval --jobs 2` on 2 cores", "",
+           "Wall time (the only measure of a speed-up); the machine's other work takes cores from both runs.", "",
+           "| pack, records | mode | wall s | rec/s | peak RSS MB (main process) |", "|---|---|---|---|---|"]
+    sp = []
+    for label, pk, f in cases:
+        n = sum(1 for _ in open(f, "rb"))
+        if label == "anchor" and n < e2e_big:
+            continue  # --jobs 2 at the largest size only
+        one = e2e.get((label, n, "rulecite eval"))
+        dt, cpu, mb, status = run_proc([rulecite, "eval", pk, str(f), "--quiet", "--jobs", "2"])
+        md.append(f"| {label}, {n:,} | 1 process | {n / one:.1f} | {one:,.0f} | {rss[(label, n, 'rulecite eval')]:.0f} |")
+        md.append(f"| {label}, {n:,} | --jobs 2 | {dt:.1f} | {n / dt:,.0f} | {mb:.0f} |"
+                  + ("" if status == 0 else f" exit {status}"))
+        sp.append((n / dt) / one)
+        log(label, n, "--jobs 2", f"{n / dt:,.0f} rec/s")
+    md += ["", f"Speed-up with --jobs 2: {', '.join(f'{x:.2f}×' for x in sp)} (must 1.5×, goal 1.7×); load "
+           f"average now {os.getloadavg()[0]:.1f}.", ""]
     if sp:
-        glance.append(("`eval --jobs 2` speed-up", "goal ≥ 1.7×", ", ".join(f"{x:.2f}×" for x in sp),
-                       min(sp) >= 1.7))
-    lo, hi = rss.get(("anchor", 100_000, "1 process")), rss.get(("anchor", e2e_big, "1 process"))
+        glance.append(("`eval --jobs 2` speed-up on 2 cores", "≥ 1.5× (goal 1.7×)", ", ".join(f"{x:.2f}×" for x in sp),
+                       min(sp) >= 1.5, min(sp) >= 1.7))
+    lo, hi = rss.get(("anchor", 100_000, "rulecite eval")), rss.get(("anchor", e2e_big, "rulecite eval"))
     if lo and hi and e2e_big > 100_000:
         md += [f"Peak RSS, anchor, 1 process: {hi:.0f} MB at {e2e_big:,} records, {lo:.0f} MB at 100,000: "
                f"{hi / lo:.2f}× (target: within 1.5× and under 300 MB).", ""]
         glance.append((f"Peak RSS at {e2e_big:,} records vs 100,000", "≤ 1.5× and < 300 MB",
-                       f"{hi / lo:.2f}×, {hi:.0f} MB", hi / lo <= 1.5 and hi < 300))
+                       f"{hi / lo:.2f}×, {hi:.0f} MB", hi / lo <= 1.5 and hi < 300, None))
 
     # -- load time
     md += ["## Loading a pack", "",
@@ -553,10 +630,49 @@ def main():
         if r and "parse_check" in r and "compile" in r:
             t = r["parse_check"] + r["compile"]
             glance.append((f"Load the CMS pack from {'the checked-pack cache' if mode == 'cache' else 'source'}",
-                           "< 0.3 s (or a cache that gets there)", f"{t:.3f} s", t < 0.3))
+                           "< 0.3 s (or a cache that gets there)", f"{t:.3f} s", t < 0.3, None))
+    # -- what stands in the way (figures from this run)
+    hand_us = 1e6 / cpu_rates["hand"] if cpu_rates.get("hand") else float("nan")
+    hv_us = 1e6 / cpu_rates["hand_validated"] if cpu_rates.get("hand_validated") else float("nan")
+    rc_us = 1e6 / cpu_rates["rulecite"] if cpu_rates.get("rulecite") else float("nan")
+    tr_us = 1e6 / cpu_rates["rulecite_trusted"] if cpu_rates.get("rulecite_trusted") else float("nan")
+    way = ["## What stands in the way of the targets", "",
+           "Per record on the anchor pack, CPU time (the breakdown above measures one step at a time, so its "
+           "steps are cheaper than inside the whole loop):", "",
+           f"- hand.py takes {hand_us:.1f} µs and hand_validated {hv_us:.1f} µs; `evaluate` takes {rc_us:.1f} µs "
+           f"validated and {tr_us:.1f} µs trusted. To meet the must (0.67×) they would need "
+           f"{hv_us / 0.67:.1f} µs and {hand_us / 0.67:.1f} µs.",
+           f"- The rules themselves (`decide`, the generated code of `interpreter/codegen`) take "
+           f"{bd.get('decide', float('nan')):.1f} µs of it (measured alone), against hand.py's {hand_us:.1f} µs "
+           "for the same checks: the gap is the engine around the rules, below.",
+           f"- Validation: jsonschema_rs on the rewritten schema takes {bd.get('fast', float('nan')):.1f} µs "
+           f"(the Python scan it replaced: {bd.get('scan', float('nan')):.1f} µs), as much as in hand_validated.",
+           f"- Building the verdicts and the `Result` ({bd.get('result', float('nan')) - bd.get('decide', 0):.1f} µs "
+           "beyond decide), the grouping by subject (a 64-bit digest per new subject, for the note on a subject "
+           "that comes back), the coverage check and wrapping `result.lines` make the rest; findings "
+           "(messages, evidence) are rendered only when read, unless a rule's evidence may hold a list or a "
+           "decimal.",
+           f"- End to end, a JSON line also costs orjson decoding and the repeated-key check "
+           f"(prepare a line: {bd.get('prepare_text', float('nan')):.1f} µs in all) and writing the result with "
+           f"its findings ({bd.get('to_json', float('nan')):.1f} µs for to_json, findings rendered there); "
+           "pipeline.py writes only the verdicts.",
+           "- The CMS pack: its 115 rules' generated code (`decide`) is most of the time per record (see its "
+           "profile above: the `<rulecite cms-care-management ...>` functions and the runtime's `collect`, "
+           "`last_day`, `len_`); the engine's own share is about a quarter.",
+           "- `--jobs 2`: two workers spend about twice the CPU of one process on the same records (each pays "
+           "the spawn, the import and the pack load, about half a second, and sends every result back with "
+           "its parts and JSON text), while the parent reads and cuts the input, rebuilds each result and "
+           "tracks subjects; on 2 cores shared with other work the three processes compete. Workers writing "
+           "finished, ordered chunks (so that the parent only moves bytes) is the next step; not done.",
+           ""]
+    md += way
     md[summary_at:summary_at] = (
-        ["## Targets at a glance", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
-        + [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in glance] + [""])
+        ["## Targets at a glance", "", "| target | wanted | measured | must met | goal met |", "|---|---|---|---|---|"]
+        + [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} | {'-' if goal is None else ('yes' if goal else 'no')} |"
+           for a, b, c, ok, goal in glance]
+        + ["", "Dask byte-identity with a single process is checked by the test suite (`tests/test_parallel.py`), "
+           "not timed here. Where a must or a goal is not met, [What stands in the way of the targets]"
+           "(#what-stands-in-the-way-of-the-targets) says by how much and why.", ""])
     md += ["", *notes, f"- The whole run took {(time.time() - started) / 60:.1f} minutes.", ""]
     Path(args.out).write_text("\n".join(md))
     log("wrote", args.out)
