@@ -106,6 +106,10 @@ def definitions(ck) -> None:
             ck.err("E207", f"`{d.name}` is a built-in function; a definition cannot take its name", d.span,
                    ["choose another name"])
             continue
+        if d.name in ck.sets or d.name in getattr(ck, "params", {}):
+            kind = "set" if d.name in ck.sets else "dated parameter"
+            ck.err("E211", f"definition `{d.name}` has the name of a {kind}", d.span,
+                   ["choose another name: a name stands for one thing in a pack"])
         decls[d.name] = d
     ck.defs = dict(inherited)
     ck.bad_defs = set()

@@ -91,7 +91,7 @@ class Expressions:
                      ["choose another name"])
             return
         taken = set(self.record_type.field_names) | set(self.sets) | {"history", "service_date"} \
-            | set(getattr(self, "params", {}))
+            | set(getattr(self, "params", {})) | set(getattr(self, "defs", {}))
         if not top:
             taken |= set(self.derived)
         if name in taken:
