@@ -395,3 +395,9 @@ def test_yearly_update_walkthrough(tmp_path, monkeypatch):
     cap = cms.parameter("cap_99439")
     assert [(v.start.isoformat(), v.value) for v in cap.values][-2:] == [("2025-01-01", 2), ("2027-01-01", 3)]
     assert "GXMPL" in cms.set("APCM_ADDON").members
+    # a new rule with the new source, reached by its tests, and the site published from it
+    (rule,) = [r for r in cms.rules if r.id == "apcm.gxmpl.once-a-month"]
+    assert [c.source.name for c in rule.citations] == ["PFS2027"]
+    site = tmp_path / "site-2027"
+    pages = [p for p in site.rglob("*.html") if "apcm.gxmpl.once-a-month" in p.read_text(encoding="utf-8")]
+    assert (site / "index.html").is_file() and pages
