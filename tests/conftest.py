@@ -13,6 +13,23 @@ LIBRARY = TESTS / "packs" / "library"
 BRANCH = TESTS / "packs" / "library-branch"
 
 
+def _hypothesis_profile():
+    """Property tests run the same examples on every run (the suite is deterministic, and a
+    clean clone's CI either passes or fails, never by luck); `HYPOTHESIS_PROFILE=explore`
+    draws new examples each run to look for new failures (then add each one found as a
+    regression test)."""
+    import os
+
+    from hypothesis import settings
+
+    settings.register_profile("rulecite", derandomize=True, print_blob=True)
+    settings.register_profile("explore", derandomize=False, print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "rulecite"))
+
+
+_hypothesis_profile()
+
+
 def pytest_configure(config):
     """The checked-pack cache of this test run lives in a private temporary folder
     (inherited by the subprocesses tests start), never in the user's ~/.cache."""

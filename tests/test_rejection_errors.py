@@ -76,3 +76,16 @@ def test_rejections_and_results_name_the_pack_and_the_contract(pack):
         assert d["pack"] == {"name": pack.name, "version": pack.version, "sha256": pack.lock}
         jsonschema.validate(d, schema)
     assert results[1].errors == (RecordError("$", results[1].reason),)
+
+
+def test_a_callers_dict_with_a_key_that_is_not_text_is_a_rejection_at_its_path():
+    # found by the differential property test: {1: 2} reached jsonschema's pattern match on
+    # keys and raised TypeError (an internal error) instead of a rejection
+    from rulecite.interpreter import evaluate, load_pack
+
+    pack = load_pack("cms-care-management")
+    record = {"patient_id": "P1", "month": "2026-03", "time": [{1: 2}],
+              "claims": [{"line": 1, "code": "G0557", "date": "2026-03-31"}]}
+    (r,) = list(evaluate(pack, [record]))
+    assert r.kind == "rejection" and r.path == '$.time[0]["1"]'
+    assert "not text" in r.reason

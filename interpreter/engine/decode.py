@@ -139,6 +139,22 @@ def huge_int(value):
     return found[0] if found is not None and found[1] == "int" else None
 
 
+def non_text_key(value):
+    """The JSON path of the first object key that is not text (a caller's dict may hold
+    ``{1: 2}``; JSON's keys are strings), or None."""
+    stack = [(value, ())]
+    while stack:
+        v, p = stack.pop()
+        if isinstance(v, dict):
+            for k, x in reversed(list(v.items())):
+                if not isinstance(k, str):
+                    return json_path(p + (repr(k)[:40],))
+                stack.append((x, p + (k,)))
+        elif isinstance(v, (list, tuple)):
+            stack.extend((x, p + (i,)) for i, x in reversed(list(enumerate(v))))
+    return None
+
+
 def unpaired_surrogate(value):
     """The JSON path of the first string (or key) holding an unpaired surrogate, or None."""
     stack = [(value, ())]

@@ -18,7 +18,7 @@ import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
-from rulecite.interpreter.engine.decode import huge_int, json_path, unwritable
+from rulecite.interpreter.engine.decode import huge_int, json_path, non_text_key, unwritable
 
 _MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
@@ -122,11 +122,17 @@ class RecordValidator:
         self.fast = compile_check(schema)  # None when the schema needs the general validator
 
     def is_valid(self, record) -> bool:
-        if self.fast is not None:
-            return self.fast(record)
-        return self.validator.is_valid(record)
+        try:
+            if self.fast is not None:
+                return self.fast(record)
+            return self.validator.is_valid(record)
+        except TypeError:  # a key that is not text: `problem` names it
+            return False
 
     def problem(self, record) -> Problem | None:
+        where = non_text_key(record)
+        if where is not None:
+            return Problem(where, "an object key that is not text (JSON object keys are strings)")
         try:
             errors = list(self.validator.iter_errors(record))
         except ValueError:
