@@ -118,7 +118,11 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
         if dlog:  # the header now; entries as their subject's group ends; the footer in `finally`
             logger = DecisionLogWriter(dlog, rp, as_of, __version__, limits=limits, logged_at=_now(),
                                        lean=log_lean)
-        for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
+        finished = writer is not None and output in ("jsonl", "json") and logger is None  # JSON text is enough
+        for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished):
+            if item.kind == "chunk":  # finished in a worker (--jobs): its JSON text and counts
+                _write_chunk(item, tally, counted, writer, rejects, progress)
+                continue
             tally.add(item, counted)
             raw = items.pop(item.input_line) if tee else None
             if writer is not None:
@@ -163,10 +167,20 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
     return EXIT_FINDINGS if tally.fails(fail_on) else EXIT_OK
 
 
-def _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
+def _write_chunk(chunk, tally, counted, writer, rejects, progress):
+    """What the loop in ``command`` does to each item, done to a parallel run's ``FinishedChunk``."""
+    tally.add_chunk(chunk, counted)
+    writer.write_texts(chunk.texts)
+    if rejects is not None:
+        for r in chunk.rejections.values():
+            rejects.write(r.to_json() + "\n")
+    progress.tick(len(chunk))
+
+
+def _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished=False):
     if engine != "local" or jobs > 1:
         return _worker_failures(_engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler,
-                                                limits))
+                                                limits, finished))
     return _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits)
 
 
@@ -181,14 +195,14 @@ def _worker_failures(results):
                          "incomplete") from None
 
 
-def _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits):
+def _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished=False):
     if engine == "dask":
         pack_root(pack)
         return _parallel().evaluate_dask(pack, facts, scheduler=scheduler, as_of=as_of, limits=limits)
     if jobs > 1:
         lines = (i if isinstance(i, (bytes, str, OversizedLine)) else json.dumps(i, ensure_ascii=False)
                  for i in items)
-        return _parallel().evaluate_parallel(pack, lines, jobs=jobs, as_of=as_of, limits=limits)
+        return _parallel().evaluate_parallel(pack, lines, jobs=jobs, as_of=as_of, limits=limits, finished=finished)
     from rulecite.interpreter import evaluate
 
     return evaluate(rp, items, as_of=as_of, limits=limits)

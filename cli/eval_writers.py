@@ -57,6 +57,27 @@ class Tally:
             elif severity == "warn":
                 self.warn_findings += 1
 
+    def add_chunk(self, chunk, counted: bool = True):
+        """Count a parallel run's ``FinishedChunk`` as ``add`` counts each of its items."""
+        rejections = chunk.rejections
+        for r in rejections.values():
+            self.add(r, counted)
+        n = len(chunk) - len(rejections)
+        self.records += n
+        self.results += n
+        if not counted:
+            return
+        allowed, denied, found = chunk.counts
+        self.allowed += allowed
+        self.denied += denied
+        for (rule, severity), k in found:
+            self.by_rule[rule] += k
+            self.severity[rule] = severity
+            if severity == "deny":
+                self.deny_findings += k
+            elif severity == "warn":
+                self.warn_findings += k
+
     def fails(self, fail_on) -> bool:
         """Whether the run fails ``--fail-on``: ``fail_on`` holds deny (a denied line or deny
         finding), warn (those, or a warn finding) and reject (a rejected record)."""
@@ -116,6 +137,11 @@ class JsonlWriter:
         # in parallel runs already made by the worker
         self.out.write(item.to_json() + "\n")
 
+    def write_texts(self, texts):
+        """Write items given as their JSON texts (a parallel run's finished chunk)."""
+        if texts:
+            self.out.write("\n".join(texts) + "\n")
+
     def close(self):
         pass
 
@@ -130,6 +156,12 @@ class JsonWriter:
     def write(self, item):
         self.out.write(("[\n" if self.first else ",\n") + item.to_json())  # see JsonlWriter
         self.first = False
+
+    def write_texts(self, texts):
+        """Write items given as their JSON texts (a parallel run's finished chunk)."""
+        if texts:
+            self.out.write(("[\n" if self.first else ",\n") + ",\n".join(texts))
+            self.first = False
 
     def close(self):
         self.out.write("[]\n" if self.first else "\n]\n")

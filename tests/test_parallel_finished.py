@@ -1,0 +1,163 @@
+"""``rulecite eval --jobs N`` with JSON output: the workers send finished chunks (their JSON
+text, rejections, subject groups and counts: ``parallel.FinishedChunk``), and the caller
+only adds the note on a subject that comes back and moves the bytes. The output, the
+rejects file, the stderr summary and the exit code are those of one process."""
+
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rulecite.cli.eval_writers import Tally
+from rulecite.interpreter import Limits, evaluate, load_pack
+from rulecite.interpreter.engine import parallel as par
+
+from tests.conftest import LIBRARY
+
+ROOT = Path(__file__).resolve().parent.parent
+ANCHOR = ROOT / "benchmarks" / "anchor-pack"
+RULECITE = ROOT / ".venv" / "bin" / "rulecite"
+CODES = ["G0556", "G0557", "G0558", "99490", "99439", "99491", "99484", "G0511"]
+
+
+def anchor_lines(n, seed=5):
+    """Subjects with one to four months (history), junk, a record outside the pack's
+    coverage and subjects that come back far later (notes), as JSON Lines bytes."""
+    rng = random.Random(seed)
+    out = []
+    p = 0
+    while len(out) < n:
+        p += 1
+        for m in range(rng.randint(1, 4)):
+            claims = [{"line": i + 1, "code": rng.choice(CODES), "npi": "1467503219",
+                       "date": f"2026-{m + 1:02d}-{rng.randint(1, 28):02d}", "units": rng.choice([1, 2])}
+                      for i in range(rng.randint(1, 3))]
+            rec = {"patient_id": f"P{p:05d}", "month": f"2026-{m + 1:02d}", "claims": claims,
+                   "patient": {"qmb": rng.random() < 0.5},
+                   "consents": [{"program": rng.choice(["APCM", "CCM", "BHI"]), "date": f"2026-{m + 1:02d}-01"}],
+                   "time": [{"program": "CCM", "role": "clinical_staff", "minutes": rng.choice([10, 20, 45])}]}
+            out.append(json.dumps(rec, separators=(",", ":")))
+    for i in range(17, n, 997):
+        out[i] = "not json"
+    out[40] = out[40].replace('"month":"2026', '"month":"2031')
+    for at in (n // 3, n - 5):  # P00003 and P00010 again, chunks later
+        out.insert(at, out[9].replace('"month":"2026-0', '"month":"2026-1'))
+    return [(x + "\n").encode() for x in out]
+
+
+class Done:
+    def __init__(self, v):
+        self.v = v
+
+    def result(self):
+        return self.v
+
+
+def finished_run(pack_dir, lines, limits=Limits()):
+    """The finished path in this process: the workers' function, the caller's merger."""
+    pack = load_pack(pack_dir)
+
+    def submit(start, chunk):
+        return Done(par.evaluate_chunk(str(pack_dir), pack.lock, None, start, chunk, limits, True))
+
+    ev = par.Evaluator(pack.compiled(None), limits)
+    return list(par._ordered(submit, ev, par._chunks(iter(lines), par._IdReader(pack.model.shape.id)), 4,
+                             True))
+
+
+def texts_and_tally(items):
+    texts, tally = [], Tally()
+    for item in items:
+        if item.kind == "chunk":
+            texts += item.texts
+            tally.add_chunk(item)
+        else:
+            texts.append(item.to_json())
+            tally.add(item)
+    return texts, tally
+
+
+def tally_of(items):
+    t = Tally()
+    for item in items:
+        t.add(item)
+    return t
+
+
+def same_tally(a, b):
+    keys = ("records", "results", "rejections", "allowed", "denied", "deny_findings", "warn_findings")
+    assert [getattr(a, k) for k in keys] == [getattr(b, k) for k in keys]
+    assert a.by_rule == b.by_rule and a.severity == b.severity
+    assert [r.to_json() for r in a.rejected] == [r.to_json() for r in b.rejected]
+
+
+def test_finished_chunks_give_the_single_run_bytes_notes_and_counts(monkeypatch):
+    monkeypatch.setattr(par, "CHUNK_LINES", 7)
+    monkeypatch.setattr(par, "MAX_CHUNK_LINES", 9)
+    lines = anchor_lines(400)
+    one = list(evaluate(load_pack(ANCHOR), lines))
+    got = finished_run(ANCHOR, lines)
+    assert any(x.kind == "chunk" for x in got)  # the fast road was taken
+    noted = [x for x in got if x.kind == "chunk" and any("also appears earlier" in t for t in x.texts)]
+    assert noted  # a note added by the caller to a finished chunk's text
+    texts, tally = texts_and_tally(got)
+    assert texts == [r.to_json() for r in one]
+    same_tally(tally, tally_of(one))
+
+
+def test_finished_chunks_with_capped_groups_and_junk(monkeypatch):
+    """Groups cut at --max-group (their results carry a note already: the caller's note goes
+    first), junk inside groups, cuts that need repair: as one run."""
+    monkeypatch.setattr(par, "CHUNK_LINES", 5)
+    monkeypatch.setattr(par, "MAX_CHUNK_LINES", 11)
+    lim = Limits(max_group=7)
+    pack = load_pack(LIBRARY)
+    both = 0
+    for seed in range(4):
+        rnd = random.Random(seed)
+        lines = []
+        for _ in range(300):
+            if rnd.random() < 0.15:
+                lines.append(b"junk\n")
+            else:
+                lines.append(json.dumps({"member_id": rnd.choice(["M1", "M2", "M3", "M4"]),
+                                         "month": f"2025-{rnd.randint(1, 12):02d}",
+                                         "loans": [{"line": 1, "item": rnd.choice(["EBOOK", "BOOK"])}]}).encode()
+                             + b"\n")
+            if rnd.random() < 0.3:
+                for _ in range(rnd.randint(1, 20)):
+                    lines.append(lines[-1] if rnd.random() < 0.7 else b"junk\n")
+        one = list(evaluate(pack, lines, limits=lim))
+        texts, tally = texts_and_tally(finished_run(LIBRARY, lines, lim))
+        assert texts == [r.to_json() for r in one], seed
+        same_tally(tally, tally_of(one))
+        both += sum("also appears earlier" in t and "more records in a row" in t for t in texts)
+    assert both  # results with a cut note and the caller's note
+
+
+@pytest.fixture(scope="module")
+def facts(tmp_path_factory):
+    f = tmp_path_factory.mktemp("finished") / "facts.jsonl"
+    f.write_bytes(b"".join(anchor_lines(5000)))  # more than twice parallel.CHUNK_LINES
+    return f
+
+
+def run_eval(facts, tmp_path, name, *extra):
+    rejects = tmp_path / f"{name}.rejects.jsonl"
+    p = subprocess.run([str(RULECITE), "eval", str(ANCHOR), str(facts), "--rejects", str(rejects), *extra],
+                       capture_output=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr, rejects.read_bytes()
+
+
+@pytest.mark.parametrize("extra", [("-o", "jsonl"), ("-o", "json", "--fail-on", "deny,reject"),
+                                   ("-q", "--fail-on", "warn")])
+def test_eval_jobs_2_writes_what_one_process_writes(facts, tmp_path, extra):
+    one = run_eval(facts, tmp_path, "one", *extra)
+    two = run_eval(facts, tmp_path, "two", *extra, "--jobs", "2")
+    assert one[0] == two[0]  # the exit code (--fail-on)
+    assert one[1] == two[1]  # stdout: the results
+    assert one[2].replace(b"one.rejects", b"two.rejects") == two[2]  # the summary on stderr
+    assert one[3] == two[3]  # the rejects file
+    assert b"also appears earlier" in one[1] and one[3].count(b"\n") >= 5
