@@ -181,14 +181,14 @@ def test_a_rule_failing_at_run_time_is_named_with_its_place_and_fact(tmp_path):
 def test_any_exception_a_rule_raises_is_a_rejection_naming_it(tmp_path, monkeypatch):
     """Facts the schema allows may still make a built-in fail (here one made to fail): the
     record is rejected, naming the rule, its file:line and the fact the call read."""
-    pack = _untyped_pack(tmp_path, RULES + 'rule dates.far { title "t" cite BYLAWS2025\n'
-                                           '  for l in loans where l.item == "BOOK"\n'
-                                           '  deny when month_of(l.date) != month message "m" }\n')
-
     def boom(*args):
         raise RuntimeError("the built-in failed")
 
+    # before the pack is loaded: a compiled module binds each built-in once (as `_f_month_of`)
     monkeypatch.setitem(runtime.FUNCTIONS, "month_of", boom)
+    pack = _untyped_pack(tmp_path, RULES + 'rule dates.far { title "t" cite BYLAWS2025\n'
+                                           '  for l in loans where l.item == "BOOK"\n'
+                                           '  deny when month_of(l.date) != month message "m" }\n')
     (out,) = evaluate(pack, [_rec(None, {"line": 1, "item": "BOOK", "date": "2025-03-02"})])
     assert isinstance(out, Rejection) and out.path == "$.loans[0].date"
     assert out.reason == ("cannot evaluate this record: rule dates.far (rules.policy:7) failed reading "

@@ -159,7 +159,7 @@ class CompiledPack:
             self._rule(em, i, r, blocks)
         for j, s in enumerate(self.suggestions):
             self._suggestion(em, j, s)
-        em.owner = None
+        em.owner, em.list_lets = None, frozenset()
         for dv in pack.derived:  # a derived value no rule reads is not written, but still checked
             if dv.name not in em.let_fns:
                 self._scratch().let_call(dv.name)
@@ -193,10 +193,15 @@ class CompiledPack:
         em.owner = origin = origin_of(self.pack, "rule", r.id, r)
         env = {ident("", r.var): "ln"} if r.var is not None else {}
         lets = []
+        list_lets = em.list_lets = set()
         for lt in r.lets:
             py = ident("l_", lt.name)
             lets.append(f"{py} = {em.x(lt.expr, dict(env))}")
             env[lt.name] = py
+            if em.surely_list(lt.expr, env):
+                list_lets.add(py)
+            else:
+                list_lets.discard(py)  # a name a later let takes again
         if scope == "line" and codes is not None and codes_only(r.where, r.var, self.pack.shape.line_code):
             self._scratch().x(r.where, dict(env))  # checked, but the dispatch by code already tests it
             where = None
@@ -242,6 +247,7 @@ class CompiledPack:
         check_codes(s.codes, "a suggestion's codes")
         lo, hi = day(s.window.start, LO), day(s.window.end, HI)
         em.owner = origin_of(self.pack, "suggestion", s.id, s)
+        em.list_lets = frozenset()
         env = {ident("", s.var): "ln"} if s.var is not None else {}
         where = em.x(s.where, env) if s.where is not None else "True"
         when = em.x(s.when, env) if s.when is not None else "True"
@@ -271,6 +277,8 @@ class CompiledPack:
         ns = {"__builtins__": dict(_SAFE_BUILTINS), "_rt": runtime, "_E": runtime.EMPTY, "_fmt": fmt_value,
               "_Exception": Exception, "_num": runtime.num, "_U": runtime.UNSET,
               "_state": state}
+        ns.update({ident("_f_", name): fn for name, fn in runtime.FUNCTIONS.items()})
+        ns["_f_last_day"] = runtime.month_end  # the same values, remembered per month
         exec(compile(src, self.filename, "exec"), ns)  # noqa: S102 - only table tokens, checked names, repr()s
         self._ns = ns
         self.decide = ns["_decide"]

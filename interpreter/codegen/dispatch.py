@@ -138,7 +138,7 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
     # ``steps`` is the record's budget (see the module docstring of ``compiler``).
     out = [("", None), ("# the per-record entry point", None), (f"def _decide(rec, hist, steps={runtime.DEFAULT_MAX_STEPS!r}):", None), ("    _m = _state(steps)", None)]
     if shape.default_day == "last":
-        out.append((f"    d0 = _rt.last_day(rec[{lit(shape.period)}])", None))
+        out.append((f"    d0 = _rt.month_end(rec[{lit(shape.period)}])", None))
     else:
         out.append((f"    d0 = rec[{lit(shape.period)}] + '-01'", None))
     out.append(("    rfired = []", None))

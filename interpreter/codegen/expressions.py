@@ -11,11 +11,18 @@ aggregates (``any_ccm_99439_minutes``). Each part is a unit: a list of
 Every token written comes from ``tokens`` (tables, checked identifiers, ``repr``
 literals); see the module docstring of ``compiler`` for the safety and the bounds.
 
+Cheaper forms on the hot path, each giving the same values, steps and failures as the
+plain one: a built-in is called through its own name in the module (``_f_len``), not the
+runtime's table; ``len`` of a value that is always a list is Python's; a `collect` drops
+absent values in its loop; a definition charges its step in place; a loop reads the
+fields of the rule's line and the optional top-level facts it compares once, before it
+walks (reads that cannot fail, each keeping its fact path for failure messages).
+
 Also public here: ``expression_type`` (the schema type of a field read, which the
 tracing evaluator in ``interpreter/explain.py`` uses), ``evidence_items`` and
 ``evidence_path`` (what a finding shows, and where in the facts it was read).
 
-Size: about 540 lines, one method per expression node and per module part (sets, constants,
+Size: about 630 lines, one method per expression node and per module part (sets, constants,
 lets, definitions, dated parameters, loops); the parts share the emitter's table of names and
 constants, which a split would pass between modules.
 """
@@ -42,7 +49,8 @@ from rulecite.interpreter.codegen.tokens import (
 # pack text can take one (those all start with a kind prefix, never with `_`).
 FIXED_NAMES = ("_decide", "_LINE", "_LINE_GENERIC", "_WINDOWS", "_SGENERIC", "_SDISPATCH", "_SRECORD", "_rt",
                "_E", "_fmt", "_Exception", "_num", "_U", "_state", "frozenset", "dict", "any", "all", "sum", "len",
-               "min", "max", "bool", "enumerate", "tuple", "list", "None")
+               "min", "max", "bool", "enumerate", "tuple", "list", "None",
+               *(ident("_f_", name) for name in runtime.FUNCTIONS))
 
 
 def expression_type(e) -> Type | None:
@@ -150,6 +158,13 @@ class Emitter:
         # (quantifier or aggregate node, scope) -> (node, call): a loop read twice (in a
         # rule's condition and in its finding's evidence) is one function. Keyed by identity.
         self.loop_calls: dict = {}
+        # While a loop's body compiles: its reads that cannot fail and do not change across
+        # its items (a field of the rule's line, an optional top-level fact), each read once
+        # into a local before the loop (read text -> local); None elsewhere.
+        self.hoisted: dict | None = None
+        # the rule `let`s (their local names) of the item being compiled whose value is always
+        # a list (``surely_list``): the compiler sets it per rule
+        self.list_lets: frozenset = frozenset()
 
     # ------------------------------------------------------------ module parts
     def const(self, literal: str, fixed: str | None = None) -> str:
@@ -228,8 +243,8 @@ class Emitter:
             if k is None or (self.let_limit is not None and not 0 <= k < self.let_limit):
                 raise CompileError(f"`{name}` is not a derived value defined before this use")
             dv = self.pack.derived[k]
-            saved = self.owner, self.let_limit
-            self.owner, self.let_limit = origin_of(self.pack, "let", name, dv), k
+            saved = self.owner, self.let_limit, self.hoisted
+            self.owner, self.let_limit, self.hoisted = origin_of(self.pack, "let", name, dv), k, None
             fn = self.names.take("let", name)
             expr = self.x(dv.expr, {})  # reads only the lets before it: no cycle can be compiled
             slot = len(self.let_slots) + 1
@@ -237,7 +252,7 @@ class Emitter:
             self.unit([f"def {fn}(rec, hist, _m, ln=None, sd=None):", f"    v = _m[{slot}]", "    if v is _U:",
                        f"        v = _m[{slot}] = {expr}", "    return v"])
             self.let_slots[name], self.let_fns[name] = slot, fn
-            self.owner, self.let_limit = saved
+            self.owner, self.let_limit, self.hoisted = saved
         return f"{self.let_fns[name]}(rec, hist, _m)"
 
     def def_fn(self, name) -> tuple:
@@ -250,8 +265,8 @@ class Emitter:
             raise CompileError(f"definition `{name}` calls itself")
         if name not in self.def_fns:
             self.def_active.add(name)
-            saved = self.owner, self.let_limit
-            self.owner, self.let_limit = origin_of(self.pack, "def", name, d), -1  # no `let` inside
+            saved = self.owner, self.let_limit, self.hoisted
+            self.owner, self.let_limit, self.hoisted = origin_of(self.pack, "def", name, d), -1, None  # no `let`
             fn = self.names.take("def", name)
             env = {}
             for pname, _ in d.params:
@@ -260,10 +275,11 @@ class Emitter:
                 raise CompileError(f"definition `{name}` names a parameter twice")
             body = self.x(d.expr, dict(env))
             params = "".join(", " + py for py in env.values())
-            self.unit([f"def {fn}(rec, hist, ln, sd, _m{params}):", "    _rt.call_step(_m)",
-                       f"    return {body}"])
+            # the step charge of ``runtime.call_step``, written in place (a call costs more than it)
+            self.unit([f"def {fn}(rec, hist, ln, sd, _m{params}):", "    _m[0] -= 1",
+                       "    if _m[0] < 0: _rt.over_budget(_m)", f"    return {body}"])
             self.def_fns[name] = (fn, len(d.params))
-            self.owner, self.let_limit = saved
+            self.owner, self.let_limit, self.hoisted = saved
             self.def_active.discard(name)
         return self.def_fns[name]
 
@@ -303,6 +319,8 @@ class Emitter:
         else:
             out = f"rec.get({name!r})"
         self.paths[out] = "$." + name
+        if out.startswith("rec.get(") and self.hoisted is not None:
+            return self.hoist(out)
         return out
 
     def x_Field(self, e: ast.Field, env):
@@ -325,7 +343,33 @@ class Emitter:
                 out = f"{base}.get({name!r})"
         if obj in self.paths:
             self.paths[out] = f"{self.paths[obj]}.{name}"
+        if obj == "ln" and out.startswith("ln.get(") and self.hoisted is not None:
+            return self.hoist(out)  # the line's own field: `ln` is an object (the dispatch read its code)
         return out
+
+    def surely_list(self, e, env) -> bool:
+        """Whether ``e``'s compiled code gives a list (or tuple) whatever the record holds, never
+        absent: a `collect`, a list literal, a concatenation, a list-typed fact or field
+        (compiled with ``or ()``), or a rule `let` holding one of those."""
+        if isinstance(e, ast.Fold):
+            return e.func == "collect"
+        if isinstance(e, (ast.ListLit, Concat)):
+            return True
+        if isinstance(e, Ref):
+            if e.kind == "let":
+                return e.name in env and env[e.name] in self.list_lets
+            return e.kind == "fact" and type(e.type) is Type and e.type.kind == "list"
+        if isinstance(e, ast.Field):
+            ot, ft = expression_type(e.obj), expression_type(e)
+            return type(ot) is Type and ot.kind == "record" and type(ft) is Type and ft.kind == "list"
+        return False
+
+    def hoist(self, read: str) -> str:
+        """The local holding ``read`` in the loop being compiled (it keeps the read's fact path)."""
+        local = self.hoisted.get(read)
+        if local is None:
+            local = self.hoisted[read] = self.temp(read)
+        return local
 
     def x_Literal(self, e: ast.Literal, env):
         kind = pick({k: k for k in LITERALS}, e.kind, "literal kind")
@@ -434,10 +478,13 @@ class Emitter:
             const = self.const("{" + "".join(f"{lit(k)}: {lit(v)}, " for k, v in sorted(table.items())) + "}",
                                "_PROGRAM_OF")
             return f"{const}.get({args[0]})"
+        if func == "len" and self.surely_list(e.args[0], env):
+            return f"len({args[0]})"  # `len_` gives 0 for absent: this value never is
         if func == "default":
             t = self.temp(args[0])
             return f"({t} if ({t} := {args[0]}) is not None else {args[1]})"
-        return f"_rt.FUNCTIONS[{func!r}](" + ", ".join(args) + ")"
+        # each built-in is bound in the module's namespace as ``_f_NAME`` (``CompiledPack._load``)
+        return ident("_f_", func) + "(" + ", ".join(args) + ")"
 
     def x_Apply(self, e: Apply, env):
         if type(e.args) is not tuple:
@@ -469,14 +516,24 @@ class Emitter:
         inner = dict(env)
         py = ident("v_", var) + f"_{self.fresh()[2:]}"
         inner[var] = py
-        src = self.x(source, env)
+        saved, self.hoisted = self.hoisted, None  # read in this loop's own head, before the loop
+        try:
+            src = self.x(source, env)
+        finally:
+            self.hoisted = saved
         if src in self.paths:
             self.paths[py] = self.paths[src] + "[{" + py + "}]"
         self.loops[py] = name
         params = ", ".join(["rec", "hist", "ln", "sd", "_m"] + outer)
-        head, loop, tail = body(py, inner)
+        saved, self.hoisted = self.hoisted, {}
+        try:
+            head, loop, tail = body(py, inner)
+            hoisted = self.hoisted
+        finally:
+            self.hoisted = saved
         lines = [f"def {name}({params}):"] + ["    " + h for h in head]
         lines += [f"    _m[0] -= len(_s := {src})", "    if _m[0] < 0: _rt.over_budget(_m)"]
+        lines += [f"    {local} = {read}" for read, local in hoisted.items()]
         lines.append(f"    for {py} in _s:")
         lines += ["        " + x for x in loop]
         lines += ["    " + t for t in tail]
@@ -513,6 +570,9 @@ class Emitter:
                     return ["s = 0"], guard + [f"{ind}s += {val}"], ["return _num(s)"]
                 return ["s = 0"], guard + [f"{ind}x = {val}", f"{ind}if x is not None:", f"{ind}    s += x"], \
                     ["return _num(s)"]
+            if helper == "_rt.collect":  # runtime.collect's dropping of absent values, in place
+                return ["out = []"], guard + [f"{ind}x = {val}", f"{ind}if x is not None:",
+                                              f"{ind}    out.append(x)"], ["return out"]
             return ["out = []"], guard + [f"{ind}out.append({val})"], [f"return {helper}(out)"]
 
         return self._loop_fn(e, e.func, e.var, e.source, env, body)

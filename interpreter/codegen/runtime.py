@@ -93,11 +93,27 @@ def concat(a, b, state):
     return out
 
 
+_MONTH_ENDS: dict = {}  # month text -> last_day(month): a record reads it once or more, a batch few months
+
+
+def month_end(m):
+    """``last_day(m)``, remembered for a month given as text (bounded: at most 4,096 kept;
+    a value of any other type goes to ``last_day`` as it is, with its own error)."""
+    if type(m) is str:
+        d = _MONTH_ENDS.get(m)
+        if d is None:
+            d = last_day(m)
+            if len(_MONTH_ENDS) < 4096:
+                _MONTH_ENDS[m] = d
+        return d
+    return last_day(m)
+
+
 def record_day(rec, shape):
     """The record's own service date (``shape``: (period field, "first" | "last")): the day
     a top-level derived value reads a dated parameter on."""
     period = rec[shape[0]]
-    return last_day(period) if shape[1] == "last" else period[:7] + "-01"
+    return month_end(period) if shape[1] == "last" else period[:7] + "-01"
 
 
 def in_force(values, sd, rec, shape):

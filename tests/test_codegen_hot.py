@@ -1,0 +1,114 @@
+"""The hot path's generated code (issue 18): cheaper forms that give the same answers.
+
+A `collect` drops absent values in place, `len` of a value that is always a list is
+Python's own, a loop reads the line's fields once before it starts, a definition charges
+its step in place and a record's month end is remembered: each is checked here against
+what the language says, with records that would tell a wrong form apart.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from rulecite.interpreter import Rejection, evaluate, load_pack
+from rulecite.interpreter.codegen import runtime
+from rulecite.policy_lang.builtins import last_day
+
+from .conftest import LIBRARY
+
+RULES = (
+    'def before(a: line, b: line) = a.line < b.line\n'
+    'rule dated.few { title "t" cite BYLAWS2025 for l in loans where l.item == "BOOK"\n'
+    '  let dated = collect(o.days for o in loans where o.line != l.line)\n'
+    '  deny when len(dated) > 1 message "{dated}" }\n'
+    'rule longer.before { title "t" cite BYLAWS2025 for l in loans where l.item == "DVD"\n'
+    '  deny when any(o in loans where before(o, l) and o.days > l.days) message "m" }\n'
+)
+
+
+def _pack(tmp_path, rules=RULES, untyped=False):
+    d = tmp_path / "p"
+    d.mkdir()
+    for name in ("pack.toml", "sources.policy", "catalog.policy"):
+        shutil.copy(LIBRARY / name, d / name)
+    schema = json.loads((LIBRARY / "facts.schema.json").read_text())
+    if untyped:  # `loans[].x`: any JSON value
+        schema["properties"]["loans"]["items"]["properties"]["x"] = {}
+    (d / "facts.schema.json").write_text(json.dumps(schema))
+    (d / "rules.policy").write_text(rules)
+    return load_pack(d)
+
+
+def _rec(*loans):
+    return {"member_id": "M", "month": "2025-03", "loans": list(loans)}
+
+
+def _denied(result, rule_id):
+    return sorted(v.line for v in result.lines if v.verdict == "deny" and rule_id in v.rules)
+
+
+def test_collect_leaves_out_absent_values_and_len_counts_what_is_left(tmp_path):
+    pack = _pack(tmp_path)
+    src = pack.compiled(None).source
+    assert "_rt.collect(" not in src and "len(l_dated) > 1" in src  # the helpers are not called
+    one, two = evaluate(pack, [
+        _rec({"line": 1, "item": "BOOK"}, {"line": 2, "item": "DVD", "days": 3}, {"line": 3, "item": "DVD"}),
+        _rec({"line": 1, "item": "BOOK"}, {"line": 2, "item": "DVD", "days": 3}, {"line": 3, "item": "DVD", "days": 1}),
+    ])
+    assert _denied(one, "dated.few") == []  # one day count and one absent: one value
+    assert _denied(two, "dated.few") == [1]
+
+
+def test_a_loop_reads_the_lines_field_once_and_still_compares_it_per_item(tmp_path):
+    pack = _pack(tmp_path)
+    src = pack.compiled(None).source
+    body = src[src.index("def any_longer_before("):]
+    body = body[:body.index("\ndef ")]
+    head, loop = body.split("    for ", 1)
+    assert "ln.get('days')" in head and "ln.get(" not in loop  # read once, before the walk
+    (out,) = evaluate(pack, [_rec({"line": 1, "item": "DVD", "days": 9}, {"line": 2, "item": "DVD", "days": 4},
+                                  {"line": 3, "item": "DVD", "days": 5})])
+    assert _denied(out, "longer.before") == [2, 3]  # line 1 (9 days) came before both
+
+
+def test_a_definition_call_still_costs_a_step(tmp_path):
+    pack = _pack(tmp_path)
+    cp = pack.compiled(None)
+    rec = _rec(*({"line": i, "item": "DVD", "days": 1} for i in range(1, 4)))
+    # three lines each walking three loans (9 steps) and calling `before` per item (9 steps)
+    assert cp.decide(rec, [], 18) is not None
+    with pytest.raises(runtime.StepLimitExceeded):
+        cp.decide(rec, [], 17)
+
+
+def test_a_hoisted_read_that_fails_names_the_line_field_it_read(tmp_path):
+    """A loop's read of its line, moved before the loop, keeps its fact path: a failure
+    that involves it names the line's field, as before (here a field the schema leaves
+    untyped, holding text)."""
+    pack = _pack(tmp_path, RULES.replace("o.days > l.days", "o.days > l.x"), untyped=True)
+    (out,) = evaluate(pack, [_rec({"line": 1, "item": "DVD", "days": 2, "x": 1},
+                                  {"line": 2, "item": "DVD", "days": 4, "x": "s"})])
+    assert isinstance(out, Rejection) and out.path == "$.loans[0].days"
+    assert out.reason.startswith("cannot evaluate this record: rule longer.before (rules.policy:5) failed reading "
+                                 "$.loans[0].days and $.loans[1].x (TypeError: ")
+
+
+@pytest.mark.parametrize("month", ["2024-02", "2025-02", "2025-12", "2026-04", "1900-02", "2000-02"])
+def test_month_end_is_last_day(month):
+    assert runtime.month_end(month) == last_day(month) == runtime.month_end(month)
+
+
+def test_month_end_of_what_is_not_text_fails_as_last_day_does():
+    for bad in (None, 202502):
+        try:
+            want = ("value", last_day(bad))
+        except Exception as e:  # noqa: BLE001 - the same failure is the point
+            want = ("error", type(e))
+        try:
+            got = ("value", runtime.month_end(bad))
+        except Exception as e:  # noqa: BLE001
+            got = ("error", type(e))
+        assert got == want
