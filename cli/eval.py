@@ -119,7 +119,8 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
             logger = DecisionLogWriter(dlog, rp, as_of, __version__, limits=limits, logged_at=_now(),
                                        lean=log_lean)
         finished = writer is not None and output in ("jsonl", "json") and logger is None  # JSON text is enough
-        for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished):
+        for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished,
+                             counted):
             if item.kind == "chunk":  # finished in a worker (--jobs): its JSON text and counts
                 _write_chunk(item, tally, counted, writer, rejects, progress)
                 continue
@@ -177,10 +178,10 @@ def _write_chunk(chunk, tally, counted, writer, rejects, progress):
     progress.tick(len(chunk))
 
 
-def _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished=False):
+def _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished=False, counted=True):
     if engine != "local" or jobs > 1:
         return _worker_failures(_engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler,
-                                                limits, finished))
+                                                limits, finished, counted))
     return _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits)
 
 
@@ -195,14 +196,16 @@ def _worker_failures(results):
                          "incomplete") from None
 
 
-def _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished=False):
+def _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished=False,
+                    counted=True):
     if engine == "dask":
         pack_root(pack)
         return _parallel().evaluate_dask(pack, facts, scheduler=scheduler, as_of=as_of, limits=limits)
     if jobs > 1:
         lines = (i if isinstance(i, (bytes, str, OversizedLine)) else json.dumps(i, ensure_ascii=False)
                  for i in items)
-        return _parallel().evaluate_parallel(pack, lines, jobs=jobs, as_of=as_of, limits=limits, finished=finished)
+        return _parallel().evaluate_parallel(pack, lines, jobs=jobs, as_of=as_of, limits=limits, finished=finished,
+                                             counts=counted)
     from rulecite.interpreter import evaluate
 
     return evaluate(rp, items, as_of=as_of, limits=limits)

@@ -152,7 +152,7 @@ def run_eval(facts, tmp_path, name, *extra):
 
 
 @pytest.mark.parametrize("extra", [("-o", "jsonl"), ("-o", "json", "--fail-on", "deny,reject"),
-                                   ("-q", "--fail-on", "warn")])
+                                   ("-q", "--fail-on", "warn"), ("-q",)])
 def test_eval_jobs_2_writes_what_one_process_writes(facts, tmp_path, extra):
     one = run_eval(facts, tmp_path, "one", *extra)
     two = run_eval(facts, tmp_path, "two", *extra, "--jobs", "2")

@@ -86,21 +86,22 @@ class _sigint_held:
 
 
 def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list,
-                   limits: Limits = DEFAULT_LIMITS, finished: bool = False) -> list:
+                   limits: Limits = DEFAULT_LIMITS, finished: bool = False, counts: bool = True) -> list:
     """Evaluate one chunk in a worker: each result as ``Result.to_wire`` gives it (its
     parts and JSON text, no record: the caller has the input line), each rejection as
     itself. ``from_chunk`` makes them results again.
 
     ``finished``: the chunk's JSON texts, rejections, groups and counts only (what
     ``FinishedChunk`` holds, for a caller that writes JSON and counts: see
-    ``evaluate_parallel``), which costs both sides much less to send and to take apart."""
+    ``evaluate_parallel``), which costs both sides much less to send and to take apart;
+    ``counts`` off: no counts (zero), for a caller that does not count."""
     run = _evaluator(pack_ref, lock, as_of, limits).run(lines, start=start, track_subjects=False)
     if finished:
-        return _finish(run)
+        return _finish(run, counts)
     return [item.to_wire() if item.kind == "result" else item for item in run]
 
 
-def _finish(run) -> tuple:
+def _finish(run, counts: bool = True) -> tuple:
     """A chunk's items as ``FinishedChunk`` takes them (see there)."""
     texts, rejections, groups, notes = [], {}, [], {}
     allowed = denied = 0
@@ -117,6 +118,8 @@ def _finish(run) -> tuple:
             last = gid
         if item.notes:
             notes[i] = tuple(item.notes)
+        if not counts:
+            continue
         a, d, fs = item.counts()
         allowed += a
         denied += d
@@ -373,7 +376,7 @@ def _ordered(submit, ev: Evaluator, chunks: Iterator, window: int, finished: boo
 
 
 def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
-                      limits: Limits = DEFAULT_LIMITS, finished: bool = False) -> Iterator:
+                      limits: Limits = DEFAULT_LIMITS, finished: bool = False, counts: bool = True) -> Iterator:
     """Evaluate JSON Lines (``str`` or ``bytes`` items) in ``jobs`` processes; yield one
     ``Result`` or ``Rejection`` per line, in input order, identical to ``evaluate``
     with the same ``as_of`` and ``limits``.
@@ -381,7 +384,8 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
     Results carry no ``record`` (workers do not send the input back). ``finished``: with
     ``jobs`` > 1, the items of a chunk may come as one ``FinishedChunk`` (their JSON text
     and counts, made in the workers), which costs the caller little more than moving its
-    bytes: for a caller that writes JSON (``rulecite eval --jobs``)."""
+    bytes: for a caller that writes JSON (``rulecite eval --jobs``); ``counts`` off: their
+    ``counts`` are zero (for a caller that does not count)."""
     pack = load_pack(pack_path_or_name)
     ev = Evaluator(pack.compiled(as_date(as_of)), limits)
     if jobs <= 1:
@@ -398,7 +402,8 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
 
         def submit(start, chunk):
             with _sigint_held():
-                return pool.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk, limits, finished)
+                return pool.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk, limits, finished,
+                                   counts)
 
         yield from _ordered(submit, ev, _chunks(lines, _IdReader(pack.model.shape.id)), 2 * jobs, finished)
 
