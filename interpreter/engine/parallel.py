@@ -386,10 +386,8 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
     and counts, made in the workers), which costs the caller little more than moving its
     bytes: for a caller that writes JSON (``rulecite eval --jobs``); ``counts`` off: their
     ``counts`` are zero (for a caller that does not count)."""
-    pack = load_pack(pack_path_or_name)
-    ev = Evaluator(pack.compiled(as_date(as_of)), limits)
     if jobs <= 1:
-        yield from ev.run(lines)
+        yield from Evaluator(load_pack(pack_path_or_name).compiled(as_date(as_of)), limits).run(lines)
         return
     import concurrent.futures as cf
     import multiprocessing
@@ -398,6 +396,11 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
     as_of_text = None if as_of is None else str(as_of)
     ctx = multiprocessing.get_context("spawn")  # workers import Rulecite afresh and load the pack
     with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint) as pool:
+        with _sigint_held():  # start the workers now: their start-up overlaps the pack load below
+            for _ in range(jobs):
+                pool.submit(_ready)
+        pack = load_pack(pack_path_or_name)
+        ev = Evaluator(pack.compiled(as_date(as_of)), limits)
         finished = finished and _finished_ok(ev.shape)
 
         def submit(start, chunk):
@@ -406,6 +409,10 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
                                    counts)
 
         yield from _ordered(submit, ev, _chunks(lines, _IdReader(pack.model.shape.id)), 2 * jobs, finished)
+
+
+def _ready():
+    """A task that starts a worker process (the pool starts one per task while none is idle)."""
 
 
 def evaluate_dask(pack_path_or_name, path, scheduler=None, n_workers: int = 2, as_of=None,
