@@ -13,7 +13,10 @@ reads it from the text without decoding the line; the caller then checks every c
 against the ids of the results: a group that still spans two chunks (an id the text
 scan misread) is evaluated again as one, and a subject that reappears in a later chunk
 gets the note a single run would give. Workers send back each result with its JSON
-text already made, so the caller mostly moves bytes.
+text already made; for a caller that only writes JSON and counts (``rulecite eval
+--jobs`` with JSON output), a chunk comes back finished (``FinishedChunk``: its texts,
+rejections, subject groups and summed counts), so the caller only notes subjects that
+come back and moves bytes.
 """
 
 from __future__ import annotations
