@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rulecite.interpreter import Finding, LineVerdict, Result, evaluate, load_pack
-from rulecite.interpreter.engine import parallel, results
+from rulecite.interpreter.engine import parallel, result_json, results
 from rulecite.interpreter.engine.evaluator import Evaluator
 from rulecite.interpreter.engine.results import Evidence, PackRef, SuggestionOut
 from rulecite.interpreter.tools.synth import synthesize
@@ -64,10 +64,10 @@ def assert_same(r) -> None:
 def road(request, monkeypatch):
     """The encoding road: orjson as installed, or the standard library alone."""
     if request.param == "orjson":
-        if results._orjson is None:
+        if result_json.ORJSON is None:
             pytest.skip("orjson (the fast extra) is not installed")
     else:
-        monkeypatch.setattr(results, "_orjson", None)
+        monkeypatch.setattr(result_json, "ORJSON", None)
     return request.param
 
 
@@ -95,15 +95,15 @@ def test_pack_results_are_the_canonical_text(road, name):
         assert_same(r)
     if road == "orjson":  # and the fast road is taken, not given up for the definition
         for r in got:
-            assert results._orjson_text(r) == canonical(r)
+            assert result_json.orjson_text(r) == canonical(r)
 
 
 def test_both_roads_give_the_same_bytes(monkeypatch):
-    if results._orjson is None:
+    if result_json.ORJSON is None:
         pytest.skip("orjson (the fast extra) is not installed")
     records = list(synthesize(rulepack("cms"), 300, seed=3))
     fast = [r.to_json() for r in _results(rulepack("cms"), records)]
-    monkeypatch.setattr(results, "_orjson", None)
+    monkeypatch.setattr(result_json, "ORJSON", None)
     assert [r.to_json() for r in _results(rulepack("cms"), records)] == fast
 
 
@@ -396,4 +396,4 @@ def test_orjson_writes_text_and_64_bit_integers_as_json_does():
             fast(refused)
     # What it writes differently, and the road never gives it: floats.
     for f in (1e16, 1e-5, 1e22):
-        assert results._orjson is None or fast(orjson.Fragment(float.__repr__(f))) == std(f)
+        assert result_json.ORJSON is None or fast(orjson.Fragment(float.__repr__(f))) == std(f)

@@ -13,31 +13,23 @@ them; ``to_dict`` builds the same dicts from the parts without the objects. Fiel
 equality, ``repr`` and ``to_dict`` are those of a result built with all its objects.
 
 ``Result.to_json()`` is, by definition, ``dumps(result.to_dict())``. When orjson (the
-``fast`` extra) is installed it takes a faster road to the same text: see
-:func:`_orjson_text`. Decision logs hash this text and ``verify-log`` may run on a
-machine without orjson, so the fast road gives exactly those bytes or is not taken.
-
-Size: ``to_dict`` and the fast road ``_orjson_text`` mirror each other line for line and
-must change together (the bytes every decision log hashes); one file keeps them side by side.
+``fast`` extra) is installed it takes a faster road to the same text:
+``result_json.orjson_text``, which mirrors ``to_dict`` line for line (change them
+together). Decision logs hash this text and ``verify-log`` may run on a machine without
+orjson, so the fast road gives exactly those bytes or is not taken.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from typing import NamedTuple
 
-from attrs import field, frozen
+from attrs import frozen
 
-try:
-    import orjson as _orjson
-
-    _orjson.Fragment  # noqa: B018 - the fast road needs it (orjson 3.9 and later)
-except (ImportError, AttributeError):  # the `fast` extra is not installed (tests set this to None too)
-    _orjson = None
+from rulecite.interpreter.engine import result_json
+from rulecite.interpreter.engine.result_json import CONTRACT, KEYABLE, VERDICTS_KEPT, dumps
 
 
-CONTRACT = "urn:rulecite:results:v1"  # the `$id` of results.schema.json: every result and rejection names it
+
 
 
 @frozen
@@ -67,14 +59,13 @@ class LineVerdict:
 
 
 _VERDICTS: dict = {}  # (line, code, verdict, rules, warnings) -> the LineVerdict: they repeat across records
-VERDICTS_KEPT = 4096
 
 
 def _line_verdict(part: tuple) -> LineVerdict:
     """The ``LineVerdict`` of a part. Verdicts are immutable and most repeat from record to
     record (line 1, the same code, allowed), so equal ones share one object; only those
     whose line and code are str, int or None (so equal keys write the same JSON)."""
-    if type(part[0]) not in _KEYABLE or type(part[1]) not in _KEYABLE:
+    if type(part[0]) not in KEYABLE or type(part[1]) not in KEYABLE:
         return LineVerdict(*part)
     v = _VERDICTS.get(part)
     if v is None:
@@ -85,8 +76,6 @@ def _line_verdict(part: tuple) -> LineVerdict:
     return v
 
 
-_KEYABLE = frozenset((str, int, type(None)))
-_LINE_JSON: dict = {}  # line part -> (orjson.Fragment of its JSON, line, code): see _orjson_text
 
 
 def _line_dict(line, code, verdict, rules, warnings) -> dict:
@@ -319,16 +308,26 @@ class Result:
         return out
 
     def to_json(self) -> str:
-        """``dumps(self.to_dict())``: the same text, faster with orjson (see :func:`_orjson_text`)."""
+        """``dumps(self.to_dict())``: the same text, faster with orjson (see ``result_json.orjson_text``)."""
         text = self._json  # made where the result was evaluated (parallel runs)
         if text is not None:
             return text
-        if _orjson is not None and type(self) is Result:
+        if result_json.ORJSON is not None and type(self) is Result and self._exact_parts():
             try:
-                return _orjson_text(self)
+                return result_json.orjson_text(self)
             except Exception:  # noqa: BLE001, S110 - anything unusual: the definition below decides
                 pass
         return dumps(self.to_dict())
+
+    def _exact_parts(self) -> bool:
+        """Whether every wrapped part is an object of exactly the result classes, and the
+        pack a ``PackRef`` (a subclass may write itself otherwise): the fast road's
+        precondition."""
+        w = self._wrapped
+        return not ((w & 1 and any(type(x) is not LineVerdict for x in self._lines))
+                    or (w & 2 and any(type(x) is not Finding for x in self._findings))
+                    or (w & 4 and any(type(x) is not SuggestionOut for x in self._suggestions))
+                    or type(self.pack) is not PackRef)
 
     def to_wire(self) -> tuple:
         """This result as plain values, its JSON text made: what a worker process sends to
@@ -444,217 +443,3 @@ class Rejection:
 
     def to_json(self) -> str:
         return dumps(self.to_dict())
-
-
-def dumps(obj) -> str:
-    """The one JSON encoding of results: compact, UTF-8, key order as built."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-# ---------------------------------------------------------------- the fast road to to_json
-#
-# json.dumps is most of what writing a result costs (about three times to_dict on
-# Python 3.11); orjson does the same work about ten times faster. But orjson writes
-# some values differently from json.dumps: floats (1e16 is "1e16" there, "1e+16" here;
-# NaN and Infinity become null where json.dumps raises), enums (their value, where
-# json.dumps refuses a plain Enum), and it refuses integers outside -2**63..2**64-1,
-# strings holding halves of surrogate pairs, non-str dict keys and, with
-# OPT_PASSTHROUGH_SUBCLASS, subclasses of str, int, dict and list. For exact str
-# (every code point but the surrogates, escapes included), int within those bounds,
-# bool, None, list, tuple and dict with str keys, both write the same bytes (the tests
-# check every code point and the integer bounds).
-#
-# So _orjson_text builds the dict to_dict builds, with the same expressions (so that
-# repeated keys, falsy parts and key order come out the same), while checking the type
-# of every value that does not come from this module: a value of one of those kinds
-# goes in as it is; a finite float goes in as an orjson.Fragment holding
-# float.__repr__ of it, which is what json.dumps writes; anything else raises _Unsure,
-# and orjson itself raises on the values it refuses. Result.to_json then falls back to
-# dumps(self.to_dict()), which gives the text, or the exception, of the definition.
-# Without orjson, to_json is that definition alone: the stdlib encoder, unchanged.
-
-_PLAIN = frozenset((str, int, bool, type(None)))  # kinds orjson writes as json.dumps does
-_SEQ = frozenset((tuple, list))
-_OPTIONS = _orjson.OPT_PASSTHROUGH_SUBCLASS if _orjson is not None else 0
-
-
-class _Unsure(Exception):
-    """A value orjson might write differently from json.dumps."""
-
-
-def _checked(v):
-    """``v`` as orjson must be given it to write what json.dumps writes, or _Unsure."""
-    t = type(v)
-    if t in _PLAIN:
-        return v
-    if t is float:
-        if math.isfinite(v):
-            return _orjson.Fragment(float.__repr__(v))
-        raise _Unsure  # json.dumps raises (allow_nan=False); orjson would write null
-    if t is list or t is tuple:
-        return [_checked(x) for x in v]
-    if t is dict:
-        out = {}
-        for k, x in v.items():
-            if type(k) is not str:  # json.dumps turns some other keys into text; orjson refuses them
-                raise _Unsure
-            out[k] = _checked(x)
-        return out
-    raise _Unsure
-
-
-def _checked_list(seq):
-    """``list(seq)`` checked as by :func:`_checked` (a tuple of rule ids is given as it is)."""
-    t = type(seq)
-    if t is not tuple and t is not list:
-        raise _Unsure  # to_dict would take list() of any iterable
-    for x in seq:
-        if type(x) not in _PLAIN:
-            return [_checked(y) for y in seq]
-    return seq
-
-
-_CITATIONS: dict = {}  # id(citations) -> (citations, copy of its dicts): citations seen to hold only text
-_STR = frozenset((str,))
-_TEXT = frozenset((str, type(None)))
-
-
-def _checked_citations(citations):
-    """A finding's citations as orjson must be given them to write what json.dumps
-    writes for ``[dict(c) for c in citations]``.
-
-    Citations are the pack's, shared by every finding of a rule, so the check is kept
-    per tuple: a tuple whose dicts held only str keys and str or None values, and whose
-    dicts still equal a copy taken then, is given to orjson as it is. Equal to text or
-    None means text or None (the values of an int and a bool may be equal, but never
-    those of a str and anything else), so a dict changed since cannot slip a float
-    through; and orjson writes the dicts as they are now, in their order now."""
-    entry = _CITATIONS.get(id(citations))
-    if entry is not None and entry[0] is citations and entry[1] == citations:
-        return citations
-    if type(citations) not in _SEQ:
-        raise _Unsure
-    if type(citations) is tuple:
-        for c in citations:
-            if (type(c) is not dict or not _STR.issuperset(map(type, c))
-                    or not _TEXT.issuperset(map(type, c.values()))):
-                break
-        else:
-            if len(_CITATIONS) >= 1024:  # fresh tuples (catalog findings make theirs) must not pile up
-                _CITATIONS.clear()
-            _CITATIONS[id(citations)] = (citations, tuple(dict(c) for c in citations))
-            return citations
-    out = []
-    for c in citations:
-        if type(c) is not dict:
-            raise _Unsure  # dict(c) of pairs or another mapping: leave it to to_dict
-        out.append(_checked(c))
-    return out
-
-
-def _orjson_text(r: Result) -> str:
-    """``dumps(r.to_dict())``, made with orjson; raises (_Unsure or orjson's own error)
-    where it could differ. Mirrors ``to_dict`` and ``_line_dict``, ``_finding_dict``,
-    ``_suggestion_dict`` line for line: change them together.
-
-    It reads the parts as ``from_parts`` documents them, in tuples or lists, and gives
-    up on any other container before reading it, so that ``to_dict`` never gets a
-    half-read iterator after it gave up."""
-    plain = _PLAIN
-    ck = _checked
-    w = r._wrapped
-    if type(r._lines) not in _SEQ or type(r._suggestions) not in _SEQ:
-        raise _Unsure
-    # Objects of exactly the result classes only: a subclass may write itself otherwise.
-    if ((w & 1 and any(type(x) is not LineVerdict for x in r._lines))
-            or (w & 2 and any(type(x) is not Finding for x in r._findings))
-            or (w & 4 and any(type(x) is not SuggestionOut for x in r._suggestions))):
-        raise _Unsure
-
-    lines = []
-    fragments = _LINE_JSON
-    for part in r._line_tuples():
-        try:
-            f = fragments.get(part) if type(part) is tuple else None  # a part made by the engine: its JSON, once
-        except TypeError:  # a part holding a list: written the long way
-            f = None
-        if f is not None and type(part[0]) is type(f[1]) and type(part[1]) is type(f[2]):
-            lines.append(f[0])
-            continue
-        line, code, verdict, rules, warnings = part
-        if (f is None and type(line) in _KEYABLE and type(code) in _KEYABLE and type(verdict) is str
-                and type(part) is tuple and type(rules) is tuple
-                and type(warnings) is tuple and all(type(x) is str for x in rules)
-                and all(type(x) is str for x in warnings)):
-            d = {"line": line, "code": code, "verdict": verdict}
-            if rules:
-                d["rules"] = list(rules)
-            if warnings:
-                d["warnings"] = list(warnings)
-            f = _orjson.Fragment(_orjson.dumps(d, option=_OPTIONS))  # raises where json.dumps may differ
-            if len(fragments) >= VERDICTS_KEPT:
-                fragments.clear()
-            fragments[part] = (f, line, code)
-            lines.append(f)
-            continue
-        d = {"line": line if type(line) in plain else ck(line),
-             "code": code if type(code) in plain else ck(code),
-             "verdict": verdict if type(verdict) in plain else ck(verdict)}
-        if rules:
-            d["rules"] = _checked_list(rules)
-        if warnings:
-            d["warnings"] = _checked_list(warnings)
-        lines.append(d)
-
-    parts = r._finding_tuples()
-    if type(parts) not in _SEQ:
-        raise _Unsure
-    findings = []
-    for rule, _, severity, line, message, citations, evidence, suggestion, _ in parts:
-        if type(evidence) not in _SEQ:  # to_dict reads it twice (values, then paths)
-            raise _Unsure
-        values = {}
-        paths = {}
-        for e, v, p in evidence:  # keys: orjson refuses any but exact str
-            values[e] = v if type(v) in plain else ck(v)
-            if p is not None:
-                paths[e] = p if type(p) in plain else ck(p)
-        d = {"rule": rule if type(rule) in plain else ck(rule),
-             "severity": severity if type(severity) in plain else ck(severity),
-             "line": line if type(line) in plain else ck(line),
-             "message": message if type(message) in plain else ck(message),
-             "citations": _checked_citations(citations),
-             "evidence": values,
-             "evidence_paths": paths}
-        if suggestion:
-            d["suggestion"] = suggestion if type(suggestion) in plain else ck(suggestion)
-        findings.append(d)
-
-    suggestions = []
-    for code, units, reason, source, line in r._suggestion_tuples():
-        d = {"code": code if type(code) in plain else ck(code)}
-        if units is not None:
-            d["units"] = units if type(units) in plain else ck(units)
-        d["reason"] = reason if type(reason) in plain else ck(reason)
-        d["from"] = source if type(source) in plain else ck(source)
-        if line is not None:
-            d["line"] = line if type(line) in plain else ck(line)
-        suggestions.append(d)
-
-    pack = r.pack
-    if type(pack) is not PackRef:
-        raise _Unsure
-    name, version, sha256 = pack.name, pack.version, pack.sha256
-    id_, period, as_of, n = r.id, r.period, r.as_of, r.input_line
-    out = {r.id_field: id_ if type(id_) in plain else ck(id_),
-           r.period_field: period if type(period) in plain else ck(period),
-           "pack": {"name": name if type(name) in plain else ck(name),
-                    "version": version if type(version) in plain else ck(version),
-                    "sha256": sha256 if type(sha256) in plain else ck(sha256)},
-           "as_of": as_of if type(as_of) in plain else ck(as_of),
-           "lines": lines, "findings": findings, "suggestions": suggestions,
-           "input_line": n if type(n) in plain else ck(n)}
-    if r.notes:
-        out["notes"] = _checked_list(r.notes)
-    out["contract"] = CONTRACT
-    return _orjson.dumps(out, option=_OPTIONS).decode()
