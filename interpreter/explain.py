@@ -20,8 +20,8 @@ from rulecite.policy_lang.syntax.formatter import format_expr
 from rulecite.policy_lang.model import Apply, Concat, Ref, known
 
 from rulecite.interpreter.codegen import runtime
-from rulecite.interpreter.codegen.compiler import LO, HI, default_service_date, fmt_value
-from rulecite.interpreter.codegen.expressions import expression_type
+from rulecite.interpreter.codegen.compiler import default_service_date, fmt_value
+from rulecite.interpreter.codegen.reads import expression_type
 
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 

@@ -62,7 +62,8 @@ from rulecite.policy_lang.model import Pack, Rule, known, params_read
 
 from rulecite.interpreter.codegen import runtime
 from rulecite.interpreter.codegen.dispatch import codes_only, emit_dispatch, line_block
-from rulecite.interpreter.codegen.expressions import Emitter, evidence_items, evidence_path
+from rulecite.interpreter.codegen.expressions import Emitter
+from rulecite.interpreter.codegen.reads import evidence_items, evidence_path
 from rulecite.interpreter.codegen.origins import Origin, blame, fact_paths, generated_frames, origin_of
 from rulecite.interpreter.codegen.tokens import (
     DAYS, HI, LO, MODES, SCOPES, SEVERITIES, CompileError, codes as check_codes, day, ident, lit, parts, pick, text,

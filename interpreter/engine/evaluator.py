@@ -349,7 +349,7 @@ def _plain_evidence(rule) -> bool:
     is not finite (whole numbers are Python ints, arithmetic on them is bounded by the
     runtime, and a record's own numbers were validated finite) nor cut a list short.
     Anything not known to be one of those renders at once."""
-    from rulecite.interpreter.codegen.expressions import evidence_items, expression_type
+    from rulecite.interpreter.codegen.reads import evidence_items, expression_type
     from rulecite.policy_lang.model import Apply, Ref
     from rulecite.policy_lang.syntax import nodes as ast
 

@@ -18,7 +18,7 @@ import re
 
 import attrs
 
-from rulecite.interpreter.codegen.expressions import evidence_items
+from rulecite.interpreter.codegen.reads import evidence_items
 from rulecite.interpreter.engine.results import Rejection, Result
 from rulecite.interpreter.reports.evidence import index_html, index_markdown, packet_html, packet_markdown
 from rulecite.interpreter.tools.audit import input_hash, result_hash
