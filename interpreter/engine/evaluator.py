@@ -64,6 +64,7 @@ class Evaluator:
         self._lazy = [_plain_evidence(i.rule) for i in infos]
         self._paths: dict = {}  # (rule index, line index) -> evidence paths
         self._omitted: list = []  # (rule id, line id, evidence expr, items left out) of the record being judged
+        self._months: dict = {}  # period text -> whether the pack covers it (see ``_coverage``)
 
 
     # ------------------------------------------------------------ one record
@@ -132,19 +133,22 @@ class Evaluator:
 
     def _coverage(self, rec, n):
         shape = self.shape
-        lo, hi = self.cov_lo, self.cov_hi
         period = rec.get(shape.period)
-        if not isinstance(period, str) or len(period) < 7:
-            return Rejection(n, f"$.{shape.period}", "missing period (YYYY-MM)", 0, *self._ids(rec))
-        month = period[:7]
-        if month + "-01" > hi or month + "-31" < lo:
+        covered = self._months.get(period) if type(period) is str else None  # each period is judged once
+        if covered is None:
+            if not isinstance(period, str) or len(period) < 7:
+                return Rejection(n, f"$.{shape.period}", "missing period (YYYY-MM)", 0, *self._ids(rec))
+            month = period[:7]
+            covered = not (month + "-01" > self.cov_hi or month + "-31" < self.cov_lo)
+            if len(self._months) >= 4096:
+                self._months.clear()
+            self._months[period] = covered
+        if not covered:
             return Rejection(n, f"$.{shape.period}",
                              f"{period} is outside the service dates this pack covers ({self.pack.coverage}); "
                              "the pack cannot judge it", 0, *self._ids(rec))
         lines = rec.get(shape.lines)
-        if not isinstance(lines, list):
-            return rec
-        if len(lines) > self.limits.max_lines:
+        if type(lines) is list and len(lines) > self.limits.max_lines:
             return Rejection(n, f"$.{shape.lines}", f"record has {len(lines)} lines at $.{shape.lines}; the limit "
                              f"is {self.limits.max_lines}", 0, *self._ids(rec))
         # A line dated outside the coverage is judged on its own (denied by the built-in
@@ -305,7 +309,8 @@ class Evaluator:
         large for arithmetic, or a value of another type than the rules expect (possible
         only where the facts schema leaves a field untyped). Never an exception."""
         try:
-            self._omitted = []
+            if self._omitted:
+                self._omitted = []
             r = self.result(rec, hist, n, notes)
             # Findings whose evidence may hold a list or a number are rendered here, not when
             # first read: a value the JSON contract cannot hold (infinity or NaN, from
@@ -313,7 +318,8 @@ class Evaluator:
             # is given, never fail the writer later, and a list cut short adds a note. Other
             # findings (evidence of text, dates, booleans, whole numbers read or counted)
             # wait until read; the same bytes either way (see ``_plain_evidence``).
-            bad = _non_finite(r._finding_parts() if self._eager else (), r._suggestions)
+            bad = _non_finite(r._finding_parts() if self._eager else (), r._suggestions) \
+                if self._eager or r._suggestions else None
             if bad is not None:
                 path, what = bad
                 return Rejection(n, path, f"cannot evaluate this record: {what} is not a finite number (the "

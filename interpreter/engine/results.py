@@ -21,6 +21,7 @@ orjson, so the fast road gives exactly those bytes or is not taken.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import NamedTuple
 
 from attrs import frozen
@@ -190,33 +191,45 @@ class Result:
     hold its result.
     """
 
-    __slots__ = ("id_field", "period_field", "id", "period", "pack", "as_of", "input_line", "notes", "record",
-                 "_lines", "_findings", "_suggestions", "_json", "_wrapped")
+    # Fields live in private slots behind read-only properties (so ``result.id = x``
+    # raises): a result is made with plain slot stores, several times cheaper than
+    # ``object.__setattr__`` per field, and evaluation makes one per record.
+    __slots__ = ("_id_field", "_period_field", "_id", "_period", "_pack", "_as_of", "_input_line", "_notes",
+                 "_record", "_lines", "_findings", "_suggestions", "_json", "_wrapped")
     kind = "result"
+
+    id_field = property(attrgetter("_id_field"), doc="The name of the record's id field (the pack's ``[record] id``).")
+    period_field = property(attrgetter("_period_field"), doc="The name of the record's period field.")
+    id = property(attrgetter("_id"), doc="The record's id (one patient in the CMS pack).")
+    period = property(attrgetter("_period"), doc="The record's period (a month, ``YYYY-MM``).")
+    pack = property(attrgetter("_pack"), doc="The pack that judged the record (:class:`PackRef`).")
+    as_of = property(attrgetter("_as_of"), doc="The publication clock (``YYYY-MM-DD``), or None for every source.")
+    input_line = property(attrgetter("_input_line"), doc="The record's input line number (1-based).")
+    notes = property(attrgetter("_notes"), doc="Notes on the result (a subject that comes back, items left out).")
+    record = property(attrgetter("_record"), doc="The input record (None for a result read back from a worker).")
 
     def __init__(self, id_field, period_field, id, period, pack, as_of, lines, findings, suggestions, input_line,
                  notes=(), record=None):
         """A result from its objects (lines, findings, suggestions as tuples of objects)."""
         self._init(id_field, period_field, id, period, pack, as_of, tuple(lines), tuple(findings),
-                   tuple(suggestions), input_line, tuple(notes), record, wrapped=True)
+                   tuple(suggestions), input_line, tuple(notes), record, 7)
 
     def _init(self, id_field, period_field, id, period, pack, as_of, lines, findings, suggestions, input_line,
               notes, record, wrapped):
-        set_ = object.__setattr__
-        set_(self, "id_field", id_field)
-        set_(self, "period_field", period_field)
-        set_(self, "id", id)
-        set_(self, "period", period)
-        set_(self, "pack", pack)
-        set_(self, "as_of", as_of)
-        set_(self, "input_line", input_line)
-        set_(self, "notes", notes)
-        set_(self, "record", record)
-        set_(self, "_lines", lines)
-        set_(self, "_findings", findings)
-        set_(self, "_suggestions", suggestions)
-        set_(self, "_json", None)
-        set_(self, "_wrapped", 7 if wrapped else 0)  # bit mask: lines 1, findings 2, suggestions 4
+        self._id_field = id_field
+        self._period_field = period_field
+        self._id = id
+        self._period = period
+        self._pack = pack
+        self._as_of = as_of
+        self._input_line = input_line
+        self._notes = notes
+        self._record = record
+        self._lines = lines
+        self._findings = findings
+        self._suggestions = suggestions
+        self._json = None
+        self._wrapped = wrapped  # bit mask of the parts wrapped into objects: lines 1, findings 2, suggestions 4
 
     @classmethod
     def from_parts(cls, id_field, period_field, id, period, pack, as_of, lines, findings, suggestions,
@@ -224,41 +237,38 @@ class Result:
         """A result from parts: lines as (line, code, verdict, rules, warnings) tuples,
         findings as field tuples (evidence as (expr, value, path) triples) or a
         :class:`PendingFindings`, suggestions as field tuples."""
-        r = object.__new__(cls)
+        r = _new(cls)
         r._init(id_field, period_field, id, period, pack, as_of, lines, findings, suggestions, input_line, notes,
-                record, wrapped=False)
+                record, 0)
         return r
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"Result is immutable (tried to set {name})")
 
     def _finding_parts(self) -> tuple:
         f = self._findings
         if isinstance(f, PendingFindings):
             f = f.render()
-            object.__setattr__(self, "_findings", f)
+            self._findings = f
         return f
 
     @property
     def lines(self) -> tuple:
         if not self._wrapped & 1:
-            object.__setattr__(self, "_lines", tuple(map(_line_verdict, self._lines)))
-            object.__setattr__(self, "_wrapped", self._wrapped | 1)
+            self._lines = tuple(map(_line_verdict, self._lines))
+            self._wrapped |= 1
         return self._lines
 
     @property
     def findings(self) -> tuple:
         if not self._wrapped & 2:
             parts = self._finding_parts()
-            object.__setattr__(self, "_findings", tuple(Finding.from_part(x) for x in parts))
-            object.__setattr__(self, "_wrapped", self._wrapped | 2)
+            self._findings = tuple(Finding.from_part(x) for x in parts)
+            self._wrapped |= 2
         return self._findings
 
     @property
     def suggestions(self) -> tuple:
         if not self._wrapped & 4:
-            object.__setattr__(self, "_suggestions", tuple(SuggestionOut(*x) for x in self._suggestions))
-            object.__setattr__(self, "_wrapped", self._wrapped | 4)
+            self._suggestions = tuple(SuggestionOut(*x) for x in self._suggestions)
+            self._wrapped |= 4
         return self._suggestions
 
     # The parts (see ``from_parts``), whether or not they were read as objects.
@@ -340,7 +350,7 @@ class Result:
     def with_notes(self, notes: tuple) -> "Result":
         """A copy of this result with other notes."""
         values = [getattr(self, n) for n in Result.__slots__]
-        values[Result.__slots__.index("notes")] = tuple(notes)
+        values[Result.__slots__.index("_notes")] = tuple(notes)
         values[Result.__slots__.index("_json")] = None
         return _restore_result(values)
 
@@ -366,15 +376,21 @@ def result_from_wire(id_field, period_field, pack, as_of, wire: tuple) -> Result
     id_, period, input_line, notes, lines, findings, suggestions, text = wire
     r = Result.from_parts(id_field, period_field, id_, period, pack, as_of, lines, findings, suggestions,
                           input_line, notes)
-    object.__setattr__(r, "_json", text)
+    r._json = text
     return r
 
 
 def _restore_result(values) -> Result:
-    r = object.__new__(Result)
-    for name, value in zip(Result.__slots__, values):
-        object.__setattr__(r, name, value)
+    (id_field, period_field, id_, period, pack, as_of, input_line, notes, record, lines, findings, suggestions,
+     text, wrapped) = values  # in the order of Result.__slots__
+    r = _new(Result)
+    r._init(id_field, period_field, id_, period, pack, as_of, lines, findings, suggestions, input_line, notes,
+            record, wrapped)
+    r._json = text
     return r
+
+
+_new = object.__new__
 
 
 class RecordError(NamedTuple):

@@ -134,8 +134,8 @@ def _named(ev, run):
 
 
 def run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=None, judge=None):
-    """See ``_run_each``; every rejection names the pack."""
-    return _named(ev, _run_each(ev, records, start, track_subjects, prepare, judge))
+    """See ``_run_each``; every rejection names the pack (``_run_each`` names them itself)."""
+    return _run_each(ev, records, start, track_subjects, prepare, judge)
 
 
 def run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=None, prepare=None, judge=None):
@@ -146,11 +146,14 @@ def run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=
 def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=None, judge=None):
     """``Evaluator.run`` for a pack no rule of which reads history: each record is judged as
     soon as it is read (the same results, in the same order, as ``run_groups``; the note
-    on a subject that comes back depends only on the groups before its own)."""
+    on a subject that comes back depends only on the groups before its own). The hot
+    loop of evaluation: the tracker's work is inlined here (see ``SubjectTracker``)."""
     prepare = prepare or ev.prepare
     judge = judge or ev.judge
+    packref = getattr(ev, "packref", None)
     shape_id = ev.shape.id
-    seen = SubjectTracker(ev.shape) if track_subjects else None
+    add = KeySet().add if track_subjects else None
+    key = subject_key
     gid = NOGROUP
     notes = ()
     n = start - 1
@@ -158,16 +161,20 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
         n += 1
         rec = prepare(item, n)
         if isinstance(rec, Rejection):
+            if rec.pack is None and packref is not None:
+                rec = rec.with_pack(packref)
             yield rec
             continue
         pid = rec.get(shape_id)
         if pid != gid:
             gid = pid
-            if seen is not None:
-                note = seen.note(pid)
-                notes = () if note is None else (note,)
-        yield judge(rec, [], n, notes)
+            if add is not None:
+                notes = (repeat_note(ev.shape, pid),) if add(key(pid)) else ()
+        yield judge(rec, _NO_HISTORY, n, notes)
     ev.checkpoint = (n + 1, None, False)  # each record stands alone: any line is a restart point
+
+
+_NO_HISTORY: list = []  # what a record of a pack that never reads history gets (never changed)
 
 
 def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=None, prepare=None, judge=None):
