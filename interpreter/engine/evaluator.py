@@ -57,11 +57,16 @@ class Evaluator:
         if trusted:
             self.prepare = self._prepare_trusted
         infos = cp.infos
-        self._rule_ids = [i.rule.id for i in infos]
-        self._denies = [i.rule.severity == "deny" for i in infos]
-        # Rules whose evidence can be neither a list nor a number that is not finite: their
-        # findings are rendered when first read (see ``judge``); the others' at once.
-        self._lazy = [_plain_evidence(i.rule) for i in infos]
+        # Per rule index: its id, whether it denies, and whether its findings are rendered at
+        # once (see ``judge``): those whose evidence may be a list or a number that is not
+        # finite; the others' when first read.
+        self._meta = [(i.rule.id, i.rule.severity == "deny", not _plain_evidence(i.rule)) for i in infos]
+        self._decide = cp.decide
+        self._max_steps = limits.max_steps
+        shape = self.shape
+        self._lines_key, self._line_id, self._line_code = shape.lines, shape.line_id, shape.line_code
+        self._id_key, self._period_key = shape.id, shape.period
+        self._unknown = cp.pack.unknown_codes
         self._paths: dict = {}  # (rule index, line index) -> evidence paths
         self._omitted: list = []  # (rule id, line id, evidence expr, items left out) of the record being judged
         self._months: dict = {}  # period text -> whether the pack covers it (see ``_coverage``)
@@ -156,67 +161,68 @@ class Evaluator:
         return rec
 
     def result(self, rec: dict, hist: list, n: int, notes=()) -> Result:
-        cp = self.cp
-        shape = self.shape
-        rfired, outs, sugs = cp.decide(rec, hist, self.limits.max_steps)
-        lines = rec.get(shape.lines) or ()
+        rfired, outs, sugs = self._decide(rec, hist, self._max_steps)
+        lines = rec.get(self._lines_key) or ()
         findings = []
-        record_deny = []
-        record_warn = []
-        lazy = self._lazy
+        record_deny = record_warn = ()
         eager = False
+        meta = self._meta  # rule index -> (rule id, denies, renders at once)
         if rfired:
-            d0 = default_service_date(shape, rec)
+            d0 = default_service_date(self.shape, rec)
+            record_deny, record_warn = [], []
             for k in rfired:
-                eager = eager or not lazy[k]
+                rid, deny, now = meta[k]
+                eager = eager or now
                 findings.append((k, None, d0, None))
-                (record_deny if self._denies[k] else record_warn).append(self._rule_ids[k])
+                (record_deny if deny else record_warn).append(rid)
         verdicts = []
         suggestions = []
-        line_id, line_code = shape.line_id, shape.line_code
-        rule_ids, denies = self._rule_ids, self._denies
+        line_id, line_code = self._line_id, self._line_code
         i = -1
         for ln, (fired, state, sd) in zip(lines, outs):
             i += 1
-            lid = ln.get(line_id)
-            code = ln.get(line_code)
             if state == 1 and not fired and not record_deny:
-                verdicts.append((lid, code, "allow", (), ()))
+                verdicts.append((ln.get(line_id), ln.get(line_code), "allow", (), ()))
                 continue
+            lid = ln.get(line_id)
             deny = list(record_deny)
             warn = []
             for k in fired:
-                eager = eager or not lazy[k]
+                rid, d, now = meta[k]
+                eager = eager or now
                 findings.append((k, ln, sd, i))
-                (deny if denies[k] else warn).append(rule_ids[k])
-            if state == 3:  # outside the pack's coverage: no rule ran, and none may allow it
-                findings.append((None, self._coverage_finding(code, lid, sd, i)))
-                deny.append("coverage.outside")
-            elif state == 2:
-                f, sug = self._window_finding(code, lid, sd, ln, i)
-                findings.append((None, f))
-                suggestions.extend(sug)
-                deny.append("catalog.window")
-            elif state == 0 and self.pack.unknown_codes != "ignore":
-                findings.append((None, self._unknown_finding(code, lid, i)))
-                (deny if self.pack.unknown_codes == "deny" else warn).append("catalog.unknown-code")
+                (deny if d else warn).append(rid)
+            if state != 1:
+                code = ln.get(line_code)
+                if state == 3:  # outside the pack's coverage: no rule ran, and none may allow it
+                    findings.append((None, self._coverage_finding(code, lid, sd, i)))
+                    deny.append("coverage.outside")
+                elif state == 2:
+                    f, sug = self._window_finding(code, lid, sd, ln, i)
+                    findings.append((None, f))
+                    suggestions.extend(sug)
+                    deny.append("catalog.window")
+                elif self._unknown != "ignore":  # state 0: a code not in the catalog
+                    findings.append((None, self._unknown_finding(code, lid, i)))
+                    (deny if self._unknown == "deny" else warn).append("catalog.unknown-code")
             if len(deny) > 1:
                 deny = sorted(set(deny))
             if len(warn) > 1:
                 warn = sorted(set(warn))
-            verdicts.append((lid, code, "deny" if deny else "allow", tuple(deny), tuple(warn)))
+            verdicts.append((lid, ln.get(line_code), "deny" if deny else "allow", tuple(deny), tuple(warn)))
         for k, ln, (units, reason) in sugs:
-            s = cp.sugg_infos[k].suggestion
+            s = self.cp.sugg_infos[k].suggestion
             suggestions.append((s.code, _plain_number(units), reason, s.id,
-                                ln.get(shape.line_id) if ln is not None else None))
+                                ln.get(line_id) if ln is not None else None))
         # Findings (messages, evidence) are rendered when first read, or by ``judge`` right
         # after this when a rule's evidence may hold a list (cut to EVIDENCE_ITEMS, with a
         # note) or a number that is not finite; ``PendingFindings`` holds what rendering reads.
         self._eager = eager
-        render = PendingFindings(self, findings, rec, hist) if findings else ()
-        return Result.from_parts(shape.id, shape.period, rec.get(shape.id), rec[shape.period], self.packref,
-                                 self.as_of, tuple(verdicts), render, tuple(suggestions), n, tuple(notes),
-                                 rec)
+        r = _new_result(Result)
+        r._init(self._id_key, self._period_key, rec.get(self._id_key), rec[self._period_key], self.packref,
+                self.as_of, verdicts, PendingFindings(self, findings, rec, hist) if findings else (),
+                suggestions, n, notes, rec, 0)
+        return r
 
     def render_findings(self, requests, rec, hist) -> tuple:
         """Finding parts for the requests ``result`` queued: (rule index, line, service date,
@@ -438,6 +444,7 @@ def _plain_number(v):
     return v
 
 
+_new_result = object.__new__
 _COLON = {str: ":", bytes: b":"}
 _VALIDATORS: dict = {}
 _SCANNERS: dict = {}

@@ -148,8 +148,13 @@ class _Rewrite:
                 checks.append({"format": "date", "not": {"pattern": "^0000"}})
             if not checks and "enum" not in out and "const" not in out and self.read_text:
                 checks.append({"pattern": "^"})  # reads the text, so half a surrogate pair fails (see above)
+            # The first check goes into the node itself (its keywords are not there: the
+            # pattern was taken out above, and the subset has no ``not``), the others into
+            # ``allOf``: the same conjunction, and each ``allOf`` costs Rust a level.
             if checks:
-                out["allOf"] = checks
+                out.update(checks[0])
+            if len(checks) > 1:
+                out["allOf"] = checks[1:]
         elif t in ("integer", "number"):
             if t == "integer":  # an integer too long to write as text is an integer for Rust, not a number
                 out["allOf"] = [{"type": "number"}]
@@ -160,7 +165,7 @@ class _Rewrite:
                     b = out[kw]
                     if type(b) not in (int, float) or b != b or b - b != 0:
                         raise Unsupported(kw)
-                    out["allOf"] = out.get("allOf", []) + [{kw: bound}]
+                    out[kw] = max(b, bound) if kw == "minimum" else min(b, bound)  # both bounds hold
         elif t == "object":
             props = schema.get("properties", {})
             out["properties"] = {k: self.node(v, depth + 1) for k, v in props.items()}
