@@ -9,6 +9,7 @@ what the language says, with records that would tell a wrong form apart.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -112,3 +113,40 @@ def test_month_end_of_what_is_not_text_fails_as_last_day_does():
         except Exception as e:  # noqa: BLE001
             got = ("error", type(e))
         assert got == want
+
+
+EMPTY_RULES = (
+    'rule none.signed { title "t" cite BYLAWS2025 for l in loans where l.item == "BOOK"\n'
+    '  let progs = collect(a.program for a in agreements)\n'
+    '  deny when not any(a in agreements where a.program == "BOOKS") and all(a in agreements where a.program == "DIGITAL")\n'
+    '    and count(a in agreements where a.program == "MEDIA") == 0 and len(progs) == 0\n'
+    '    and count_distinct(a.program for a in agreements) == 0 and not present(min(a.date for a in agreements))\n'
+    '  message "{progs}" }\n'
+)
+
+
+@pytest.mark.parametrize("agreements", [None, [], [{"program": "BOOKS", "date": "2025-01-02"}],
+                                        [{"program": "DIGITAL", "date": "2025-01-02"}]])
+def test_a_loop_over_an_empty_list_gives_its_value_without_walking(tmp_path, agreements):
+    """A call site gives the value over no items (`any` false, `all` true, counts 0, an empty
+    `collect`, an absent `min`) when the list is empty or absent, without calling the loop;
+    a list with items is still walked."""
+    pack = _pack(tmp_path, EMPTY_RULES)
+    src = pack.compiled(None).source
+    assert re.search(r"\(any_none_signed\(rec, hist, ln, sd, _m, l_progs, (_t\d+)\) if \(\1 := \(rec\.get\('agreements'\) "
+                     r"or \(\)\)\) else False\)", src)
+    rec = _rec({"line": 1, "item": "BOOK"})
+    if agreements is not None:
+        rec["agreements"] = agreements
+    (out,) = evaluate(pack, [rec])
+    assert _denied(out, "none.signed") == ([1] if not agreements else [])
+
+
+def test_a_list_fact_holding_other_truthy_json_is_still_walked_and_fails(tmp_path):
+    """Trusted records are not validated: a list fact holding text is not empty, so the loop
+    runs and fails as before, naming the rule."""
+    pack = _pack(tmp_path, EMPTY_RULES)
+    rec = _rec({"line": 1, "item": "BOOK"})
+    rec["agreements"] = "BOOKS"
+    (out,) = evaluate(pack, [rec], trusted=True)
+    assert isinstance(out, Rejection) and "rule none.signed" in out.reason

@@ -5,7 +5,8 @@ rule, the statements that append its index to ``fired`` (``line_block``); gives 
 module's last units: one ``line_group_N`` function per distinct list of line rules a
 code can meet (the rules inlined in index order, each block opened by its
 ``# rule ID file:line`` comment and behind its service-date window), the dispatch
-tables (``_LINE``, ``_WINDOWS``, ``_SDISPATCH``...) and ``_decide(rec, hist, steps)``.
+table (``_LINE``: code -> line group, catalog window, suggestions: one look-up a line)
+and ``_decide(rec, hist, steps)``.
 Every line of an inlined block maps to its rule in the line map; the glue maps to none.
 """
 
@@ -102,14 +103,6 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
         unit.append(("    return fired", None))
         em.units.append(unit)
 
-    glue = ["", "# dispatch tables: line code -> its line group; catalog windows; suggestions",
-            f"_LINE_GENERIC = {generic_fn}", "_LINE = {"]
-    glue += [f"    {lit(c)}: {line_fn[c]}," for c in all_codes]
-    glue += ["}", "_WINDOWS = {"]
-    for name in sorted(codes):
-        w = codes[name].window
-        glue.append(f"    {lit(name)}: ({day(w.start, LO)!r}, {day(w.end, HI)!r}),")
-    glue.append("}")
     sug_by_code: dict = {}
     sug_generic, sug_record = [], []
     for s in sugg_infos:
@@ -125,9 +118,16 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
         return "(" + "".join(f"({x.index}, {x.lo!r}, {x.hi!r}, {fn_names['suggestion', x.index]}), "
                              for x in items) + ")"
 
-    glue.append("_SGENERIC = " + sentries(sug_generic))
-    glue.append("_SDISPATCH = {")
-    glue += [f"    {lit(c)}: {sentries(sug_by_code[c] + sug_generic)}," for c in sorted(sug_by_code)]
+    # One table, one look-up a line: code -> (its line group, its catalog window (None, None
+    # outside the catalog), its suggestions); a code in no entry takes ``_LINE_GENERIC``.
+    glue = ["", "# dispatch table: line code -> (line group, catalog window, suggestions)",
+            f"_SGENERIC = {sentries(sug_generic)}",
+            f"_LINE_GENERIC = ({generic_fn}, None, None, _SGENERIC)", "_LINE = {"]
+    for c in sorted(set(all_codes) | set(text(c, "a code") for c in sug_by_code)):
+        w = codes[c].window if c in codes else None
+        window = f"{day(w.start, LO)!r}, {day(w.end, HI)!r}" if w is not None else "None, None"
+        sugs = sentries(sug_by_code[c] + sug_generic) if c in sug_by_code else "_SGENERIC"
+        glue.append(f"    {lit(c)}: ({line_fn.get(c, generic_fn)}, {window}, {sugs}),")
     glue.append("}")
     glue.append("_SRECORD = " + sentries(sug_record))
     em.units.append([(line, None) for line in glue])
@@ -156,11 +156,11 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
         body += [f"        if not ({cov_lo!r} <= sd <= {cov_hi!r}):",
                  "            out.append(((), 3, sd))",
                  "            continue"]
-    body += ["        fired = _LINE.get(code, _LINE_GENERIC)(rec, hist, ln, sd, _m)",
-            "        w = _WINDOWS.get(code)",
-            "        out.append((fired, 0 if w is None else (1 if w[0] <= sd <= w[1] else 2), sd))"]
+    body += ["        group, wlo, whi, sg = _LINE.get(code, _LINE_GENERIC)",
+             "        fired = group(rec, hist, ln, sd, _m)",
+             "        out.append((fired, 0 if wlo is None else (1 if wlo <= sd <= whi else 2), sd))"]
     if sugg_infos:
-        body += ["        for k, lo, hi, fn in _SDISPATCH.get(code, _SGENERIC):",
+        body += ["        for k, lo, hi, fn in sg:",
                  "            if lo <= sd <= hi:",
                  "                s = fn(rec, hist, ln, sd, _m)",
                  "                if s is not None:",

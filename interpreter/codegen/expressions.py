@@ -46,7 +46,7 @@ from rulecite.interpreter.codegen.tokens import (
 
 # Names the module defines itself, or its namespace and builtins give: no name made from
 # pack text can take one (those all start with a kind prefix, never with `_`).
-FIXED_NAMES = ("_decide", "_LINE", "_LINE_GENERIC", "_WINDOWS", "_SGENERIC", "_SDISPATCH", "_SRECORD", "_rt",
+FIXED_NAMES = ("_decide", "_LINE", "_LINE_GENERIC", "_SGENERIC", "_SRECORD", "_rt",
                "_E", "_fmt", "_Exception", "_num", "_U", "_state", "frozenset", "dict", "any", "all", "sum", "len",
                "min", "max", "bool", "enumerate", "tuple", "list", "None",
                *(ident("_f_", name) for name in runtime.FUNCTIONS))
@@ -283,6 +283,11 @@ class Emitter:
         if isinstance(e, (ast.ListLit, Concat)):
             return True
         if isinstance(e, Ref):
+            if e.kind == "let" and e.name not in env:  # a derived value: its expression, one level
+                k = self.let_index.get(e.name)
+                x = self.pack.derived[k].expr if k is not None else None
+                return (isinstance(x, ast.Fold) and x.func == "collect") or isinstance(x, (ast.ListLit, Concat)) or (
+                    isinstance(x, Ref) and x.kind == "fact" and type(x.type) is Type and x.type.kind == "list")
             if e.kind == "let":
                 return e.name in env and env[e.name] in self.list_lets
             return e.kind == "fact" and type(e.type) is Type and e.type.kind == "list"
@@ -428,12 +433,15 @@ class Emitter:
     def x_Concat(self, e: Concat, env):
         return f"_rt.concat({self.x(e.left, env)}, {self.x(e.right, env)}, _m)"
 
-    def _loop_fn(self, node, kind: str, var, source, env, body) -> str:
+    def _loop_fn(self, node, kind: str, var, source, env, body, empty: str | None = None) -> str:
         """A module-level function with a plain ``for`` loop over ``source``: cheaper than a
         generator expression, and it returns as soon as the answer is known. ``body``
         gets (item variable, inner env) and returns the loop's statements; the call
-        passes the variables in scope (rule lets, enclosing items) as arguments. Before
-        the loop starts, the record's step budget pays for every item it may visit."""
+        passes the variables in scope (rule lets, enclosing items) and the source as
+        arguments. Before the loop starts, the record's step budget pays for every item it
+        may visit. ``empty``: the loop's value over no items; when the source is surely a
+        list (``surely_list``: empty exactly when falsy), the call site gives it without
+        calling the function for an empty source (no item to walk, no step to pay)."""
         key = (id(node), tuple(sorted(env.items())))
         found = self.loop_calls.get(key)
         if found is not None and found[0] is node:
@@ -443,7 +451,7 @@ class Emitter:
         inner = dict(env)
         py = ident("v_", var) + f"_{self.fresh()[2:]}"
         inner[var] = py
-        saved, self.hoisted = self.hoisted, None  # read in this loop's own head, before the loop
+        saved, self.hoisted = self.hoisted, None  # read at the call, before the loop
         try:
             src = self.x(source, env)
         finally:
@@ -451,7 +459,7 @@ class Emitter:
         if src in self.paths:
             self.paths[py] = self.paths[src] + "[{" + py + "}]"
         self.loops[py] = name
-        params = ", ".join(["rec", "hist", "ln", "sd", "_m"] + outer)
+        params = ", ".join(["rec", "hist", "ln", "sd", "_m"] + outer + ["_s"])
         saved, self.hoisted = self.hoisted, {}
         try:
             head, loop, tail = body(py, inner)
@@ -459,13 +467,18 @@ class Emitter:
         finally:
             self.hoisted = saved
         lines = [f"def {name}({params}):"] + ["    " + h for h in head]
-        lines += [f"    _m[0] -= len(_s := {src})", "    if _m[0] < 0: _rt.over_budget(_m)"]
+        lines += ["    _m[0] -= len(_s)", "    if _m[0] < 0: _rt.over_budget(_m)"]
         lines += [f"    {local} = {read}" for read, local in hoisted.items()]
         lines.append(f"    for {py} in _s:")
         lines += ["        " + x for x in loop]
         lines += ["    " + t for t in tail]
         self.unit(lines)
-        call = f"{name}(" + ", ".join(["rec", "hist", "ln", "sd", "_m"] + outer) + ")"
+        args = ", ".join(["rec", "hist", "ln", "sd", "_m"] + outer)
+        if empty is not None and self.surely_list(source, env):
+            t = self.temp(src)
+            call = f"({name}({args}, {t}) if ({t} := {src}) else {empty})"
+        else:
+            call = f"{name}({args}, {src})"
         self.loop_calls[key] = (node, call)
         return call
 
@@ -483,7 +496,7 @@ class Emitter:
                 return [], [f"if not ({cond}):", "    return False"], ["return True"]
             return ["n = 0"], [f"if {cond}:", "    n += 1"], ["return n"]
 
-        return self._loop_fn(e, func, e.var, e.source, env, body)
+        return self._loop_fn(e, func, e.var, e.source, env, body, {"any": "False", "all": "True", "count": "0"}[func])
 
     def x_Fold(self, e: ast.Fold, env):
         helper = pick(FOLDS, e.func, "aggregate")
@@ -502,7 +515,13 @@ class Emitter:
                                               f"{ind}    out.append(x)"], ["return out"]
             return ["out = []"], guard + [f"{ind}out.append({val})"], [f"return {helper}(out)"]
 
-        return self._loop_fn(e, e.func, e.var, e.source, env, body)
+        return self._loop_fn(e, e.func, e.var, e.source, env, body, _EMPTY_FOLDS.get(e.func))
+
+
+# The value of an aggregate over no items, written at a call site whose source is empty
+# (``Emitter._loop_fn``): each is what its loop function gives for an empty source.
+_EMPTY_FOLDS = {"sum": "0", "collect": "[]", "min": lit(runtime.min_opt(())), "max": lit(runtime.max_opt(())),
+                "count_distinct": lit(runtime.count_distinct(()))}
 
 
 _EXPRESSIONS = {
