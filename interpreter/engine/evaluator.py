@@ -61,6 +61,11 @@ class Evaluator:
         # once (see ``judge``): those whose evidence may be a list or a number that is not
         # finite; the others' when first read.
         self._meta = [(i.rule.id, i.rule.severity == "deny", not _plain_evidence(i.rule)) for i in infos]
+        # Per rule index, what rendering a finding reads: the generated function, the rule's
+        # fields, its evidence texts and paths, and whether a path names the line's index.
+        self._finders = [(cp.find_fns[k], i.rule.id, i.rule.version, i.rule.severity, i.rule.title, i,
+                          tuple(text for text, _ in i.evidence_paths), info_paths(i),
+                          any(p and "{i}" in p for _, p in i.evidence_paths)) for k, i in enumerate(infos)]
         self._decide = cp.decide
         self._max_steps = limits.max_steps
         shape = self.shape
@@ -228,45 +233,49 @@ class Evaluator:
         """Finding parts for the requests ``result`` queued: (rule index, line, service date,
         line index) to render, or (None, part) already made."""
         out = []
-        state = self.cp.state(self.limits.max_steps)  # one budget for the record's findings
+        state = self.cp.state(self._max_steps)  # one budget for the record's findings
+        finding = self._finding
         for req in requests:
             if req[0] is None:
                 out.append(req[1])
             else:
                 k, ln, sd, i = req
-                out.append(self._finding(k, rec, hist, ln, sd, i, state))
+                out.append(finding(k, rec, hist, ln, sd, i, state))
         return tuple(out)
 
     def _finding(self, k, rec, hist, ln, sd, i, state=None) -> tuple:
         """A finding as a part (see ``Result.from_parts``)."""
-        info = self.cp.infos[k]
-        r = info.rule
+        fn, rid, version, severity, title, info, texts, paths, per_line = self._finders[k]
         try:
-            message, values, fix = self.cp.find_fns[k](rec, hist, ln, sd, state)
+            message, values, fix = fn(rec, hist, ln, sd, state)
         except Exception as e:  # noqa: BLE001 - evidence must never lose the verdict
-            message, values, fix = e, (None,) * len(info.evidence_paths), None
+            message, values, fix = e, (None,) * len(texts), None
         if isinstance(message, Exception):
-            message = f"{r.title} (message could not be rendered: {message.__class__.__name__})"
-        paths = self._paths.get((k, i))
-        if paths is None:
-            paths = tuple((text, path.replace("{i}", str(i)) if path and i is not None else path)
-                          for text, path in info.evidence_paths)
-            self._paths[(k, i)] = paths
-        line_id = ln.get(self.shape.line_id) if ln is not None else None
-        evidence = []
-        for (text, path), v in zip(paths, values):
-            t = type(v)
-            if t is tuple:
-                v = list(v)
-                t = list
-            if t is list and len(v) > EVIDENCE_ITEMS:  # bounded: see EVIDENCE_ITEMS
-                self._omitted.append((r.id, line_id, text, len(v) - EVIDENCE_ITEMS))
-                v = v[:EVIDENCE_ITEMS]
-            evidence.append((text, v, path))
-        evidence = tuple(evidence)
+            message = f"{title} (message could not be rendered: {message.__class__.__name__})"
+        if per_line and i is not None:  # a path that names the line's index: once per (rule, index)
+            paths = self._paths.get((k, i))
+            if paths is None:
+                paths = self._paths[(k, i)] = tuple(path.replace("{i}", str(i)) if path else path
+                                                    for path in info_paths(info))
+        line_id = ln.get(self._line_id) if ln is not None else None
+        if _LISTS.isdisjoint(map(type, values)):
+            evidence = tuple(zip(texts, values, paths))
+        else:
+            evidence = []
+            for text, path, v in zip(texts, paths, values):
+                t = type(v)
+                if t is tuple:
+                    v = list(v)
+                    t = list
+                if t is list and len(v) > EVIDENCE_ITEMS:  # bounded: see EVIDENCE_ITEMS
+                    self._omitted.append((rid, line_id, text, len(v) - EVIDENCE_ITEMS))
+                    v = v[:EVIDENCE_ITEMS]
+                evidence.append((text, v, path))
+            evidence = tuple(evidence)
         if type(message) is str and len(message) > MESSAGE_CHARS:
             message = f"{message[:MESSAGE_CHARS]}... ({len(message) - MESSAGE_CHARS:,} characters left out)"
-        return (r.id, r.version, r.severity, line_id, message, info.citations_on(sd), evidence, fix, r.title)
+        citations = info.citations if not info.param_cites or sd is None else info.citations_on(sd)
+        return (rid, version, severity, line_id, message, citations, evidence, fix, title)
 
     def _window_finding(self, code, lid, sd, ln, i):
         c = self.cp.codes[code]
@@ -445,6 +454,12 @@ def _plain_number(v):
 
 
 _new_result = object.__new__
+_LISTS = frozenset((tuple, list))
+
+
+def info_paths(info) -> tuple:
+    """A rule's evidence paths, as written (``{i}`` for the line's index)."""
+    return tuple(path for _, path in info.evidence_paths)
 _COLON = {str: ":", bytes: b":"}
 _VALIDATORS: dict = {}
 _SCANNERS: dict = {}
@@ -475,18 +490,27 @@ _ESCAPED_COLON = {str: ("\\u003a", "\\u003A"), bytes: (b"\\u003a", b"\\u003A")}
 
 def _all_keys(text, value) -> bool:
     """Whether decoding ``text`` into ``value`` dropped no repeated key (a fast decoder keeps
-    the last value of a repeated key, silently). Every key brings one ``:`` to the text and
-    to ``value`` written again (which has no ``:`` the text had not, unless the text wrote
+    the last value of a repeated key, silently).
+
+    When ``value`` written again is ``text`` itself (compact JSON, as most producers write
+    it), no key was dropped: ``text`` is then the writing of a value with no repeated key.
+    Otherwise the colons are counted: every key brings one ``:`` to the text and to
+    ``value`` written again (which has no ``:`` the text had not, unless the text wrote
     one as an escape: then the full reading decides); a dropped key takes its ``:`` away."""
     t = type(text)
+    try:
+        again = dumps_utf8(value)
+    except Exception:  # noqa: BLE001 - not writable as it stands: the full reading decides
+        return False
+    if t is bytes and text.startswith(again):
+        rest = len(text) - len(again)
+        if rest == 0 or (rest == 1 and text[-1] == 10) or (rest == 2 and text[-2:] == b"\r\n"):
+            return True
     if _BACKSLASH[t] in text:  # one scan; most lines hold no escape at all
         a, b = _ESCAPED_COLON[t]
         if a in text or b in text:
             return False
-    try:
-        return text.count(_COLON[t]) == dumps_utf8(value).count(b":")
-    except Exception:  # noqa: BLE001 - not writable as it stands: the full reading decides
-        return False
+    return text.count(_COLON[t]) == again.count(b":")
 
 
 def _validator(pack) -> RecordValidator:
