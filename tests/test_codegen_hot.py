@@ -133,8 +133,8 @@ def test_a_loop_over_an_empty_list_gives_its_value_without_walking(tmp_path, agr
     a list with items is still walked."""
     pack = _pack(tmp_path, EMPTY_RULES)
     src = pack.compiled(None).source
-    assert re.search(r"\(any_none_signed\(rec, hist, ln, sd, _m, l_progs, (_t\d+)\) if \(\1 := \(rec\.get\('agreements'\) "
-                     r"or \(\)\)\) else False\)", src)
+    held = re.search(r"(_h\d+) = \(rec\.get\('agreements'\) or \(\)\)", src).group(1)  # read once
+    assert f"(any_none_signed(rec, hist, ln, sd, _m, l_progs, {held}) if {held} else False)" in src
     rec = _rec({"line": 1, "item": "BOOK"})
     if agreements is not None:
         rec["agreements"] = agreements
@@ -150,3 +150,19 @@ def test_a_list_fact_holding_other_truthy_json_is_still_walked_and_fails(tmp_pat
     rec["agreements"] = "BOOKS"
     (out,) = evaluate(pack, [rec], trusted=True)
     assert isinstance(out, Rejection) and "rule none.signed" in out.reason
+
+
+def test_a_rule_reads_an_optional_fact_once_and_a_failure_still_names_it():
+    """A rule's reads that cannot fail (an optional top-level fact, a field of its line) are
+    read once atop the function that runs it; what fails on their value still names the fact."""
+    pack = load_pack(LIBRARY)
+    src = pack.compiled(None).source
+    body = src[src.index("def rule_fines_warning("):]
+    body = body[:body.index("\ndef ")]
+    assert body.count("rec.get('member')") == 1 and "(_h" in body
+    for member, path in (("x", "$.member"), ({"fines": "x"}, "$.member.fines")):
+        rec = {"member_id": "M", "month": "2025-03", "loans": [{"line": 1, "item": "BOOK"}], "member": member}
+        (out,) = evaluate(pack, [rec], trusted=True)
+        assert isinstance(out, Rejection) and out.path == path
+        assert out.reason.startswith(f"cannot evaluate this record: rule fines.block (rules.policy:83) failed reading "
+                                     f"{path} (")

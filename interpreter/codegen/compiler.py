@@ -193,6 +193,7 @@ class CompiledPack:
         codes = check_codes(r.codes, "a rule's codes")
         em.owner = origin = origin_of(self.pack, "rule", r.id, r)
         env = {ident("", r.var): "ln"} if r.var is not None else {}
+        em.hoisting(reads := {})  # the rule's reads that cannot fail: read once, atop its function
         lets = []
         list_lets = em.list_lets = set()
         for lt in r.lets:
@@ -210,14 +211,14 @@ class CompiledPack:
             where = em.x(r.where, env) if r.where is not None else "True"
         cond = em.x(r.condition, env)
         if scope == "line":  # inlined in the line dispatch (the hot path): no function of its own
-            blocks[i] = (origin, line_block(i, lets, where, cond, mode, lo, hi))
+            blocks[i] = (origin, line_block(i, lets, where, cond, mode, lo, hi), dict(reads))
         else:
             fn = self._fn_names["rule", i] = em.names.take("rule", r.id)
             fires = f"bool({cond})" if mode == "when" else f"not ({cond})"
             test = [f"    if not ({where}):", "        return False"] if r.where is not None else []
-            em.unit([f"def {fn}(rec, hist, ln, sd, _m):"] + test + ["    " + line for line in lets]
-                    + [f"    return {fires}"])
-            blocks[i] = (origin, None)
+            em.unit([f"def {fn}(rec, hist, ln, sd, _m):"] + ["    " + h for h in em.hoisted_reads(reads)] + test
+                    + ["    " + line for line in lets] + [f"    return {fires}"])
+            blocks[i] = (origin, None, {})
         # what a finding shows: the message (or the error that stopped it), evidence, fix
         env_parts = [lit(p) if type(p) is str else f"_fmt({em.x(p, env)})" for p in parts(r.message, "a message")]
         fix = "None"
@@ -226,9 +227,10 @@ class CompiledPack:
             fix = "''.join((" + "".join(p + ", " for p in fix_parts) + "))"
         items = evidence_items(r.condition)
         evidence = "".join(f"{em.x(it, env)}, " for it in items)
+        em.hoisting(None)
         fn = self._fn_names["find", i] = em.names.take("find", r.id)
         em.unit([f"def {fn}(rec, hist, ln, sd, _m=None):", "    if _m is None:", "        _m = _state()"]
-                + ["    " + line for line in lets]
+                + ["    " + h for h in em.hoisted_reads(reads)] + ["    " + line for line in lets]
                 + ["    try:", "        m = ''.join((" + "".join(p + ", " for p in env_parts) + "))",
                    "    except _Exception as e:  # a message must never lose the verdict", "        m = e",
                    f"    return m, ({evidence}), {fix}"])
@@ -250,12 +252,15 @@ class CompiledPack:
         em.owner = origin_of(self.pack, "suggestion", s.id, s)
         em.list_lets = frozenset()
         env = {ident("", s.var): "ln"} if s.var is not None else {}
+        em.hoisting(reads := {})
         where = em.x(s.where, env) if s.where is not None else "True"
         when = em.x(s.when, env) if s.when is not None else "True"
         units = em.x(s.units, env) if s.units is not None else "None"
         reason = [lit(p) if type(p) is str else f"_fmt({em.x(p, env)})" for p in parts(s.reason, "a reason")]
+        em.hoisting(None)
         fn = self._fn_names["suggestion", j] = em.names.take("suggest", s.id)
-        em.unit([f"def {fn}(rec, hist, ln, sd, _m=None):", "    if _m is None:", "        _m = _state()",
+        em.unit([f"def {fn}(rec, hist, ln, sd, _m=None):", "    if _m is None:", "        _m = _state()"]
+                + ["    " + h for h in em.hoisted_reads(reads)] + [
                  f"    if not ({where} and {when}):", "        return None",
                  f"    return ({units}, ''.join((" + "".join(p + ", " for p in reason) + ")))"])
         self.sugg_infos.append(SuggestionInfo(j, s, lo, hi))

@@ -96,8 +96,12 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
         em.names.reserve(fn)
         unit = [("", None), (_codes_comment(members.get(key, [])), None), (f"def {fn}(rec, hist, ln, sd, _m):", None),
                 ("    fired = []", None)]
+        reads: dict = {}
         for k in key:
-            origin, lines = blocks[k]
+            reads.update(blocks[k][2])
+        unit += [("    " + h, None) for h in em.hoisted_reads(reads)]  # reads that cannot fail, once
+        for k in key:
+            origin, lines, _ = blocks[k]
             unit.append(("    " + origin.comment(), origin))
             unit += [("    " + line, origin) for line in lines]
         unit.append(("    return fired", None))

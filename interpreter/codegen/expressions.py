@@ -89,6 +89,12 @@ class Emitter:
         # its items (a field of the rule's line, an optional top-level fact), each read once
         # into a local before the loop (read text -> local); None elsewhere.
         self.hoisted: dict | None = None
+        # While a rule's or suggestion's own code compiles (not its loops, lets or definitions):
+        # the pack-wide names of its reads that cannot fail (an optional top-level fact, a field
+        # of its line), read once at the top of each function that runs it (``_h<n>``, one name
+        # a read, so every block of a line group shares them); None elsewhere.
+        self.hoist_names: dict | None = None
+        self.block_names: dict = {}
         # the rule `let`s (their local names) of the item being compiled whose value is always
         # a list (``surely_list``): the compiler sets it per rule
         self.list_lets: frozenset = frozenset()
@@ -170,8 +176,8 @@ class Emitter:
             if k is None or (self.let_limit is not None and not 0 <= k < self.let_limit):
                 raise CompileError(f"`{name}` is not a derived value defined before this use")
             dv = self.pack.derived[k]
-            saved = self.owner, self.let_limit, self.hoisted
-            self.owner, self.let_limit, self.hoisted = origin_of(self.pack, "let", name, dv), k, None
+            saved = self.owner, self.let_limit, self.hoisted, self.hoist_names
+            self.owner, self.let_limit, self.hoisted, self.hoist_names = origin_of(self.pack, "let", name, dv), k, None, None
             fn = self.names.take("let", name)
             expr = self.x(dv.expr, {})  # reads only the lets before it: no cycle can be compiled
             slot = len(self.let_slots) + 1
@@ -179,7 +185,7 @@ class Emitter:
             self.unit([f"def {fn}(rec, hist, _m, ln=None, sd=None):", f"    v = _m[{slot}]", "    if v is _U:",
                        f"        v = _m[{slot}] = {expr}", "    return v"])
             self.let_slots[name], self.let_fns[name] = slot, fn
-            self.owner, self.let_limit, self.hoisted = saved
+            self.owner, self.let_limit, self.hoisted, self.hoist_names = saved
         return f"{self.let_fns[name]}(rec, hist, _m)"
 
     def def_fn(self, name) -> tuple:
@@ -192,8 +198,9 @@ class Emitter:
             raise CompileError(f"definition `{name}` calls itself")
         if name not in self.def_fns:
             self.def_active.add(name)
-            saved = self.owner, self.let_limit, self.hoisted
-            self.owner, self.let_limit, self.hoisted = origin_of(self.pack, "def", name, d), -1, None  # no `let`
+            saved = self.owner, self.let_limit, self.hoisted, self.hoist_names
+            self.owner, self.let_limit, self.hoisted, self.hoist_names = (origin_of(self.pack, "def", name, d), -1,
+                                                                          None, None)  # no `let`
             fn = self.names.take("def", name)
             env = {}
             for pname, _ in d.params:
@@ -206,7 +213,7 @@ class Emitter:
             self.unit([f"def {fn}(rec, hist, ln, sd, _m{params}):", "    _m[0] -= 1",
                        "    if _m[0] < 0: _rt.over_budget(_m)", f"    return {body}"])
             self.def_fns[name] = (fn, len(d.params))
-            self.owner, self.let_limit, self.hoisted = saved
+            self.owner, self.let_limit, self.hoisted, self.hoist_names = saved
             self.def_active.discard(name)
         return self.def_fns[name]
 
@@ -246,7 +253,7 @@ class Emitter:
         else:
             out = f"rec.get({name!r})"
         self.paths[out] = "$." + name
-        if out.startswith("rec.get(") and self.hoisted is not None:
+        if out.startswith(("rec.get(", "(rec.get(")) and self.hoisted is not None:
             return self.hoist(out)
         return out
 
@@ -270,7 +277,7 @@ class Emitter:
                 out = f"{base}.get({name!r})"
         if obj in self.paths:
             self.paths[out] = f"{self.paths[obj]}.{name}"
-        if obj == "ln" and out.startswith("ln.get(") and self.hoisted is not None:
+        if obj == "ln" and out.startswith(("ln.get(", "(ln.get(")) and self.hoisted is not None:
             return self.hoist(out)  # the line's own field: `ln` is an object (the dispatch read its code)
         return out
 
@@ -299,9 +306,26 @@ class Emitter:
     def hoist(self, read: str) -> str:
         """The local holding ``read`` in the loop being compiled (it keeps the read's fact path)."""
         local = self.hoisted.get(read)
-        if local is None:
+        if local is None and self.hoist_names is not None:
+            local = self.hoist_names.get(read)
+            if local is None:
+                local = self.hoist_names[read] = self.names.reserve(f"_h{len(self.hoist_names)}")
+                if read in self.paths:
+                    self.paths[local] = self.paths[read]
+            self.hoisted[read] = local
+        elif local is None:
             local = self.hoisted[read] = self.temp(read)
         return local
+
+    def hoisting(self, reads: dict | None):
+        """Start (``reads``: a dict that collects them) or end (None) the hoisting of a rule's or
+        suggestion's own reads that cannot fail, each under its pack-wide name (``hoist``)."""
+        self.hoisted, self.hoist_names = reads, (self.block_names if reads is not None else None)
+
+    @staticmethod
+    def hoisted_reads(reads: dict) -> list:
+        """The statements that read ``reads`` (read -> ``_h<n>``), in the order of their names."""
+        return [f"{local} = {read}" for read, local in sorted(reads.items(), key=lambda kv: int(kv[1][2:]))]
 
     def x_Literal(self, e: ast.Literal, env):
         kind = pick({k: k for k in LITERALS}, e.kind, "literal kind")
@@ -451,21 +475,18 @@ class Emitter:
         inner = dict(env)
         py = ident("v_", var) + f"_{self.fresh()[2:]}"
         inner[var] = py
-        saved, self.hoisted = self.hoisted, None  # read at the call, before the loop
-        try:
-            src = self.x(source, env)
-        finally:
-            self.hoisted = saved
+        src = self.x(source, env)  # read at the call, before the loop (the caller's hoisting applies)
         if src in self.paths:
             self.paths[py] = self.paths[src] + "[{" + py + "}]"
         self.loops[py] = name
         params = ", ".join(["rec", "hist", "ln", "sd", "_m"] + outer + ["_s"])
-        saved, self.hoisted = self.hoisted, {}
+        saved = self.hoisted, self.hoist_names
+        self.hoisted, self.hoist_names = {}, None
         try:
             head, loop, tail = body(py, inner)
             hoisted = self.hoisted
         finally:
-            self.hoisted = saved
+            self.hoisted, self.hoist_names = saved
         lines = [f"def {name}({params}):"] + ["    " + h for h in head]
         lines += ["    _m[0] -= len(_s)", "    if _m[0] < 0: _rt.over_budget(_m)"]
         lines += [f"    {local} = {read}" for read, local in hoisted.items()]
@@ -475,8 +496,11 @@ class Emitter:
         self.unit(lines)
         args = ", ".join(["rec", "hist", "ln", "sd", "_m"] + outer)
         if empty is not None and self.surely_list(source, env):
-            t = self.temp(src)
-            call = f"({name}({args}, {t}) if ({t} := {src}) else {empty})"
+            if src.isidentifier():  # a variable (a hoisted read, a `let`): read twice, cheaper than a store
+                call = f"({name}({args}, {src}) if {src} else {empty})"
+            else:
+                t = self.temp(src)
+                call = f"({name}({args}, {t}) if ({t} := {src}) else {empty})"
         else:
             call = f"{name}({args}, {src})"
         self.loop_calls[key] = (node, call)
