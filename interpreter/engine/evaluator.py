@@ -33,6 +33,7 @@ __all__ = ["DEFAULT_LIMITS", "EVIDENCE_ITEMS", "MESSAGE_CHARS", "Evaluator", "Li
 # MESSAGE_CHARS characters.
 EVIDENCE_ITEMS = 50
 MESSAGE_CHARS = 2000
+COMBOS_KEPT = 4096  # distinct sets of rules fired on one line whose verdicts are kept
 
 
 class Evaluator:
@@ -75,6 +76,7 @@ class Evaluator:
         self._paths: dict = {}  # (rule index, line index) -> evidence paths
         self._omitted: list = []  # (rule id, line id, evidence expr, items left out) of the record being judged
         self._months: dict = {}  # period text -> whether the pack covers it (see ``_coverage``)
+        self._combos: dict = {}  # rules fired on a line -> its verdict's parts (see ``_combo``)
 
 
     # ------------------------------------------------------------ one record
@@ -184,10 +186,23 @@ class Evaluator:
         suggestions = []
         line_id, line_code = self._line_id, self._line_code
         i = -1
+        combos = self._combos
         for ln, (fired, state, sd) in zip(lines, outs):
             i += 1
-            if state == 1 and not fired and not record_deny:
-                verdicts.append((ln.get(line_id), ln.get(line_code), "allow", (), ()))
+            if state == 1 and not record_deny:
+                if not fired:
+                    verdicts.append((ln.get(line_id), ln.get(line_code), "allow", (), ()))
+                    continue
+                # The verdict of a set of rules that fired is the same on every line: made once.
+                key = tuple(fired)
+                got = combos.get(key)
+                if got is None:
+                    got = self._combo(key)
+                deny, warn, now = got
+                eager = eager or now
+                for k in fired:
+                    findings.append((k, ln, sd, i))
+                verdicts.append((ln.get(line_id), ln.get(line_code), "deny" if deny else "allow", deny, warn))
                 continue
             lid = ln.get(line_id)
             deny = list(record_deny)
@@ -228,6 +243,19 @@ class Evaluator:
                 self.as_of, verdicts, PendingFindings(self, findings, rec, hist) if findings else (),
                 suggestions, n, notes, rec, 0)
         return r
+
+    def _combo(self, fired: tuple) -> tuple:
+        """(deny rule ids, warn rule ids, renders at once) of the rules ``fired`` on a line
+        that no record-level rule denies and whose code is in force: what ``result`` keeps
+        per distinct set of rules that fired (at most ``COMBOS_KEPT``)."""
+        meta = self._meta
+        deny = tuple(sorted({meta[k][0] for k in fired if meta[k][1]}))
+        warn = tuple(sorted({meta[k][0] for k in fired if not meta[k][1]}))
+        got = (deny, warn, any(meta[k][2] for k in fired))
+        if len(self._combos) >= COMBOS_KEPT:
+            self._combos.clear()
+        self._combos[fired] = got
+        return got
 
     def render_findings(self, requests, rec, hist) -> tuple:
         """Finding parts for the requests ``result`` queued: (rule index, line, service date,
