@@ -55,6 +55,9 @@ class Evaluator:
         self.scan = _scanner(cp.pack, limits.max_depth)
         self.fast = _fast(cp.pack, limits.max_depth, True)  # jsonschema_rs when installed (see fastvalidate)
         self.fast_decoded = _fast(cp.pack, limits.max_depth, False)  # for what fast_loads decoded
+        # What ``run_each`` asks of a dict before it goes straight to the coverage check (the
+        # rest takes ``prepare``): nothing in trusted mode; the compiled accept path otherwise.
+        self.accept_dict = (lambda rec: True) if trusted else self.fast
         if trusted:
             self.prepare = self._prepare_trusted
         infos = cp.infos
@@ -75,7 +78,7 @@ class Evaluator:
         self._unknown = cp.pack.unknown_codes
         self._paths: dict = {}  # (rule index, line index) -> evidence paths
         self._omitted: list = []  # (rule id, line id, evidence expr, items left out) of the record being judged
-        self._months: dict = {}  # period text -> whether the pack covers it (see ``_coverage``)
+        self._months: dict = {}  # period text -> whether the pack covers it (see ``cover``)
         self._combos: dict = {}  # rules fired on a line -> its verdict's parts (see ``_combo``)
 
 
@@ -91,22 +94,22 @@ class Evaluator:
             t = type(item)
             if t is dict:
                 if fast(item):
-                    return self._coverage(item, n)
+                    return self.cover(item, n)
             elif (t is bytes or t is str) and len(item) <= self.limits.max_record_bytes:
                 value = fast_loads(item)
                 if type(value) is dict and self.fast_decoded(value) and _all_keys(item, value):
-                    return self._coverage(value, n)
+                    return self.cover(value, n)
             return self._prepare_full(item, n)
         scan = self.scan
         if scan is not None:
             t = type(item)
             if t is dict:
                 if scan(item) >= 0:
-                    return self._coverage(item, n)
+                    return self.cover(item, n)
             elif (t is bytes or t is str) and len(item) <= self.limits.max_record_bytes:
                 value = fast_loads(item)
                 if type(value) is dict and scan(value) == item.count(_COLON[t]):
-                    return self._coverage(value, n)
+                    return self.cover(value, n)
         return self._prepare_full(item, n)
 
     def _prepare_full(self, item, n: int):
@@ -117,7 +120,7 @@ class Evaluator:
         problem = self.validator.check(item)
         if problem is not None:
             return Rejection(n, problem.path, problem.reason, problem.others, *self._ids(item), problem.errors)
-        return self._coverage(item, n)
+        return self.cover(item, n)
 
     def _prepare_trusted(self, item, n: int):
         """``prepare`` in trusted mode: no schema validation. A dict goes straight to the
@@ -125,15 +128,15 @@ class Evaluator:
         deep is still a rejection)."""
         t = type(item)
         if t is dict:
-            return self._coverage(item, n)
+            return self.cover(item, n)
         if (t is bytes or t is str) and len(item) <= self.limits.max_record_bytes:
             value = fast_loads(item)
             if type(value) is dict and _all_keys(item, value) and value_depth_ok(value, self.limits.max_depth):
-                return self._coverage(value, n)
+                return self.cover(value, n)
         item = decode_record(item, n, self.limits)
         if type(item) is Rejection:
             return item
-        return self._coverage(item, n)
+        return self.cover(item, n)
 
     def _ids(self, rec):
         rid = rec.get(self.shape.id)
@@ -143,7 +146,9 @@ class Evaluator:
         return (rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
                 per if isinstance(per, str) else None)
 
-    def _coverage(self, rec, n):
+    def cover(self, rec, n):
+        """The coverage check of a valid record: the record, or the Rejection of a period the
+        pack does not cover or of too many lines."""
         shape = self.shape
         period = rec.get(shape.period)
         covered = self._months.get(period) if type(period) is str else None  # each period is judged once

@@ -156,6 +156,10 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
     soon as it is read (the same results, in the same order, as ``run_groups``; the note
     on a subject that comes back depends only on the groups before its own). The hot
     loop of evaluation: the tracker's work is inlined here (see ``SubjectTracker``)."""
+    # The evaluator's own reading of a dict its accept path takes is inlined: the coverage
+    # check alone (``Evaluator.prepare`` does the same, one call deeper).
+    accept = getattr(ev, "accept_dict", None) if prepare is None else None
+    cover = ev.cover if accept is not None else None
     prepare = prepare or ev.prepare
     judge = judge or ev.judge
     packref = getattr(ev, "packref", None)
@@ -167,7 +171,10 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
     n = start - 1
     for item in records:
         n += 1
-        rec = prepare(item, n)
+        if accept is not None and type(item) is dict and accept(item):
+            rec = cover(item, n)
+        else:
+            rec = prepare(item, n)
         if isinstance(rec, Rejection):
             if rec.pack is None and packref is not None:
                 rec = rec.with_pack(packref)
