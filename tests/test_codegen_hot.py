@@ -166,3 +166,32 @@ def test_a_rule_reads_an_optional_fact_once_and_a_failure_still_names_it():
         assert isinstance(out, Rejection) and out.path == path
         assert out.reason.startswith(f"cannot evaluate this record: rule fines.block (rules.policy:83) failed reading "
                                      f"{path} (")
+
+
+SHARED_RULES = (
+    'rule shared.reads { title "t" cite BYLAWS2025 for l in loans where l.item == "BOOK"\n'
+    '  deny when any(a in agreements where (a.program == "BOOKS" and a.date > service_date)\n'
+    '    or a.date < service_date or a.program == "MEDIA")\n'
+    '  message "m" }\n'
+)
+
+
+@pytest.mark.parametrize("agreements, denied", [
+    ([{"program": "BOOKS", "date": "2025-03-10"}, {"program": "DIGITAL", "date": "2025-03-01"}], [1]),
+    ([{"program": "BOOKS", "date": "2025-03-10"}, {"program": "DIGITAL", "date": "2025-03-20"}], []),
+    ([{"program": "DIGITAL", "date": "2025-03-20"}, {"program": "MEDIA", "date": "2025-03-20"}], [1]),
+    ([{"program": "BOOKS", "date": "2025-03-20"}], [1]),
+    ([{"program": "DIGITAL", "date": "2025-03-01"}], [1]),
+])
+def test_a_read_is_shared_only_where_it_surely_ran(tmp_path, agreements, denied):
+    """An item's field read by the first operand of `or` is read once; one read only where the
+    first operand of `and` held is read again after it (the earlier item's value is not reused)."""
+    pack = _pack(tmp_path, SHARED_RULES)
+    src = pack.compiled(None).source
+    body = src[src.index("def any_shared_reads("):]
+    body = body[:body.index("\ndef ")]
+    assert body.count(".get('program')") == 1 and body.count(".get('date')") == 2
+    rec = _rec({"line": 1, "item": "BOOK", "date": "2025-03-10"})
+    rec["agreements"] = agreements
+    (out,) = evaluate(pack, [rec])
+    assert _denied(out, "shared.reads") == denied

@@ -194,6 +194,7 @@ class CompiledPack:
         em.owner = origin = origin_of(self.pack, "rule", r.id, r)
         env = {ident("", r.var): "ln"} if r.var is not None else {}
         em.hoisting(reads := {})  # the rule's reads that cannot fail: read once, atop its function
+        em.avail = shared = {}  # the lets, then the condition, run in order: later ones reuse reads
         lets = []
         list_lets = em.list_lets = set()
         for lt in r.lets:
@@ -204,12 +205,15 @@ class CompiledPack:
                 list_lets.add(py)
             else:
                 list_lets.discard(py)  # a name a later let takes again
+        em.avail = {}  # `where` runs before the lets (and not in the finding): it shares only within itself
         if scope == "line" and codes is not None and codes_only(r.where, r.var, self.pack.shape.line_code):
             self._scratch().x(r.where, dict(env))  # checked, but the dispatch by code already tests it
             where = None
         else:
             where = em.x(r.where, env) if r.where is not None else "True"
+        em.avail = shared
         cond = em.x(r.condition, env)
+        em.avail = None  # a finding's message, evidence and fix share nothing (a message may fail midway)
         if scope == "line":  # inlined in the line dispatch (the hot path): no function of its own
             blocks[i] = (origin, line_block(i, lets, where, cond, mode, lo, hi), dict(reads))
         else:

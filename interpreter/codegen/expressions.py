@@ -16,14 +16,19 @@ plain one: a built-in is called through its own name in the module (``_f_len``),
 runtime's table; ``len`` of a value that is always a list is Python's; a `collect` drops
 absent values in its loop; a definition charges its step in place; a loop reads the
 fields of the rule's line and the optional top-level facts it compares once, before it
-walks (reads that cannot fail, each keeping its fact path for failure messages).
+walks (reads that cannot fail, each keeping its fact path for failure messages); a rule's
+own reads that cannot fail are read once atop each function that runs it (``hoist``); a read
+that surely ran before, in one item's or one rule's code, is reused from its temporary
+(``share``: the first operand of `and`/`or`, a condition before its branches, an earlier
+`let`); a loop over a source that is surely a list is not called when it is empty.
 
 What an expression reads (its schema type, whether it may be absent, what a finding
 shows and where in the facts) is ``reads``.
 
-Size: about 520 lines, one method per expression node and per module part (sets, constants,
-lets, definitions, dated parameters, loops); the parts share the emitter's table of names and
-constants, which a split would pass between modules.
+Size: about 620 lines, one method per expression node and per module part (sets, constants,
+lets, definitions, dated parameters, loops), and the sharing of reads each node takes part in;
+the parts share the emitter's table of names, constants and shared reads, which a split would
+pass between modules.
 """
 
 from __future__ import annotations
@@ -94,6 +99,12 @@ class Emitter:
         # of its line), read once at the top of each function that runs it (``_h<n>``, one name
         # a read, so every block of a line group shares them); None elsewhere.
         self.hoist_names: dict | None = None
+        # Reads shared inside one expression or statement run (``share``): read key -> the
+        # temporary holding it, for the reads surely made before the code being written runs
+        # (the first operand of `and`/`or`, a condition before its branches, an earlier `let`);
+        # None where nothing is shared (messages, evidence, a loop's source).
+        self.avail: dict | None = None
+        self.cse_keys: dict = {}  # a temporary (or its `:=` text) -> the key of the read it holds
         self.block_names: dict = {}
         # the rule `let`s (their local names) of the item being compiled whose value is always
         # a list (``surely_list``): the compiler sets it per rule
@@ -176,8 +187,9 @@ class Emitter:
             if k is None or (self.let_limit is not None and not 0 <= k < self.let_limit):
                 raise CompileError(f"`{name}` is not a derived value defined before this use")
             dv = self.pack.derived[k]
-            saved = self.owner, self.let_limit, self.hoisted, self.hoist_names
+            saved = self.owner, self.let_limit, self.hoisted, self.hoist_names, self.avail
             self.owner, self.let_limit, self.hoisted, self.hoist_names = origin_of(self.pack, "let", name, dv), k, None, None
+            self.avail = {}
             fn = self.names.take("let", name)
             expr = self.x(dv.expr, {})  # reads only the lets before it: no cycle can be compiled
             slot = len(self.let_slots) + 1
@@ -185,7 +197,7 @@ class Emitter:
             self.unit([f"def {fn}(rec, hist, _m, ln=None, sd=None):", f"    v = _m[{slot}]", "    if v is _U:",
                        f"        v = _m[{slot}] = {expr}", "    return v"])
             self.let_slots[name], self.let_fns[name] = slot, fn
-            self.owner, self.let_limit, self.hoisted, self.hoist_names = saved
+            self.owner, self.let_limit, self.hoisted, self.hoist_names, self.avail = saved
         return f"{self.let_fns[name]}(rec, hist, _m)"
 
     def def_fn(self, name) -> tuple:
@@ -198,9 +210,10 @@ class Emitter:
             raise CompileError(f"definition `{name}` calls itself")
         if name not in self.def_fns:
             self.def_active.add(name)
-            saved = self.owner, self.let_limit, self.hoisted, self.hoist_names
+            saved = self.owner, self.let_limit, self.hoisted, self.hoist_names, self.avail
             self.owner, self.let_limit, self.hoisted, self.hoist_names = (origin_of(self.pack, "def", name, d), -1,
                                                                           None, None)  # no `let`
+            self.avail = {}
             fn = self.names.take("def", name)
             env = {}
             for pname, _ in d.params:
@@ -213,7 +226,7 @@ class Emitter:
             self.unit([f"def {fn}(rec, hist, ln, sd, _m{params}):", "    _m[0] -= 1",
                        "    if _m[0] < 0: _rt.over_budget(_m)", f"    return {body}"])
             self.def_fns[name] = (fn, len(d.params))
-            self.owner, self.let_limit, self.hoisted, self.hoist_names = saved
+            self.owner, self.let_limit, self.hoisted, self.hoist_names, self.avail = saved
             self.def_active.discard(name)
         return self.def_fns[name]
 
@@ -255,7 +268,7 @@ class Emitter:
         self.paths[out] = "$." + name
         if out.startswith(("rec.get(", "(rec.get(")) and self.hoisted is not None:
             return self.hoist(out)
-        return out
+        return self.share(out, out)
 
     def x_Field(self, e: ast.Field, env):
         name = ident("", e.name)
@@ -264,22 +277,60 @@ class Emitter:
         ft = expression_type(e)
         if type(ot) is not Type or ot.kind != "record":
             # Untyped by the schema: any JSON value may come, and a field of a non-object is absent.
-            out = f"_rt.field({obj}, {name!r})"
+            form = f"_rt.field(\0, {name!r})"
         else:
             if ft is not None and type(ft) is not Type:
                 raise CompileError(f"the type of `{name}` is not a type")
-            base = f"({obj} or _E)" if ot.optional else obj
+            base = "(\0 or _E)" if ot.optional else "\0"
             if ft is not None and ft.kind == "list":
-                out = f"({base}.get({name!r}) or ())"
+                form = f"({base}.get({name!r}) or ())"
             elif ft is not None and ft.default is not None:
-                out = f"{base}.get({name!r}, {lit(ft.default)})"
+                form = f"{base}.get({name!r}, {lit(ft.default)})"
             else:
-                out = f"{base}.get({name!r})"
+                form = f"{base}.get({name!r})"
+        out = form.replace("\0", obj)
         if obj in self.paths:
             self.paths[out] = f"{self.paths[obj]}.{name}"
         if obj == "ln" and out.startswith(("ln.get(", "(ln.get(")) and self.hoisted is not None:
             return self.hoist(out)  # the line's own field: `ln` is an object (the dispatch read its code)
-        return out
+        return self.share(out, ("field", self.cse_keys.get(obj, obj), form))
+
+    def share(self, out: str, key) -> str:
+        """``out``, a read (of a fact, a field) that gives the same value wherever it runs in
+        one item's or one rule's code: the temporary holding it when the same read surely ran
+        before (``avail``), else ``out`` stored into a new one (it keeps the read's fact path)."""
+        if self.avail is None:
+            return out
+        t = self.avail.get(key)
+        if t is not None:
+            return t
+        t = self.temp(out)
+        w = f"({t} := {out})"
+        if out in self.paths:
+            self.paths[w] = self.paths[out]
+        self.avail[key] = t
+        self.cse_keys[t] = self.cse_keys[w] = key
+        return w
+
+    def cx(self, e, env) -> str:
+        """``e`` compiled where it may not run (a branch, a later operand of `and`): it may use
+        the reads surely made before it, and what it reads is not shared past it."""
+        saved = self.avail
+        self.avail = dict(saved) if saved is not None else None
+        try:
+            return self.x(e, env)
+        finally:
+            self.avail = saved
+
+    def cx_all(self, items, env) -> list:
+        """``items`` compiled in order where only the first surely runs, each after the one
+        before it (the later operands of `and` and `or`)."""
+        saved = self.avail
+        self.avail = dict(saved) if saved is not None else None
+        try:
+            return [self.x(i, env) for i in items]
+        finally:
+            self.avail = saved
 
     def surely_list(self, e, env) -> bool:
         """Whether ``e``'s compiled code gives a list (or tuple) whatever the record holds, never
@@ -357,7 +408,9 @@ class Emitter:
 
     def x_BinOp(self, e: ast.BinOp, env):
         op = pick(BINOPS, e.op, "arithmetic operator")
-        a, b = self.x(e.left, env), self.x(e.right, env)
+        a = self.x(e.left, env)
+        both = op == "/" or (not is_optional(e.left) and not is_optional(e.right))  # else b runs only if a is set
+        b = self.x(e.right, env) if both else self.cx(e.right, env)
         if op == "/":
             return f"_rt.div({a}, {b})"
         # An operand that may hold text or a list at run time is checked before the operator
@@ -371,8 +424,13 @@ class Emitter:
 
     def x_Compare(self, e: ast.Compare, env):
         op = pick(CMPOPS, e.op, "comparison operator")
-        a, b = self.x(e.left, env), self.x(e.right, env)
         oa, ob = is_optional(e.left), is_optional(e.right)
+        if ob and not oa:  # written `(t := b) is not None and a op t`: b runs first, a only if b is set
+            b = self.x(e.right, env)
+            a = self.cx(e.left, env)
+        else:
+            a = self.x(e.left, env)
+            b = self.x(e.right, env) if not oa and not ob else self.cx(e.right, env)
         if not oa and not ob:
             return f"({a} {op} {b})"
         if oa and not ob:
@@ -392,7 +450,7 @@ class Emitter:
         if fixed:  # a literal list is a frozenset constant (its tuple would be unused)
             b = self.const("frozenset(" + "(" + "".join(self.x(i, env) + ", " for i in e.right.items) + "))")
         else:
-            b = self.x(e.right, env)
+            b = self.cx(e.right, env)  # runs only once `a` is known to be set
             if not (isinstance(e.right, Ref) and e.right.kind == "set"):
                 # A list computed at run time is walked by `in`: that costs its length in steps.
                 t = self.temp(a)
@@ -409,12 +467,12 @@ class Emitter:
     def x_And(self, e: ast.And, env):
         if type(e.items) is not tuple or not e.items:
             raise CompileError("`and` needs operands")
-        return "(" + " and ".join(self.x(i, env) for i in e.items) + ")"
+        return "(" + " and ".join([self.x(e.items[0], env)] + self.cx_all(e.items[1:], env)) + ")"
 
     def x_Or(self, e: ast.Or, env):
         if type(e.items) is not tuple or not e.items:
             raise CompileError("`or` needs operands")
-        return "(" + " or ".join(self.x(i, env) for i in e.items) + ")"
+        return "(" + " or ".join([self.x(e.items[0], env)] + self.cx_all(e.items[1:], env)) + ")"
 
     def x_Call(self, e: ast.Call, env):
         func = e.func
@@ -425,7 +483,10 @@ class Emitter:
         lo, hi = (SPECIAL_CALLS[func],) * 2 if func in SPECIAL_CALLS else SIGNATURES[func][:2]
         if not lo <= len(e.args) <= hi:
             raise CompileError(f"`{func}` takes {lo}..{hi} argument(s), not {len(e.args)}")
-        args = [self.x(a, env) for a in e.args]
+        if func == "default":  # the fallback runs only when the first is absent
+            args = [self.x(e.args[0], env), self.cx(e.args[1], env)]
+        else:
+            args = [self.x(a, env) for a in e.args]
         if func == "present":
             return f"({args[0]} is not None)"
         if func == "program_of":
@@ -452,7 +513,8 @@ class Emitter:
         return f"{fn}(rec, hist, ln, sd, _m{args})"
 
     def x_If(self, e: ast.If, env):
-        return f"({self.x(e.then, env)} if {self.x(e.cond, env)} else {self.x(e.else_, env)})"
+        cond = self.x(e.cond, env)  # runs first; then one branch
+        return f"({self.cx(e.then, env)} if {cond} else {self.cx(e.else_, env)})"
 
     def x_Concat(self, e: Concat, env):
         return f"_rt.concat({self.x(e.left, env)}, {self.x(e.right, env)}, _m)"
@@ -475,18 +537,22 @@ class Emitter:
         inner = dict(env)
         py = ident("v_", var) + f"_{self.fresh()[2:]}"
         inner[var] = py
-        src = self.x(source, env)  # read at the call, before the loop (the caller's hoisting applies)
+        saved, self.avail = self.avail, None  # the call may be written again elsewhere: it shares no read
+        try:
+            src = self.x(source, env)  # read at the call, before the loop (the caller's hoisting applies)
+        finally:
+            self.avail = saved
         if src in self.paths:
             self.paths[py] = self.paths[src] + "[{" + py + "}]"
         self.loops[py] = name
         params = ", ".join(["rec", "hist", "ln", "sd", "_m"] + outer + ["_s"])
-        saved = self.hoisted, self.hoist_names
-        self.hoisted, self.hoist_names = {}, None
+        saved = self.hoisted, self.hoist_names, self.avail
+        self.hoisted, self.hoist_names, self.avail = {}, None, {}  # one item's code shares its reads
         try:
             head, loop, tail = body(py, inner)
             hoisted = self.hoisted
         finally:
-            self.hoisted, self.hoist_names = saved
+            self.hoisted, self.hoist_names, self.avail = saved
         lines = [f"def {name}({params}):"] + ["    " + h for h in head]
         lines += ["    _m[0] -= len(_s)", "    if _m[0] < 0: _rt.over_budget(_m)"]
         lines += [f"    {local} = {read}" for read, local in hoisted.items()]
@@ -526,8 +592,8 @@ class Emitter:
         helper = pick(FOLDS, e.func, "aggregate")
 
         def body(py, inner):
+            guard = [f"if {self.x(e.where, inner)}:"] if e.where is not None else []  # runs first
             val = self.x(e.value, inner)
-            guard = [f"if {self.x(e.where, inner)}:"] if e.where is not None else []
             ind = "    " if guard else ""
             if helper == "sum":
                 if not is_optional(e.value):
