@@ -4,6 +4,7 @@ JSON and citation text, counts in words."""
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import os
@@ -14,15 +15,44 @@ from rulecite.cli._errors import RunStopped, why
 
 
 class GuardedOutput:
-    """A text stream whose write and flush turn an OS error into ``RunStopped``."""
+    """A text stream whose write and flush turn an OS error into ``RunStopped``.
+
+    ``utf8()`` says whether the stream also takes UTF-8 bytes (``write_utf8``, ``encode``):
+    a text stream over a byte buffer, encoding to UTF-8 without translating newlines
+    and not flushing at each line (a terminal's stream does). Writing bytes there, to the
+    buffer under it, writes what writing their text would, at less cost: results are
+    made as UTF-8 bytes. Text written before is flushed to the buffer first."""
 
     def __init__(self, stream, name: str):
         self._stream = stream
         self._name = name
+        self._raw = None  # the byte buffer under the stream, once utf8() said yes
+        self._text = True  # text may wait in the stream's own buffer: flush it before bytes
 
     def write(self, text):
+        self._text = True
         try:
             return self._stream.write(text)
+        except OSError as e:
+            raise self._stopped(e) from None
+
+    def utf8(self) -> bool:
+        """Whether ``write_utf8`` may write bytes under the text stream (see the class)."""
+        if self._raw is None:
+            self._raw = _utf8_buffer(self._stream) or False
+        return self._raw is not False
+
+    def encode(self, text: str) -> bytes:
+        """``text`` as the stream would encode it (with its error handler); after ``utf8()``."""
+        return text.encode("utf-8", self._stream.errors)
+
+    def write_utf8(self, data: bytes):
+        """Write UTF-8 bytes under the text stream (only after ``utf8()`` said yes)."""
+        try:
+            if self._text:
+                self._stream.flush()
+                self._text = False
+            return self._raw.write(data)
         except OSError as e:
             raise self._stopped(e) from None
 
@@ -41,6 +71,20 @@ class GuardedOutput:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def _utf8_buffer(stream):
+    """The byte buffer under ``stream`` if writing UTF-8 there writes what writing the
+    text would (see ``GuardedOutput``), else None."""
+    if not isinstance(stream, io.TextIOWrapper) or os.linesep != "\n" or stream.line_buffering:
+        return None
+    try:
+        if codecs.lookup(stream.encoding).name != "utf-8":
+            return None
+    except LookupError:
+        return None
+    buffer = getattr(stream, "buffer", None)
+    return buffer if callable(getattr(buffer, "write", None)) else None
 
 
 def stdout_text():

@@ -16,6 +16,7 @@ from collections import Counter
 import click
 
 from rulecite.cli._output import plural, terminal_width
+from rulecite.interpreter.engine.result_json import fast_road, json_bytes, json_line
 from rulecite.interpreter.reports.citations import citation_text
 from rulecite.interpreter.reports.markup import plain_text
 from rulecite.policy_lang.authority import PRIMARY, tier_of
@@ -129,42 +130,71 @@ def make_writer(kind: str, out, pack):
 
 
 class JsonlWriter:
+    """One line per item: ``to_json() + "\\n"``. Where the output takes UTF-8 bytes
+    (``GuardedOutput.utf8``) a result is written as the bytes of that text, made without
+    the text (``result_json.json_line``) whenever the fast road gives them."""
+
     def __init__(self, out, shape):
         self.out = out
+        self.utf8 = _utf8(out)
 
     def write(self, item):
         # to_json, not dumps(d): the same text by definition, made faster (with orjson), and
         # in parallel runs already made by the worker
-        self.out.write(item.to_json() + "\n")
+        if self.utf8:
+            data = json_line(item)
+            self.out.write_utf8(data if data is not None else self.out.encode(item.to_json() + "\n"))
+        else:
+            self.out.write(item.to_json() + "\n")
 
     def write_texts(self, texts):
         """Write items given as their JSON texts (a parallel run's finished chunk)."""
         if texts:
-            self.out.write("\n".join(texts) + "\n")
+            self._write("\n".join(texts) + "\n")
+
+    def _write(self, text):
+        if self.utf8:
+            self.out.write_utf8(self.out.encode(text))
+        else:
+            self.out.write(text)
 
     def close(self):
         pass
 
 
 class JsonWriter:
-    """A JSON array, one element per line, written as the results come."""
+    """A JSON array, one element per line, written as the results come (as bytes where the
+    output takes them, like ``JsonlWriter``)."""
 
     def __init__(self, out, shape):
         self.out = out
         self.first = True
+        self.utf8 = _utf8(out)
 
     def write(self, item):
-        self.out.write(("[\n" if self.first else ",\n") + item.to_json())  # see JsonlWriter
+        head = "[\n" if self.first else ",\n"
         self.first = False
+        if self.utf8:
+            data = json_bytes(item)
+            self.out.write_utf8(head.encode() + data if data is not None else self.out.encode(head + item.to_json()))
+        else:
+            self.out.write(head + item.to_json())  # see JsonlWriter
 
     def write_texts(self, texts):
         """Write items given as their JSON texts (a parallel run's finished chunk)."""
         if texts:
-            self.out.write(("[\n" if self.first else ",\n") + ",\n".join(texts))
+            JsonlWriter._write(self, ("[\n" if self.first else ",\n") + ",\n".join(texts))
             self.first = False
 
     def close(self):
         self.out.write("[]\n" if self.first else "\n]\n")
+
+
+def _utf8(out) -> bool:
+    """Whether ``out`` takes the UTF-8 bytes of results (a ``GuardedOutput`` that says so),
+    and they can be made (orjson installed: else every result would be text anyway)."""
+    utf8 = getattr(out, "utf8", None)
+    return fast_road() and callable(utf8) and utf8()
 
 
 class CsvWriter:

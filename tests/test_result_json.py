@@ -56,8 +56,13 @@ def assert_same(r) -> None:
     except Exception as e:  # noqa: BLE001 - whatever it is, to_json must raise it too
         with pytest.raises(type(e)):
             r.to_json()
+        assert result_json.json_line(r) is None and result_json.json_bytes(r) is None
         return
     assert r.to_json() == expected
+    # the bytes a JSON writer writes, when the fast road makes them: the same text, as UTF-8
+    line, text = result_json.json_line(r), result_json.json_bytes(r)
+    assert line is None or line == (expected + "\n").encode()
+    assert text is None or text == expected.encode()
 
 
 @pytest.fixture(params=["orjson", "stdlib"])
@@ -96,6 +101,10 @@ def test_pack_results_are_the_canonical_text(road, name):
     if road == "orjson":  # and the fast road is taken, not given up for the definition
         for r in got:
             assert result_json.orjson_text(r) == canonical(r)
+            assert result_json.json_line(r) == (canonical(r) + "\n").encode()
+            assert result_json.json_bytes(r) == canonical(r).encode()
+    else:
+        assert all(result_json.json_line(r) is None for r in got)
 
 
 def test_both_roads_give_the_same_bytes(monkeypatch):

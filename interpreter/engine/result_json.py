@@ -1,7 +1,11 @@
 """The JSON text of results: ``dumps``, the one encoding of the Results contract, and
 ``orjson_text``, the fast road to the same bytes when orjson (the ``fast`` extra) is
 installed. ``results.Result.to_json`` takes the fast road and falls back to
-``dumps(result.to_dict())`` whenever the fast road gives up or raises."""
+``dumps(result.to_dict())`` whenever the fast road gives up or raises.
+
+Writers that write UTF-8 take ``json_line`` (``to_json() + "\\n"``) and ``json_bytes``:
+the same road to the same text, as the bytes orjson makes (no decoding, no encoding
+again), or None where ``to_json`` must decide."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ except (ImportError, AttributeError):  # the `fast` extra is not installed (test
 CONTRACT = "urn:rulecite:results:v1"  # the `$id` of results.schema.json: every result and rejection names it
 VERDICTS_KEPT = 4096  # distinct line verdicts (and their JSON) kept for reuse
 KEYABLE = frozenset((str, int, type(None)))
-_LINE_JSON: dict = {}  # line part -> (orjson.Fragment of its JSON, line, code): see orjson_text
+_LINE_JSON: dict = {}  # line part -> (orjson.Fragment of its JSON, type of line, type of code): see _orjson
 
 
 def dumps(obj) -> str:
@@ -51,6 +55,7 @@ def dumps(obj) -> str:
 _PLAIN = frozenset((str, int, bool, type(None)))  # kinds orjson writes as json.dumps does
 _SEQ = frozenset((tuple, list))
 _OPTIONS = ORJSON.OPT_PASSTHROUGH_SUBCLASS if ORJSON is not None else 0
+_LINE_OPTIONS = _OPTIONS | ORJSON.OPT_APPEND_NEWLINE if ORJSON is not None else 0
 
 
 class _Unsure(Exception):
@@ -129,100 +134,188 @@ def _checked_citations(citations):
 
 def orjson_text(r) -> str:
     """``dumps(r.to_dict())``, made with orjson; raises (_Unsure or orjson's own error)
-    where it could differ. Mirrors ``Result.to_dict`` and ``results``' line, finding and
-    suggestion dicts line for line: change them together. The caller has checked that
-    every wrapped part is of exactly the result classes (``Result._exact_parts``).
+    where it could differ. The caller has checked that every wrapped part is of exactly
+    the result classes (``Result._exact_parts``). See :func:`_orjson`."""
+    return _orjson(r, _OPTIONS).decode()
+
+
+def orjson_line(r) -> bytes:
+    """``orjson_text(r) + "\\n"`` as UTF-8 bytes, without making the text (what a JSON
+    Lines writer writes); raises where ``orjson_text`` raises."""
+    return _orjson(r, _LINE_OPTIONS)
+
+
+def fast_road() -> bool:
+    """Whether results can be written the fast road (orjson is installed)."""
+    return ORJSON is not None
+
+
+def json_line(item) -> bytes | None:
+    """The UTF-8 bytes of ``item.to_json() + "\\n"`` when the fast road gives them, else
+    None (then write ``to_json()`` as text: it decides, and raises what the definition
+    raises). Takes the fast road exactly where ``Result.to_json`` takes it: a result of
+    exactly ``results.Result`` whose text was not made elsewhere (a worker's), whose
+    wrapped parts are exactly the result classes and whose pack is a ``PackRef``
+    (``Result._exact_parts``, which is quick when nothing is wrapped), with orjson
+    installed."""
+    return _fast_bytes(item, _LINE_OPTIONS)
+
+
+def json_bytes(item) -> bytes | None:
+    """The UTF-8 bytes of ``item.to_json()``, or None, as :func:`json_line` gives them."""
+    return _fast_bytes(item, _OPTIONS)
+
+
+def _fast_bytes(item, option):
+    if type(item) is not _RESULT[0] or ORJSON is None or item._json is not None:
+        if _RESULT[0] is None:
+            _result_classes()
+            return _fast_bytes(item, option)
+        return None
+    if not (type(item._pack) is _RESULT[1] if not item._wrapped else item._exact_parts()):
+        return None
+    try:
+        return _orjson(item, option)
+    except Exception:  # noqa: BLE001 - anything unusual: to_json and the definition decide
+        return None
+
+
+_RESULT = [None, None]  # results.Result and results.PackRef (results imports this module): on first use
+
+
+def _result_classes():
+    from rulecite.interpreter.engine.results import PackRef, Result
+
+    _RESULT[:] = (Result, PackRef)
+
+
+_PACK_JSON = [None, None, None, None, None]  # the last pack written: PackRef, its three fields, their Fragment
+
+
+def _pack_json(pack):
+    """The pack block ``{"name":…,"version":…,"sha256":…}``: a Fragment made once per pack
+    (a PackRef is frozen; the fields, exact str, are checked to be the same objects)."""
+    last = _PACK_JSON
+    name, version, sha256 = pack.name, pack.version, pack.sha256
+    if last[0] is pack and last[1] is name and last[2] is version and last[3] is sha256:
+        return last[4]
+    if type(name) is not str or type(version) is not str or type(sha256) is not str:
+        return {"name": _checked(name), "version": _checked(version), "sha256": _checked(sha256)}
+    f = ORJSON.Fragment(ORJSON.dumps({"name": name, "version": version, "sha256": sha256}, option=_OPTIONS))
+    last[:] = (pack, name, version, sha256, f)  # orjson raised above on text json.dumps may write otherwise
+    return f
+
+
+_EMPTY = ORJSON.Fragment(b"[]") if ORJSON is not None else None  # what to_dict's [] of no parts writes
+
+
+def _orjson(r, option) -> bytes:
+    """``dumps(r.to_dict())`` as UTF-8 bytes (``option`` may add the newline), made with
+    orjson; raises (_Unsure or orjson's own error) where it could differ. Mirrors
+    ``Result.to_dict`` and ``results``' line, finding and suggestion dicts line for line:
+    change them together. Reads the result's slots (as ``to_dict`` reads them through
+    its properties and part methods): a result is written for every record.
 
     It reads the parts as ``from_parts`` documents them, in tuples or lists, and gives
     up on any other container before reading it, so that ``to_dict`` never gets a
     half-read iterator after it gave up."""
     plain = _PLAIN
     ck = _checked
-    if type(r._lines) not in _SEQ or type(r._suggestions) not in _SEQ:
+    w = r._wrapped
+    line_parts = r._lines if not w & 1 else r._line_tuples()
+    finding_parts = r._findings
+    if w & 2 or type(finding_parts) not in _SEQ:  # wrapped, or not rendered yet
+        finding_parts = r._finding_tuples()
+    suggestion_parts = r._suggestions if not w & 4 else r._suggestion_tuples()
+    if (type(line_parts) not in _SEQ or type(suggestion_parts) not in _SEQ
+            or type(finding_parts) not in _SEQ):
         raise _Unsure
 
-    lines = []
-    fragments = _LINE_JSON
-    for part in r._line_tuples():
-        try:
-            f = fragments.get(part) if type(part) is tuple else None  # a part made by the engine: its JSON, once
-        except TypeError:  # a part holding a list: written the long way
-            f = None
-        if f is not None and type(part[0]) is type(f[1]) and type(part[1]) is type(f[2]):
-            lines.append(f[0])
-            continue
-        line, code, verdict, rules, warnings = part
-        if (f is None and type(line) in KEYABLE and type(code) in KEYABLE and type(verdict) is str
-                and type(part) is tuple and type(rules) is tuple
-                and type(warnings) is tuple and all(type(x) is str for x in rules)
-                and all(type(x) is str for x in warnings)):
-            d = {"line": line, "code": code, "verdict": verdict}
+    if line_parts:
+        lines = []
+        fragments = _LINE_JSON
+        for part in line_parts:
+            try:
+                f = fragments.get(part) if type(part) is tuple else None  # a part made by the engine: its JSON, once
+            except TypeError:  # a part holding a list: written the long way
+                f = None
+            if f is not None and type(part[0]) is f[1] and type(part[1]) is f[2]:
+                lines.append(f[0])
+                continue
+            line, code, verdict, rules, warnings = part
+            if (f is None and type(line) in KEYABLE and type(code) in KEYABLE and type(verdict) is str
+                    and type(part) is tuple and type(rules) is tuple
+                    and type(warnings) is tuple and all(type(x) is str for x in rules)
+                    and all(type(x) is str for x in warnings)):
+                d = {"line": line, "code": code, "verdict": verdict}
+                if rules:
+                    d["rules"] = list(rules)
+                if warnings:
+                    d["warnings"] = list(warnings)
+                f = ORJSON.Fragment(ORJSON.dumps(d, option=_OPTIONS))  # raises where json.dumps may differ
+                if len(fragments) >= VERDICTS_KEPT:
+                    fragments.clear()
+                fragments[part] = (f, type(line), type(code))
+                lines.append(f)
+                continue
+            d = {"line": line if type(line) in plain else ck(line),
+                 "code": code if type(code) in plain else ck(code),
+                 "verdict": verdict if type(verdict) in plain else ck(verdict)}
             if rules:
-                d["rules"] = list(rules)
+                d["rules"] = _checked_list(rules)
             if warnings:
-                d["warnings"] = list(warnings)
-            f = ORJSON.Fragment(ORJSON.dumps(d, option=_OPTIONS))  # raises where json.dumps may differ
-            if len(fragments) >= VERDICTS_KEPT:
-                fragments.clear()
-            fragments[part] = (f, line, code)
-            lines.append(f)
-            continue
-        d = {"line": line if type(line) in plain else ck(line),
-             "code": code if type(code) in plain else ck(code),
-             "verdict": verdict if type(verdict) in plain else ck(verdict)}
-        if rules:
-            d["rules"] = _checked_list(rules)
-        if warnings:
-            d["warnings"] = _checked_list(warnings)
-        lines.append(d)
+                d["warnings"] = _checked_list(warnings)
+            lines.append(d)
+    else:
+        lines = _EMPTY
 
-    parts = r._finding_tuples()
-    if type(parts) not in _SEQ:
-        raise _Unsure
-    findings = []
-    for rule, _, severity, line, message, citations, evidence, suggestion, _ in parts:
-        if type(evidence) not in _SEQ:  # to_dict reads it twice (values, then paths)
-            raise _Unsure
-        values = {}
-        paths = {}
-        for e, v, p in evidence:  # keys: orjson refuses any but exact str
-            values[e] = v if type(v) in plain else ck(v)
-            if p is not None:
-                paths[e] = p if type(p) in plain else ck(p)
-        d = {"rule": rule if type(rule) in plain else ck(rule),
-             "severity": severity if type(severity) in plain else ck(severity),
-             "line": line if type(line) in plain else ck(line),
-             "message": message if type(message) in plain else ck(message),
-             "citations": _checked_citations(citations),
-             "evidence": values,
-             "evidence_paths": paths}
-        if suggestion:
-            d["suggestion"] = suggestion if type(suggestion) in plain else ck(suggestion)
-        findings.append(d)
+    if finding_parts:
+        findings = []
+        cited = _CITATIONS
+        for rule, _, severity, line, message, citations, evidence, suggestion, _ in finding_parts:
+            if type(evidence) not in _SEQ:  # to_dict reads it twice (values, then paths)
+                raise _Unsure
+            values = {}
+            paths = {}
+            for e, v, p in evidence:  # keys: orjson refuses any but exact str
+                values[e] = v if type(v) in plain else ck(v)
+                if p is not None:
+                    paths[e] = p if type(p) in plain else ck(p)
+            if not (type(rule) in plain and type(severity) in plain and type(line) in plain
+                    and type(message) in plain):
+                rule, severity, line, message = ck(rule), ck(severity), ck(line), ck(message)
+            entry = cited.get(id(citations))  # _checked_citations' first test, inline
+            if entry is None or entry[0] is not citations or entry[1] != citations:
+                citations = _checked_citations(citations)
+            d = {"rule": rule, "severity": severity, "line": line, "message": message, "citations": citations,
+                 "evidence": values, "evidence_paths": paths}
+            if suggestion:
+                d["suggestion"] = suggestion if type(suggestion) in plain else ck(suggestion)
+            findings.append(d)
+    else:
+        findings = _EMPTY
 
-    suggestions = []
-    for code, units, reason, source, line in r._suggestion_tuples():
-        d = {"code": code if type(code) in plain else ck(code)}
-        if units is not None:
-            d["units"] = units if type(units) in plain else ck(units)
-        d["reason"] = reason if type(reason) in plain else ck(reason)
-        d["from"] = source if type(source) in plain else ck(source)
-        if line is not None:
-            d["line"] = line if type(line) in plain else ck(line)
-        suggestions.append(d)
+    if suggestion_parts:
+        suggestions = []
+        for code, units, reason, source, line in suggestion_parts:
+            d = {"code": code if type(code) in plain else ck(code)}
+            if units is not None:
+                d["units"] = units if type(units) in plain else ck(units)
+            d["reason"] = reason if type(reason) in plain else ck(reason)
+            d["from"] = source if type(source) in plain else ck(source)
+            if line is not None:
+                d["line"] = line if type(line) in plain else ck(line)
+            suggestions.append(d)
+    else:
+        suggestions = _EMPTY
 
-    pack = r.pack
-    name, version, sha256 = pack.name, pack.version, pack.sha256
-    id_, period, as_of, n = r.id, r.period, r.as_of, r.input_line
-    out = {r.id_field: id_ if type(id_) in plain else ck(id_),
-           r.period_field: period if type(period) in plain else ck(period),
-           "pack": {"name": name if type(name) in plain else ck(name),
-                    "version": version if type(version) in plain else ck(version),
-                    "sha256": sha256 if type(sha256) in plain else ck(sha256)},
-           "as_of": as_of if type(as_of) in plain else ck(as_of),
-           "lines": lines, "findings": findings, "suggestions": suggestions,
-           "input_line": n if type(n) in plain else ck(n)}
-    if r.notes:
-        out["notes"] = _checked_list(r.notes)
+    id_, period, as_of, n = r._id, r._period, r._as_of, r._input_line
+    if not (type(id_) in plain and type(period) in plain and type(as_of) in plain and type(n) in plain):
+        id_, period, as_of, n = ck(id_), ck(period), ck(as_of), ck(n)
+    out = {r._id_field: id_, r._period_field: period, "pack": _pack_json(r._pack), "as_of": as_of,
+           "lines": lines, "findings": findings, "suggestions": suggestions, "input_line": n}
+    notes = r._notes
+    if notes:
+        out["notes"] = _checked_list(notes)
     out["contract"] = CONTRACT
-    return ORJSON.dumps(out, option=_OPTIONS).decode()
+    return ORJSON.dumps(out, option=option)

@@ -1,0 +1,105 @@
+"""How ``rulecite eval`` writes results: as UTF-8 bytes under a text stdout where that
+writes what the text would (``GuardedOutput.utf8``), as text elsewhere; the same bytes
+either way, in order with text written around them, and a closed pipe stops the run."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rulecite.cli._errors import RunStopped
+from rulecite.cli._output import GuardedOutput
+from rulecite.cli.eval_writers import JsonlWriter, JsonWriter
+from rulecite.interpreter import evaluate, load_pack
+from rulecite.interpreter.engine import result_json
+
+from tests.cli_support import LIBRARY, library_records
+
+
+def _text_stream(**kw):
+    raw = io.BytesIO()
+    return raw, io.TextIOWrapper(raw, **{"encoding": "utf-8", **kw})
+
+
+def test_bytes_and_text_keep_their_order():
+    raw, stream = _text_stream()
+    out = GuardedOutput(stream, "standard output")
+    assert out.utf8()
+    out.write("a\n")  # waits in the text stream's buffer: flushed before the bytes
+    out.write_utf8("b é\n".encode())
+    out.write("c\n")
+    out.write_utf8(b"d\n")
+    out.flush()
+    assert raw.getvalue() == "a\nb é\nc\nd\n".encode()
+
+
+def test_encode_is_the_streams_own_encoding():
+    raw, stream = _text_stream(errors="surrogateescape")
+    out = GuardedOutput(stream, "standard output")
+    assert out.utf8()
+    text = "x\udcff\u2028é"
+    stream.write(text)
+    stream.flush()
+    assert out.encode(text) == raw.getvalue()
+    _, strict = _text_stream()
+    with pytest.raises(UnicodeEncodeError):
+        GuardedOutput(strict, "standard output").encode(text)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: io.StringIO(),
+    lambda: _text_stream(line_buffering=True)[1],  # a terminal's stdout: each line shows as it comes
+    lambda: _text_stream(encoding="latin-1")[1],
+    lambda: _text_stream(encoding="utf-8-sig")[1],  # would write a byte order mark first
+])
+def test_streams_that_take_text_only(make):
+    assert not GuardedOutput(make(), "standard output").utf8()
+
+
+class _ClosedPipe(io.RawIOBase):
+    def writable(self):
+        return True
+
+    def write(self, b):
+        raise BrokenPipeError
+
+
+def test_a_closed_pipe_under_the_bytes_stops_the_run():
+    stream = io.TextIOWrapper(io.BufferedWriter(_ClosedPipe(), buffer_size=16), encoding="utf-8")
+    out = GuardedOutput(stream, "standard output")
+    assert out.utf8()
+    with pytest.raises(RunStopped, match="standard output was closed before all results were written"):
+        for _ in range(10):
+            out.write_utf8(b'{"a":"0123456789abcdef"}\n')
+
+
+@pytest.fixture(params=["orjson", "stdlib"])
+def road(request, monkeypatch):
+    if request.param == "orjson" and result_json.ORJSON is None:
+        pytest.skip("orjson (the fast extra) is not installed")
+    if request.param == "stdlib":
+        monkeypatch.setattr(result_json, "ORJSON", None)
+    return request.param
+
+
+@pytest.mark.parametrize("writer", [JsonlWriter, JsonWriter])
+def test_the_json_writers_write_the_same_bytes_to_bytes_and_to_text(road, writer):
+    pack = load_pack(LIBRARY)
+    records = library_records() + ["not json", {"member_id": "M\u00e9", "month": "2026-13", "loans": []}]
+    items = [x for x in evaluate(pack, [r if isinstance(r, str) else dict(r) for r in records])]
+    assert {x.kind for x in items} == {"result", "rejection"}
+    texts = [x.to_json() for x in items]
+    expected = "\n".join(texts) + "\n" if writer is JsonlWriter else "[\n" + ",\n".join(texts) + "\n]\n"
+
+    raw, stream = _text_stream()
+    to_bytes = GuardedOutput(stream, "standard output")
+    as_text = GuardedOutput(io.StringIO(), "standard output")
+    for out in (to_bytes, as_text):
+        w = writer(out, pack.model.shape)
+        assert w.utf8 == (out is to_bytes and road == "orjson")
+        for x in items:
+            w.write(x)
+        w.close()
+        out.flush()
+    assert raw.getvalue() == expected.encode()
+    assert as_text.getvalue() == expected
