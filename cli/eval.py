@@ -171,11 +171,33 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
 def _write_chunk(chunk, tally, counted, writer, rejects, progress):
     """What the loop in ``command`` does to each item, done to a parallel run's ``FinishedChunk``."""
     tally.add_chunk(chunk, counted)
-    writer.write_texts(chunk.texts)
+    raw = _bytes_out(writer) if chunk.data is not None else None
+    if raw is not None:  # JSON Lines: the worker's UTF-8 bytes as they are
+        writer.out.flush()
+        raw.write(chunk.data)
+    else:
+        writer.write_texts(chunk.texts)
     if rejects is not None:
         for r in chunk.rejections.values():
             rejects.write(r.to_json() + "\n")
     progress.tick(len(chunk))
+
+
+def _bytes_out(writer):
+    """Where a JSON Lines writer's bytes go, when writing UTF-8 bytes there gives what writing
+    the text would (UTF-8, no newline translation); else None."""
+    import codecs
+    import os
+
+    if type(writer) is not JsonlWriter or os.linesep != "\n":
+        return None
+    try:
+        buffer, encoding = writer.out.buffer, writer.out.encoding
+        if codecs.lookup(encoding).name != "utf-8":
+            return None
+    except (AttributeError, LookupError, TypeError):
+        return None
+    return GuardedOutput(buffer, "standard output")
 
 
 def _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished=False, counted=True):
@@ -201,14 +223,26 @@ def _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, schedul
     if engine == "dask":
         pack_root(pack)
         return _parallel().evaluate_dask(pack, facts, scheduler=scheduler, as_of=as_of, limits=limits)
+    if jobs > 1 and finished and _plain_file(facts, source):  # the workers read their parts of the file
+        source.size = None  # so the progress line shows no share of the file read (this process reads none)
+        return _parallel().evaluate_parallel(pack, None, jobs=jobs, as_of=as_of, limits=limits, finished=True,
+                                             counts=counted, path=facts, pack=rp)
     if jobs > 1:
         lines = (i if isinstance(i, (bytes, str, OversizedLine)) else json.dumps(i, ensure_ascii=False)
                  for i in items)
         return _parallel().evaluate_parallel(pack, lines, jobs=jobs, as_of=as_of, limits=limits, finished=finished,
-                                             counts=counted)
+                                             counts=counted, pack=rp)
     from rulecite.interpreter import evaluate
 
     return evaluate(rp, items, as_of=as_of, limits=limits)
+
+
+def _plain_file(facts, source) -> bool:
+    """Whether FACTS is a regular JSON Lines file, which workers can read in parts."""
+    import os
+
+    return (source.kind == "jsonl" and facts != "-" and not facts.endswith(".json")
+            and os.path.isfile(facts))
 
 
 def _parallel():

@@ -137,7 +137,8 @@ def test_capped_groups_and_rejections_merge_as_one_run_gives_them(monkeypatch):
                     lines.append(lines[-1] if rnd.random() < 0.7 else b"junk\n")
         one = [o.to_json() for o in evaluate(pack, lines, limits=lim)]
         ev = par.Evaluator(pack.compiled(None), lim)
-        two = [o.to_json() for o in par._ordered(submit, ev, par._chunks(iter(lines), par._IdReader("member_id")), 4)]
+        chunks = par._chunks(iter(lines), par.ranges.IdReader("member_id"))
+        two = [o.to_json() for o in par._ordered(submit, ev, chunks, 4)]
         assert one == two, seed
         assert any("history sees only this group's" in x for x in one)
 
@@ -145,7 +146,7 @@ def test_capped_groups_and_rejections_merge_as_one_run_gives_them(monkeypatch):
     ev = par.Evaluator(pack.compiled(None), lim)
     merger = par._Merger(ev)
     biggest = 0
-    for start, chunk in par._chunks(iter([line] * 2000), par._IdReader("member_id")):
+    for start, chunk in par._chunks(iter([line] * 2000), par.ranges.IdReader("member_id")):
         merger.add(start, chunk, par.from_chunk(ev, submit(start, chunk).result()))
         biggest = max(biggest, sum(len(ls) for _, ls, _ in merger.pending))
     assert biggest <= 7 + 11 + 11

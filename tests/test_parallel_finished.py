@@ -63,7 +63,7 @@ def finished_run(pack_dir, lines, limits=Limits()):
         return Done(par.evaluate_chunk(str(pack_dir), pack.lock, None, start, chunk, limits, True))
 
     ev = par.Evaluator(pack.compiled(None), limits)
-    return list(par._ordered(submit, ev, par._chunks(iter(lines), par._IdReader(pack.model.shape.id)), 4,
+    return list(par._ordered(submit, ev, par._chunks(iter(lines), par.ranges.IdReader(pack.model.shape.id)), 4,
                              True))
 
 

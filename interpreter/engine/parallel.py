@@ -6,29 +6,28 @@ order, the same ``Result`` and ``Rejection`` objects a single-process ``evaluate
 
 How: the input is cut into chunks of consecutive lines, at places where the subject id
 (the pack's ``[record] id``) changes, so that each subject's group, and so its history,
-lies in one chunk. Workers load the pack by path, check that its lock is the one the
-caller loaded, and evaluate their chunk with the ordinary engine, starting the line
-count where the chunk starts. The cut needs the id of only a few lines per chunk and
-reads it from the text without decoding the line; the caller then checks every cut
-against the ids of the results: a group that still spans two chunks (an id the text
-scan misread) is evaluated again as one, and a subject that reappears in a later chunk
-gets the note a single run would give. Workers send back each result with its JSON
-text already made; for a caller that only writes JSON and counts (``rulecite eval
---jobs`` with JSON output), a chunk comes back finished (``FinishedChunk``: its texts,
-rejections, subject groups and summed counts), so the caller only notes subjects that
-come back and moves bytes.
+lies in one chunk (``ranges``; a file is cut into byte ranges that each worker reads
+itself). Workers are forked with the caller's pack where that is safe (Linux, one
+thread), else spawned: they load the pack by path and check its lock. Each evaluates
+its chunk with the ordinary engine, from the chunk's first line number. The caller
+checks every cut against the ids of the results: a group that still spans two chunks
+(an id the text scan misread) is evaluated again as one, and a subject that reappears
+in a later chunk gets the note a single run would give. For a caller that only writes
+JSON and counts (``rulecite eval --jobs``), a chunk comes back finished
+(``FinishedChunk``: its JSON text as UTF-8 bytes, rejections, subject groups, counts).
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import re
+import sys
 from typing import Iterable, Iterator
 
 from rulecite.policy_lang.errors import RuleciteError
 
 from rulecite.interpreter.api import as_date, load_pack
+from rulecite.interpreter.engine import ranges
 from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS, Evaluator, Limits
 from rulecite.interpreter.engine.subjects import SubjectTracker, repeat_note, subject_key
 from rulecite.interpreter.engine.reading import read_lines
@@ -128,29 +127,44 @@ def _finish(run, counts: bool = True) -> tuple:
         denied += d
         for f in fs:
             found[f] = found.pop(f, 0) + 1  # in the order of each one's last finding (Tally keeps its severity)
-    return texts, rejections, groups, notes, (allowed, denied, tuple(found.items()))
+    try:
+        data = ("\n".join(texts) + "\n").encode("utf-8") if texts else b""  # one object: cheap to send
+    except UnicodeEncodeError:  # a lone surrogate: the caller's writer says what it makes of it
+        data = None
+    return data, (texts if data is None else len(texts)), rejections, groups, notes, (allowed, denied, tuple(found.items()))
 
 
 class FinishedChunk:
     """A chunk of a parallel run as the worker finished it, for a caller that writes JSON
-    and counts (``evaluate_parallel(..., finished=True)``): ``texts``, the JSON text of
-    each input line's result or rejection in input order, from input line ``start`` on;
-    ``rejections`` ({index: Rejection}); ``groups``, ``(index, subject id, subject_key)``
-    where each subject's group starts; ``notes`` ({index: a result's notes}, when it has
-    any); ``counts``, ``(lines allowed, lines denied, (((rule, severity), findings), ...))``
-    over its results (what ``Result.counts`` gives, summed). The caller adds the note on a
-    subject that comes back (``_Merger``), remaking the text's tail: the notes are the
-    last key but one of a result's JSON object (see ``Result.to_dict``)."""
+    and counts (``evaluate_parallel(..., finished=True)``): ``data``, the JSON text of
+    each input line's result or rejection in input order, from input line ``start`` on,
+    each followed by a newline, as UTF-8 bytes (None in the rare chunk whose text is not
+    UTF-8: then only ``texts``); ``texts``, the same as a list of ``str`` (made from
+    ``data`` when asked for); ``rejections`` ({index: Rejection}); ``groups``, ``(index,
+    subject id, subject_key)`` where each subject's group starts; ``notes`` ({index: a
+    result's notes}, when it has any); ``counts``, ``(lines allowed, lines denied,
+    (((rule, severity), findings), ...))`` over its results (what ``Result.counts`` gives,
+    summed). The caller adds the note on a subject that comes back (``_Merger``),
+    remaking the text's tail: the notes are the last key but one of a result's JSON
+    object (see ``Result.to_dict``)."""
 
-    __slots__ = ("start", "texts", "rejections", "groups", "notes", "counts")
+    __slots__ = ("start", "data", "_texts", "size", "rejections", "groups", "notes", "counts")
     kind = "chunk"
 
-    def __init__(self, start, texts, rejections, groups, notes, counts):
-        self.start, self.texts, self.rejections = start, texts, rejections
+    def __init__(self, start, data, texts, rejections, groups, notes, counts):
+        """``texts``: the list of texts, or (with ``data``) how many there are."""
+        self.start, self.data, self.rejections = start, data, rejections
+        self._texts, self.size = (None, texts) if type(texts) is int else (texts, len(texts))
         self.groups, self.notes, self.counts = groups, notes, counts
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return self.size
+
+    @property
+    def texts(self) -> list:
+        if self._texts is None:
+            self._texts = self.data.decode("utf-8").split("\n")[:-1] if self.size else []
+        return self._texts
 
     def first_id(self):
         return self.groups[0][1] if self.groups else _NONE
@@ -164,12 +178,21 @@ class FinishedChunk:
         if note in old:
             return
         new = (note,) + old
-        text, tail = self.texts[i], _tail(self.start + i, old)
+        texts = self.texts
+        text, tail = texts[i], _tail(self.start + i, old)
         if not text.endswith(tail):  # cannot happen for the shapes _finished_ok accepts
             raise RuntimeError(f"the JSON text of the result of input line {self.start + i} does not end as a "
                                "result's does")
-        self.texts[i] = text[:-len(tail)] + _tail(self.start + i, new)
+        texts[i] = text[:-len(tail)] + _tail(self.start + i, new)
         self.notes[i] = new
+        self.data = None  # made again from the texts when the notes are in (see _Merger._note_chunk)
+
+    def _encode(self):
+        """``data`` again from ``texts`` after notes were added (None if not UTF-8)."""
+        try:
+            self.data = ("\n".join(self._texts) + "\n").encode("utf-8") if self.size else b""
+        except UnicodeEncodeError:
+            self.data = None
 
 
 def _tail(input_line: int, notes) -> str:
@@ -205,41 +228,9 @@ def _pack_ref(pack_path_or_name) -> str:
 # ---------------------------------------------------------------- cutting the input
 
 
-class _IdReader:
-    """Reads a line's subject id from its text, when the id key occurs exactly once."""
-
-    def __init__(self, key: str):
-        k = re.escape(key)
-        self.res = {str: re.compile(rf'"{k}"\s*:\s*("(?:[^"\\]|\\.)*"|[^\s,}}\]]+)'),
-                    bytes: re.compile(rf'"{k}"\s*:\s*("(?:[^"\\]|\\.)*"|[^\s,}}\]]+)'.encode())}
-
-    def __call__(self, line):
-        rx = self.res.get(type(line))
-        if rx is None:
-            return None
-        found = rx.findall(line)
-        return found[0] if len(found) == 1 else None
-
-
 def _chunks(lines: Iterable, id_of) -> Iterator[tuple]:
     """(first input line number, [lines]) cut where the subject id read from the text changes."""
-    chunk: list = []
-    start = 1
-    last_id = None
-    n = 0
-    for line in lines:
-        n += 1
-        if len(chunk) >= CHUNK_LINES:
-            this_id = id_of(line)
-            if len(chunk) >= MAX_CHUNK_LINES or (this_id is not None and last_id is not None and this_id != last_id):
-                yield start, chunk
-                chunk, start = [], n
-            last_id = this_id
-        elif len(chunk) == CHUNK_LINES - 1:
-            last_id = id_of(line)
-        chunk.append(line)
-    if chunk:
-        yield start, chunk
+    return ranges.line_chunks(lines, id_of, CHUNK_LINES, MAX_CHUNK_LINES)
 
 
 # ---------------------------------------------------------------- putting results back together
@@ -320,10 +311,12 @@ class _Merger:
                 self.group_note = repeat_note(self.shape, gid) if self.seen.seen.add(key) else None
             note = self.group_note
             if note is not None:
-                end = groups[g + 1][0] if g + 1 < len(groups) else len(chunk.texts)
+                end = groups[g + 1][0] if g + 1 < len(groups) else len(chunk)
                 for j in range(i, end):
                     if j not in chunk.rejections:
                         chunk.add_note(j, note)
+        if chunk.data is None and chunk._texts is not None:
+            chunk._encode()
 
     def _noted(self, r: Result) -> Result:
         if self.gid is _NONE or r.id != self.gid:
@@ -378,8 +371,9 @@ def _ordered(submit, ev: Evaluator, chunks: Iterator, window: int, finished: boo
 # ---------------------------------------------------------------- the two entry points
 
 
-def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
-                      limits: Limits = DEFAULT_LIMITS, finished: bool = False, counts: bool = True) -> Iterator:
+def evaluate_parallel(pack_path_or_name, lines: Iterable | None, jobs: int, as_of=None,
+                      limits: Limits = DEFAULT_LIMITS, finished: bool = False, counts: bool = True,
+                      path=None, pack=None) -> Iterator:
     """Evaluate JSON Lines (``str`` or ``bytes`` items) in ``jobs`` processes; yield one
     ``Result`` or ``Rejection`` per line, in input order, identical to ``evaluate``
     with the same ``as_of`` and ``limits``.
@@ -388,30 +382,82 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable, jobs: int, as_of=None,
     ``jobs`` > 1, the items of a chunk may come as one ``FinishedChunk`` (their JSON text
     and counts, made in the workers), which costs the caller little more than moving its
     bytes: for a caller that writes JSON (``rulecite eval --jobs``); ``counts`` off: their
-    ``counts`` are zero (for a caller that does not count)."""
+    ``counts`` are zero (for a caller that does not count). ``path``: the lines are those
+    of this JSON Lines file (a regular file, read as ``reading.read_lines`` reads it with
+    ``limits.max_record_bytes``; ``lines`` is not read): each worker reads its own part
+    (see ``ranges``), so this process reads no record. ``pack``: the pack at
+    ``pack_path_or_name``, already loaded (it is not loaded again)."""
     if jobs <= 1:
-        yield from Evaluator(load_pack(pack_path_or_name).compiled(as_date(as_of)), limits).run(lines)
+        ev = Evaluator((pack if pack is not None else load_pack(pack_path_or_name)).compiled(as_date(as_of)), limits)
+        if path is None:
+            yield from ev.run(lines)
+            return
+        with open(path, "rb") as fh:
+            yield from ev.run(read_lines(fh, limits.max_record_bytes))
         return
     import concurrent.futures as cf
     import multiprocessing
 
     ref = _pack_ref(pack_path_or_name)
     as_of_text = None if as_of is None else str(as_of)
-    ctx = multiprocessing.get_context("spawn")  # workers import Rulecite afresh and load the pack
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint) as pool:
-        with _sigint_held():  # start the workers now: their start-up overlaps the pack load below
+    method = _start_method()
+    key = ev = None
+    if method == "fork":  # the workers start with the pack loaded and compiled here: no start-up of their own
+        pack = pack if pack is not None else load_pack(pack_path_or_name)
+        ev = Evaluator(pack.compiled(as_date(as_of)), limits)
+        key = (ref, pack.lock, as_of_text, limits)
+        key = None if key in _WORKER else key  # (this process has one already: the workers get that)
+        if key is not None:
+            _WORKER[key] = ev
+        _flush_std_streams()  # a child must not write again what this process has buffered
+    try:
+        pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
+                                      initializer=_ignore_sigint)
+        with _sigint_held():  # start the workers now (spawn: their start-up overlaps the pack load below)
             for _ in range(jobs):
                 pool.submit(_ready)
-        pack = load_pack(pack_path_or_name)
-        ev = Evaluator(pack.compiled(as_date(as_of)), limits)
+    finally:
+        if key is not None:
+            _WORKER.pop(key, None)  # the workers have their copy
+    with pool:
+        if ev is None:
+            pack = pack if pack is not None else load_pack(pack_path_or_name)
+            ev = Evaluator(pack.compiled(as_date(as_of)), limits)
         finished = finished and _finished_ok(ev.shape)
+        lock = pack.lock
 
         def submit(start, chunk):
             with _sigint_held():
-                return pool.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk, limits, finished,
-                                   counts)
+                return pool.submit(evaluate_chunk, ref, lock, as_of_text, start, chunk, limits, finished, counts)
 
-        yield from _ordered(submit, ev, _chunks(lines, _IdReader(pack.model.shape.id)), 2 * jobs, finished)
+        id_of = ranges.IdReader(pack.model.shape.id)
+        if path is not None:
+            chunks = ranges.file_chunks(os.fspath(path), id_of, limits.max_record_bytes, CHUNK_LINES,
+                                        MAX_CHUNK_LINES)
+        else:
+            chunks = _chunks(lines, id_of)
+        yield from _ordered(submit, ev, chunks, 2 * jobs, finished)
+
+
+def _start_method() -> str:
+    """``fork`` where it is safe: on Linux, while this process runs no other thread (a
+    child holds only the forking thread, so a lock another thread held would stay held
+    in it); ``spawn`` elsewhere (macOS, Windows) and otherwise."""
+    import multiprocessing
+    import threading
+
+    if (sys.platform.startswith("linux") and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods()):
+        return "fork"
+    return "spawn"
+
+
+def _flush_std_streams():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # None, or closed
+            pass
 
 
 def _ready():
@@ -446,7 +492,7 @@ def evaluate_dask(pack_path_or_name, path, scheduler=None, n_workers: int = 2, a
                 return client.submit(evaluate_chunk, ref, pack.lock, as_of_text, start, chunk, limits,
                                      pure=False)
 
-            yield from _ordered(submit, ev, _chunks(lines, _IdReader(pack.model.shape.id)), window)
+            yield from _ordered(submit, ev, _chunks(lines, ranges.IdReader(pack.model.shape.id)), window)
     finally:
         client.close()
         if cluster is not None:
