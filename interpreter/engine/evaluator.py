@@ -188,7 +188,7 @@ class Evaluator:
                 findings.append((k, None, d0, None))
                 (record_deny if deny else record_warn).append(rid)
         verdicts = []
-        suggestions = []
+        suggestions = ()  # a list once there is one
         line_id, line_code = self._line_id, self._line_code
         i = -1
         combos = self._combos
@@ -225,7 +225,7 @@ class Evaluator:
                 elif state == 2:
                     f, sug = self._window_finding(code, lid, sd, ln, i)
                     findings.append((None, f))
-                    suggestions.extend(sug)
+                    suggestions = [*suggestions, *sug]
                     deny.append("catalog.window")
                 elif self._unknown != "ignore":  # state 0: a code not in the catalog
                     findings.append((None, self._unknown_finding(code, lid, i)))
@@ -235,6 +235,8 @@ class Evaluator:
             if len(warn) > 1:
                 warn = sorted(set(warn))
             verdicts.append((lid, ln.get(line_code), "deny" if deny else "allow", tuple(deny), tuple(warn)))
+        if sugs:
+            suggestions = list(suggestions)
         for k, ln, (units, reason) in sugs:
             s = self.cp.sugg_infos[k].suggestion
             suggestions.append((s.code, _plain_number(units), reason, s.id,
@@ -245,7 +247,7 @@ class Evaluator:
         self._eager = eager
         r = _new_result(Result)
         r._init(self._id_key, self._period_key, rec.get(self._id_key), rec[self._period_key], self.packref,
-                self.as_of, verdicts, PendingFindings(self, findings, rec, hist) if findings else (),
+                self.as_of, verdicts, PendingFindings((self, findings, rec, hist)) if findings else (),
                 suggestions, n, notes, rec, 0)
         return r
 

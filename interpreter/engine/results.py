@@ -161,22 +161,16 @@ def _suggestion_dict(code, units, reason, source, line) -> dict:
     return out
 
 
-_PENDING = "pending"
+class PendingFindings(tuple):
+    """Findings not rendered yet: ``(evaluator, requests, record, history)``, what the
+    engine needs to render them on first read. A tuple (made in C, one per record that
+    has findings), told apart from rendered findings by its type."""
 
-
-class PendingFindings:
-    """Findings not rendered yet: what the engine needs to render them on first read."""
-
-    __slots__ = ("evaluator", "requests", "record", "history")
-
-    def __init__(self, evaluator, requests, record, history):
-        self.evaluator = evaluator
-        self.requests = requests
-        self.record = record
-        self.history = history
+    __slots__ = ()
 
     def render(self) -> tuple:
-        return self.evaluator.render_findings(self.requests, self.record, self.history)
+        evaluator, requests, record, history = self
+        return evaluator.render_findings(requests, record, history)
 
 
 class Result:
