@@ -210,6 +210,8 @@ def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume
     restarts from it, so that it never holds more than a group and a chunk.
 
     ``prepare`` and ``judge`` are the evaluator's unless given (``find_record`` gives its own)."""
+    accept = getattr(ev, "accept_dict", None) if prepare is None else None  # as in _run_each
+    cover = ev.cover if accept is not None else None
     prepare = prepare or ev.prepare
     judge = judge or ev.judge
     shape = ev.shape
@@ -222,7 +224,10 @@ def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume
     ev.checkpoint = (start, None if gid is NOGROUP else gid, cut)
     for item in records:
         n += 1
-        prepared = prepare(item, n)
+        if accept is not None and type(item) is dict and accept(item):
+            prepared = cover(item, n)
+        else:
+            prepared = prepare(item, n)
         if isinstance(prepared, Rejection):
             if not group:  # nothing waits: the rejection goes out at once
                 ev.checkpoint = (n + 1, None if gid is NOGROUP else gid, cut)
@@ -255,6 +260,13 @@ def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume
 
 def flush(ev, group, notes, judge):
     """Judge one group: each record with the group's records of earlier periods as history."""
+    if len(group) == 1:  # most groups of a month-by-month input are one record: no history to build
+        n, rec = group[0]
+        return (rec if isinstance(rec, Rejection) else judge(rec, _NO_HISTORY, n, notes),)
+    return _flush(ev, group, notes, judge)
+
+
+def _flush(ev, group, notes, judge):
     valid = [rec for _, rec in group if not isinstance(rec, Rejection)]
     period = ev.shape.period
     # Sorted once per group (stable: input order within a period), so that building
