@@ -13,26 +13,45 @@ is ``subjects``; deciding and reporting are here.
 
 from __future__ import annotations
 
-import math
-
-from rulecite.interpreter.codegen.compiler import CompiledPack, default_service_date, fmt_value
+from rulecite.interpreter.codegen.compiler import (
+    CompiledPack,
+    default_service_date,
+    fmt_value,
+)
 from rulecite.interpreter.codegen.runtime import EvaluationLimit
 from rulecite.interpreter.codegen.schema import compile_scan
-from rulecite.interpreter.engine.decode import (DEFAULT_LIMITS, Limits, decode_record, dumps_utf8, fast_loads, huge_int,
-                                                value_depth_ok)
+from rulecite.interpreter.engine.decode import (
+    DEFAULT_LIMITS,
+    Limits,
+    decode_record,
+    dumps_utf8,
+    fast_loads,
+    huge_int,
+    value_depth_ok,
+)
 from rulecite.interpreter.engine.fastvalidate import compile_fast
-from rulecite.interpreter.engine.results import PackRef, PendingFindings, Rejection, Result
+from rulecite.interpreter.engine.results import (
+    PackRef,
+    PendingFindings,
+    Rejection,
+    Result,
+)
+from rulecite.interpreter.engine.rulefacts import (
+    EVIDENCE_ITEMS,
+    LISTS,
+    MESSAGE_CHARS,
+    info_paths,
+    non_finite,
+    omitted_note,
+    plain_evidence,
+    plain_number,
+    uses_history,
+)
 from rulecite.interpreter.engine.subjects import run_each, run_groups
 from rulecite.interpreter.engine.validate import RecordValidator
 
 __all__ = ["DEFAULT_LIMITS", "EVIDENCE_ITEMS", "MESSAGE_CHARS", "Evaluator", "Limits"]
 
-# Bounds on one finding, so that output stays linear in the input: an evidence value that
-# is a list keeps its first EVIDENCE_ITEMS items (a note on the result says how many were
-# left out), and a message keeps its first
-# MESSAGE_CHARS characters.
-EVIDENCE_ITEMS = 50
-MESSAGE_CHARS = 2000
 COMBOS_KEPT = 4096  # distinct sets of rules fired on one line whose verdicts are kept
 
 
@@ -51,7 +70,7 @@ class Evaluator:
         cov = cp.pack.coverage
         self.cov_lo = cov.start.isoformat() if cov.start else "0000-00-00"
         self.cov_hi = cov.end.isoformat() if cov.end else "9999-99-99"
-        self.uses_history = _uses_history(cp)
+        self.uses_history = uses_history(cp)
         self.scan = _scanner(cp.pack, limits.max_depth)
         self.fast = _fast(cp.pack, limits.max_depth, True)  # jsonschema_rs when installed (see fastvalidate)
         self.fast_decoded = _fast(cp.pack, limits.max_depth, False)  # for what fast_loads decoded
@@ -64,7 +83,7 @@ class Evaluator:
         # Per rule index: its id, whether it denies, and whether its findings are rendered at
         # once (see ``judge``): those whose evidence may be a list or a number that is not
         # finite; the others' when first read.
-        self._meta = [(i.rule.id, i.rule.severity == "deny", not _plain_evidence(i.rule)) for i in infos]
+        self._meta = [(i.rule.id, i.rule.severity == "deny", not plain_evidence(i.rule)) for i in infos]
         # Per rule index, what rendering a finding reads: the generated function, the rule's
         # fields, its evidence texts and paths, and whether a path names the line's index.
         self._finders = [(cp.find_fns[k], i.rule.id, i.rule.version, i.rule.severity, i.rule.title, i,
@@ -239,7 +258,7 @@ class Evaluator:
             suggestions = list(suggestions)
         for k, ln, (units, reason) in sugs:
             s = self.cp.sugg_infos[k].suggestion
-            suggestions.append((s.code, _plain_number(units), reason, s.id,
+            suggestions.append((s.code, plain_number(units), reason, s.id,
                                 ln.get(line_id) if ln is not None else None))
         # Findings (messages, evidence) are rendered when first read, or by ``judge`` right
         # after this when a rule's evidence may hold a list (cut to EVIDENCE_ITEMS, with a
@@ -293,7 +312,7 @@ class Evaluator:
                 paths = self._paths[(k, i)] = tuple(path.replace("{i}", str(i)) if path else path
                                                     for path in info_paths(info))
         line_id = ln.get(self._line_id) if ln is not None else None
-        if _LISTS.isdisjoint(map(type, values)):
+        if LISTS.isdisjoint(map(type, values)):
             evidence = tuple(zip(texts, values, paths))
         else:
             evidence = []
@@ -332,8 +351,8 @@ class Evaluator:
     def _coverage_finding(self, code, lid, sd, i) -> tuple:
         path = f"$.{self.shape.lines}[{i}].{self.shape.line_date}"
         return ("coverage.outside", 1, "deny", lid,
-                f"service date {sd} is outside the dates this pack covers ({self.pack.coverage}); the pack cannot "
-                "judge this line", (), ((f"{self.shape.lines}[{i}].{self.shape.line_date}", sd, path),), None,
+                (f"service date {sd} is outside the dates this pack covers ({self.pack.coverage}); the pack cannot "
+                "judge this line"), (), ((f"{self.shape.lines}[{i}].{self.shape.line_date}", sd, path),), None,
                 "Service date outside the pack's coverage")
 
     def _unknown_finding(self, code, lid, i) -> tuple:
@@ -368,20 +387,20 @@ class Evaluator:
             # is given, never fail the writer later, and a list cut short adds a note. Other
             # findings (evidence of text, dates, booleans, whole numbers read or counted)
             # wait until read; the same bytes either way (see ``_plain_evidence``).
-            bad = _non_finite(r._finding_parts() if self._eager else (), r._suggestions) \
+            bad = non_finite(r._finding_parts() if self._eager else (), r._suggestions) \
                 if self._eager or r._suggestions else None
             if bad is not None:
                 path, what = bad
                 return Rejection(n, path, f"cannot evaluate this record: {what} is not a finite number (the "
                                  "arithmetic overflowed)", 0, *self._ids(rec))
             if self._omitted:
-                r = r.with_notes(tuple(r.notes) + (_omitted_note(self._omitted),))
+                r = r.with_notes(tuple(r.notes) + (omitted_note(self._omitted),))
             return r
         except EvaluationLimit as e:  # names the rule that went past the step budget or number bound
             return Rejection(n, "$", self.cp.limit_reason(e, self.limits.max_steps), 0, *self._ids(rec))
         except RecursionError:
             return Rejection(n, "$", "record too deeply nested to evaluate", 0, *self._ids(rec))
-        except Exception as e:  # noqa: BLE001 - a rule failing at run time rejects the record, naming the rule
+        except Exception as e:
             told = self.cp.failure(e)  # (fact path, reason naming the rule and its file:line), if a rule ran
             if told is not None:
                 return Rejection(n, told[0], told[1], 0, *self._ids(rec))
@@ -393,108 +412,7 @@ class Evaluator:
                              "is too large or not of the type the rules expect", 0, *self._ids(rec))
 
 
-_PLAIN_KINDS = frozenset(("bool", "string", "date", "month", "int"))
-_PLAIN_CALLS = frozenset(("len", "present", "starts_with", "lower", "upper", "year_of", "months_between",
-                          "days_between", "add_months", "add_days", "first_day", "last_day", "month_of",
-                          "program_of"))
-
-
-def _plain_evidence(rule) -> bool:
-    """Whether every evidence item of ``rule`` is text, a date, a boolean or a whole number,
-    never a list or a decimal: then rendering its findings later cannot find a value that
-    is not finite (whole numbers are Python ints, arithmetic on them is bounded by the
-    runtime, and a record's own numbers were validated finite) nor cut a list short.
-    Anything not known to be one of those renders at once."""
-    from rulecite.interpreter.codegen.reads import evidence_items, expression_type
-    from rulecite.policy_lang.model import Apply, Ref
-    from rulecite.policy_lang.syntax import nodes as ast
-
-    def kind(e):
-        if isinstance(e, (ast.Compare, ast.In, ast.And, ast.Or, ast.Not)):
-            return "bool"
-        if isinstance(e, ast.Quant):
-            return "bool" if e.func in ("any", "all") else ("int" if e.func == "count" else None)
-        if isinstance(e, (Ref, ast.Field)):
-            t = expression_type(e) if isinstance(e, ast.Field) else e.type
-            return t.kind if t is not None else None
-        if isinstance(e, Apply):
-            return e.type.kind if e.type is not None else None
-        if isinstance(e, ast.Call) and e.func in _PLAIN_CALLS:
-            return "plain"
-        if isinstance(e, ast.BinOp) and e.op in ("+", "-", "*"):
-            return "int" if kind(e.left) == "int" and kind(e.right) == "int" else None
-        if isinstance(e, ast.Literal):
-            return e.kind if e.kind in _PLAIN_KINDS else None
-        return None
-
-    try:
-        return all(kind(it) in _PLAIN_KINDS or kind(it) == "plain" for it in evidence_items(rule.condition))
-    except Exception:  # noqa: BLE001 - a node this does not know: render at once, as before
-        return False
-
-
-def _uses_history(cp) -> bool:
-    """Whether any expression the compiled pack runs reads ``history``."""
-    from rulecite.policy_lang.syntax import nodes as ast
-    from rulecite.policy_lang.model import Ref
-
-    roots = [d.expr for d in cp.pack.derived]
-    for r in cp.rules:
-        roots += [r.where, r.condition, r.message, r.suggest] + [lt.expr for lt in r.lets]
-    for sg in cp.suggestions:
-        roots += [sg.where, sg.when, sg.units, sg.reason]
-    return any(isinstance(x, Ref) and x.kind == "special" and x.name == "history"
-               for root in roots if root is not None for x in ast.walk(root))
-
-
-def _finite(v) -> bool:
-    t = type(v)
-    if t is float:
-        return math.isfinite(v)
-    if t is list or t is tuple:
-        return all(map(_finite, v))
-    if t is dict:
-        return all(map(_finite, v.values()))
-    return True
-
-
-def _non_finite(findings, suggestions):
-    """(JSON path, what) of the first value in rendered findings or suggestions that is a
-    float but not finite; None when there is none."""
-    for f in findings:
-        rule, message, evidence = f[0], f[4], f[6]
-        for expr, v, path in evidence:
-            if not _finite(v):
-                return path or "$", f"the evidence {expr} of rule {rule}"
-        if not _finite(message):
-            return "$", f"the message of rule {rule}"
-    for s in suggestions:
-        if not _finite(s[1]):
-            return "$", f"the units of suggestion {s[3]}"
-    return None
-
-
-def _omitted_note(omitted: list) -> str:
-    rule, line, expr, more = omitted[0]
-    where = f" on line {line}" if line is not None else ""
-    others = f"; and in {len(omitted) - 1:,} more evidence values" if len(omitted) > 1 else ""
-    return (f"evidence lists are cut to their first {EVIDENCE_ITEMS} values: rule {rule}{where}, {expr}: "
-            f"{more:,} more values left out{others}")
-
-
-def _plain_number(v):
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v
-
-
 _new_result = object.__new__
-_LISTS = frozenset((tuple, list))
-
-
-def info_paths(info) -> tuple:
-    """A rule's evidence paths, as written (``{i}`` for the line's index)."""
-    return tuple(path for _, path in info.evidence_paths)
 _COLON = {str: ":", bytes: b":"}
 _VALIDATORS: dict = {}
 _SCANNERS: dict = {}
