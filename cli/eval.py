@@ -119,8 +119,12 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
             logger = DecisionLogWriter(dlog, rp, as_of, __version__, limits=limits, logged_at=_now(),
                                        lean=log_lean)
         finished = writer is not None and output in ("jsonl", "json") and logger is None  # JSON text is enough
-        for item in _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished,
-                             counted):
+        results = _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished, counted)
+        if (writer is not None and not counted and rejects is None and logger is None and not tee and jobs == 1
+                and engine == "local"):  # nothing to do but write each result (-q, no --fail-on, --rejects, log)
+            _write_each(results, writer, tally, progress)
+            results = ()
+        for item in results:
             if item.kind == "chunk":  # finished in a worker (--jobs): its JSON text and counts
                 _write_chunk(item, tally, counted, writer, rejects, progress)
                 continue
@@ -166,6 +170,27 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
     if note:
         click.echo(note, file=stderr_text())
     return EXIT_FINDINGS if tally.fails(fail_on) else EXIT_OK
+
+
+def _write_each(results, writer, tally, progress):
+    """The loop in ``command`` when it only writes the results, in one process: each item
+    written, counted as ``tally.add(item, counted=False)`` counts it, the progress line
+    ticked when it shows."""
+    write = writer.write
+    tick = progress.tick if progress.enabled else None
+    n = 0
+    try:
+        for item in results:
+            write(item)
+            if item.kind == "result":
+                n += 1
+            else:
+                tally.add(item, False)
+            if tick is not None:
+                tick()
+    finally:
+        tally.records += n
+        tally.results += n
 
 
 def _write_chunk(chunk, tally, counted, writer, rejects, progress):

@@ -13,7 +13,7 @@ from rulecite.cli.eval_writers import JsonlWriter, JsonWriter
 from rulecite.interpreter import evaluate, load_pack
 from rulecite.interpreter.engine import result_json
 
-from tests.cli_support import LIBRARY, library_records
+from tests.cli_support import LIBRARY, library_records, run, write_jsonl
 
 
 def _text_stream(**kw):
@@ -103,3 +103,19 @@ def test_the_json_writers_write_the_same_bytes_to_bytes_and_to_text(road, writer
         out.flush()
     assert raw.getvalue() == expected.encode()
     assert as_text.getvalue() == expected
+
+
+@pytest.mark.parametrize("args", [["-q"], [], ["-q", "--fail-on", "reject"], ["-q", "-o", "json"]])
+def test_quiet_runs_write_what_the_others_write(tmp_path, args):
+    # -q alone takes a shorter loop (nothing to count, no --rejects, no log): the same bytes
+    pack = load_pack(LIBRARY)
+    facts = write_jsonl(tmp_path / "facts.jsonl", library_records(), ["not json", "[]"])
+    with open(facts, "rb") as f:
+        texts = [x.to_json() for x in evaluate(pack, list(f))]
+    r = run(["eval", LIBRARY, facts, *args])
+    assert r.exit_code == (1 if "--fail-on" in args else 0), r.output
+    if "json" in args:
+        assert r.stdout == "[\n" + ",\n".join(texts) + "\n]\n"
+    else:
+        assert r.stdout == "\n".join(texts) + "\n"
+    assert ("records read" in r.stderr) == ("-q" not in args)

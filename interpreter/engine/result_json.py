@@ -158,26 +158,22 @@ def json_line(item) -> bytes | None:
     wrapped parts are exactly the result classes and whose pack is a ``PackRef``
     (``Result._exact_parts``, which is quick when nothing is wrapped), with orjson
     installed."""
-    return _fast_bytes(item, _LINE_OPTIONS)
+    if (type(item) is _RESULT[0] and item._json is None and ORJSON is not None
+            and (type(item._pack) is _RESULT[1] if not item._wrapped else item._exact_parts())):
+        try:
+            return _orjson(item, _LINE_OPTIONS)
+        except Exception:  # noqa: BLE001 - anything unusual: to_json and the definition decide
+            return None
+    if _RESULT[0] is None:
+        _result_classes()
+        return json_line(item)
+    return None
 
 
 def json_bytes(item) -> bytes | None:
     """The UTF-8 bytes of ``item.to_json()``, or None, as :func:`json_line` gives them."""
-    return _fast_bytes(item, _OPTIONS)
-
-
-def _fast_bytes(item, option):
-    if type(item) is not _RESULT[0] or ORJSON is None or item._json is not None:
-        if _RESULT[0] is None:
-            _result_classes()
-            return _fast_bytes(item, option)
-        return None
-    if not (type(item._pack) is _RESULT[1] if not item._wrapped else item._exact_parts()):
-        return None
-    try:
-        return _orjson(item, option)
-    except Exception:  # noqa: BLE001 - anything unusual: to_json and the definition decide
-        return None
+    line = json_line(item)
+    return line[:-1] if line is not None else None
 
 
 _RESULT = [None, None]  # results.Result and results.PackRef (results imports this module): on first use
@@ -312,7 +308,12 @@ def _orjson(r, option) -> bytes:
     id_, period, as_of, n = r._id, r._period, r._as_of, r._input_line
     if not (type(id_) in plain and type(period) in plain and type(as_of) in plain and type(n) in plain):
         id_, period, as_of, n = ck(id_), ck(period), ck(as_of), ck(n)
-    out = {r._id_field: id_, r._period_field: period, "pack": _pack_json(r._pack), "as_of": as_of,
+    pack, last = r._pack, _PACK_JSON
+    if last[0] is pack and last[1] is pack.name and last[2] is pack.version and last[3] is pack.sha256:
+        pack = last[4]  # _pack_json's first test, inline
+    else:
+        pack = _pack_json(pack)
+    out = {r._id_field: id_, r._period_field: period, "pack": pack, "as_of": as_of,
            "lines": lines, "findings": findings, "suggestions": suggestions, "input_line": n}
     notes = r._notes
     if notes:
