@@ -196,33 +196,14 @@ def _write_each(results, writer, tally, progress):
 def _write_chunk(chunk, tally, counted, writer, rejects, progress):
     """What the loop in ``command`` does to each item, done to a parallel run's ``FinishedChunk``."""
     tally.add_chunk(chunk, counted)
-    raw = _bytes_out(writer) if chunk.data is not None else None
-    if raw is not None:  # JSON Lines: the worker's UTF-8 bytes as they are
-        writer.out.flush()
-        raw.write(chunk.data)
+    if chunk.data is not None and type(writer) is JsonlWriter and writer.utf8:  # the worker's bytes as they are
+        writer.out.write_utf8(chunk.data)
     else:
         writer.write_texts(chunk.texts)
     if rejects is not None:
         for r in chunk.rejections.values():
             rejects.write(r.to_json() + "\n")
     progress.tick(len(chunk))
-
-
-def _bytes_out(writer):
-    """Where a JSON Lines writer's bytes go, when writing UTF-8 bytes there gives what writing
-    the text would (UTF-8, no newline translation); else None."""
-    import codecs
-    import os
-
-    if type(writer) is not JsonlWriter or os.linesep != "\n":
-        return None
-    try:
-        buffer, encoding = writer.out.buffer, writer.out.encoding
-        if codecs.lookup(encoding).name != "utf-8":
-            return None
-    except (AttributeError, LookupError, TypeError):
-        return None
-    return GuardedOutput(buffer, "standard output")
 
 
 def _results(rp, pack, facts, source, items, as_of, jobs, engine, scheduler, limits, finished=False, counted=True):

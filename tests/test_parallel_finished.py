@@ -161,3 +161,26 @@ def test_eval_jobs_2_writes_what_one_process_writes(facts, tmp_path, extra):
     assert one[2].replace(b"one.rejects", b"two.rejects") == two[2]  # the summary on stderr
     assert one[3] == two[3]  # the rejects file
     assert b"also appears earlier" in one[1] and one[3].count(b"\n") >= 5
+
+
+class Text:
+    """An item that is only its JSON text (as a rejection is, to ``_finish``)."""
+
+    kind = "rejection"
+
+    def __init__(self, text):
+        self.text = text
+
+    def to_json(self):
+        return self.text
+
+
+def test_a_finished_chunk_is_utf8_bytes_or_else_its_texts():
+    data, size, rejections, groups, notes, counts = par._finish([Text('"a"'), Text('"é"')])
+    assert (data, size, groups, notes) == (b'"a"\n"\xc3\xa9"\n', 2, [], {})
+    chunk = par.from_finished(10, (data, size, rejections, groups, notes, counts))
+    assert len(chunk) == 2 and chunk.texts == ['"a"', '"é"'] and chunk.rejections[1].text == '"é"'
+    got = par._finish([Text('"a"'), Text('"\ud800"')])  # a lone surrogate is no UTF-8: the texts travel
+    assert got[0] is None and got[1] == ['"a"', '"\ud800"']
+    chunk = par.from_finished(10, got)
+    assert chunk.data is None and len(chunk) == 2 and chunk.texts == ['"a"', '"\ud800"']
