@@ -99,6 +99,7 @@ class Evaluator:
         self._omitted: list = []  # (rule id, line id, evidence expr, items left out) of the record being judged
         self._months: dict = {}  # period text -> whether the pack covers it (see ``cover``)
         self._combos: dict = {}  # rules fired on a line -> its verdict's parts (see ``_combo``)
+        self._window_cites: dict = {}  # code -> the citations of its catalog window, as dicts
 
 
     # ------------------------------------------------------------ one record
@@ -342,7 +343,10 @@ class Evaluator:
             why += "; bill " + ", ".join(c.replaced_by) + " instead"
         path = f"$.{self.shape.lines}[{i}].{self.shape.line_code}"
         ev = ((f"{self.shape.lines}[{i}].{self.shape.line_code}", code, path), ("service_date", sd, None))
-        finding = ("catalog.window", 1, "deny", lid, why, tuple(ct.to_dict() for ct in c.citations), ev,
+        cites = self._window_cites.get(code)
+        if cites is None:  # one tuple per code, shared by its findings (the JSON writer keeps its check)
+            cites = self._window_cites[code] = tuple(ct.to_dict() for ct in c.citations)
+        finding = ("catalog.window", 1, "deny", lid, why, cites, ev,
                    None, f"{code} is billed outside its effective window")
         sugs = [(r, None, f"{code} is not valid on {sd}; {r} replaces it", "catalog.window", lid)
                 for r in c.replaced_by]
