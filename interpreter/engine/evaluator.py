@@ -374,8 +374,8 @@ class Evaluator:
         ``track_subjects`` off (chunks of a parallel run), no result gets a note about a
         subject coming back: the process that merges the chunks adds those."""
         if not self.uses_history:
-            return run_each(self, records, start, track_subjects, self.prepare, self.judge)
-        return run_groups(self, records, start, track_subjects, resume, self.prepare, self.judge)
+            return run_each(self, records, start, track_subjects)
+        return run_groups(self, records, start, track_subjects, resume)
 
     def judge(self, rec: dict, hist: list, n: int, notes=()):
         """``result``, or a Rejection when the record cannot be evaluated: a number too
