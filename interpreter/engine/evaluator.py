@@ -91,6 +91,7 @@ class Evaluator:
                           any(p and "{i}" in p for _, p in i.evidence_paths)) for k, i in enumerate(infos)]
         self._decide = cp.decide
         self._max_steps = limits.max_steps
+        self._max_lines = limits.max_lines
         shape = self.shape
         self._lines_key, self._line_id, self._line_code = shape.lines, shape.line_id, shape.line_code
         self._id_key, self._period_key = shape.id, shape.period
@@ -169,10 +170,10 @@ class Evaluator:
     def cover(self, rec, n):
         """The coverage check of a valid record: the record, or the Rejection of a period the
         pack does not cover or of too many lines."""
-        shape = self.shape
-        period = rec.get(shape.period)
+        period = rec.get(self._period_key)
         covered = self._months.get(period) if type(period) is str else None  # each period is judged once
         if covered is None:
+            shape = self.shape
             if not isinstance(period, str) or len(period) < 7:
                 return Rejection(n, f"$.{shape.period}", "missing period (YYYY-MM)", 0, *self._ids(rec))
             month = period[:7]
@@ -181,11 +182,13 @@ class Evaluator:
                 self._months.clear()
             self._months[period] = covered
         if not covered:
+            shape = self.shape
             return Rejection(n, f"$.{shape.period}",
                              f"{period} is outside the service dates this pack covers ({self.pack.coverage}); "
                              "the pack cannot judge it", 0, *self._ids(rec))
-        lines = rec.get(shape.lines)
-        if type(lines) is list and len(lines) > self.limits.max_lines:
+        lines = rec.get(self._lines_key)
+        if type(lines) is list and len(lines) > self._max_lines:
+            shape = self.shape
             return Rejection(n, f"$.{shape.lines}", f"record has {len(lines)} lines at $.{shape.lines}; the limit "
                              f"is {self.limits.max_lines}", 0, *self._ids(rec))
         # A line dated outside the coverage is judged on its own (denied by the built-in
