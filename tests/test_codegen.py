@@ -91,7 +91,10 @@ def test_every_block_opens_with_its_rule_and_every_line_maps_back():
             assert o is not None and o.kind == "rule"
             i = int(line.split("(")[1].rstrip(")"))
             assert cp.rules[i].id == o.name
-        if line.startswith("def ") and not line.startswith(("def line_group_", "def _decide")):
+        if re.match(r"\s*sugs.append\(\(\d", line):  # an inlined line suggestion
+            assert o is not None and o.kind == "suggestion"
+            assert cp.suggestions[int(line.split("((")[1].split(",")[0])].id == o.name
+        if line.startswith("def ") and not line.startswith(("def line_group_", "def sugg_group_", "def _decide")):
             assert o is not None and o.file == "rules.policy" and o.line > 0, line
     # each inlined block is opened by its `# rule ID file:line` comment
     blocks = [n for n, line in enumerate(lines) if line.startswith("    # rule ")]

@@ -155,6 +155,8 @@ class CompiledPack:
         self.infos: list = []
         self.sugg_infos: list = []
         blocks: dict = {}  # rule index -> (origin, statements of its inlined block, or None)
+        # line suggestion index -> (origin, statements of its inlined block, its hoisted reads)
+        self.sblocks: dict = {}
         self._fn_names: dict = {}  # ("rule" | "find" | "suggestion", index) -> generated function name
         for i, r in enumerate(self.rules):
             self._rule(em, i, r, blocks)
@@ -164,7 +166,8 @@ class CompiledPack:
         for dv in pack.derived:  # a derived value no rule reads is not written, but still checked
             if dv.name not in em.let_fns:
                 self._scratch().let_call(dv.name)
-        emit_dispatch(em, self.infos, self.sugg_infos, self.codes, shape, blocks, self._fn_names, pack.coverage)
+        emit_dispatch(em, self.infos, self.sugg_infos, self.codes, shape, blocks, self._fn_names, pack.coverage,
+                      self.sblocks)
         lines = [(HEADER, None)] + em.const_lines
         previous = None
         for unit in em.units:  # each run of one item's functions opens with its comment
@@ -256,17 +259,24 @@ class CompiledPack:
         em.owner = origin_of(self.pack, "suggestion", s.id, s)
         em.list_lets = frozenset()
         env = {ident("", s.var): "ln"} if s.var is not None else {}
-        em.hoisting(reads := {})
+        em.hoisting(where_reads := {})
         where = em.x(s.where, env) if s.where is not None else "True"
+        em.hoisting(reads := {})
         when = em.x(s.when, env) if s.when is not None else "True"
         units = em.x(s.units, env) if s.units is not None else "None"
         reason = [lit(p) if type(p) is str else f"_fmt({em.x(p, env)})" for p in parts(s.reason, "a reason")]
         em.hoisting(None)
+        result = f"({units}, ''.join((" + "".join(p + ", " for p in reason) + ")))"
         fn = self._fn_names["suggestion", j] = em.names.take("suggest", s.id)
         em.unit([f"def {fn}(rec, hist, ln, sd, _m=None):", "    if _m is None:", "        _m = _state()"]
-                + ["    " + h for h in em.hoisted_reads(reads)] + [
-                 f"    if not ({where} and {when}):", "        return None",
-                 f"    return ({units}, ''.join((" + "".join(p + ", " for p in reason) + ")))"])
+                + ["    " + h for h in em.hoisted_reads({**where_reads, **reads})] + [
+                 f"    if not ({where} and {when}):", "        return None", f"    return {result}"])
+        if s.scope == "line":  # also inlined in the line dispatch's suggestion groups
+            if s.codes is not None and codes_only(s.where, s.var, self.pack.shape.line_code):
+                test = f"({when})"  # the dispatch by code already tests the `where`
+            else:
+                test, reads = f"({where} and {when})", {**where_reads, **reads}
+            self.sblocks[j] = (em.owner, [f"if {test}:", f"    sugs.append(({j}, ln, {result}))"], reads)
         self.sugg_infos.append(SuggestionInfo(j, s, lo, hi))
 
     def _load(self, src: str, em: Emitter):

@@ -4,10 +4,14 @@ Takes the emitter (for its units) and the compiled rules and suggestions: for ea
 rule, the statements that append its index to ``fired`` (``line_block``); gives the
 module's last units: one ``line_group_N`` function per distinct list of line rules a
 code can meet (the rules inlined in index order, each block opened by its
-``# rule ID file:line`` comment and behind its service-date window), the dispatch
-table (``_LINE``: code -> line group, catalog window, suggestions: one look-up a line)
-and ``_decide(rec, hist, steps)``.
-Every line of an inlined block maps to its rule in the line map; the glue maps to none.
+``# rule ID file:line`` comment and behind its service-date window), one
+``sugg_group_N`` function per distinct list of line suggestions a code can meet (each
+suggestion's `when`, units and reason inlined likewise, its `where` left out when it only
+tests the codes the dispatch already picks by), the dispatch table (``_LINE``: code ->
+line group, catalog window, suggestion group: one look-up a line) and
+``_decide(rec, hist, steps)``.
+Every line of an inlined block maps to its rule or suggestion in the line map; the glue
+(a suggestion's window test included, as when ``_decide`` tested it) maps to none.
 """
 
 from __future__ import annotations
@@ -63,11 +67,12 @@ def _codes_comment(codes: list) -> str:
 
 
 def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks: dict, fn_names: dict,
-                  coverage=None):
+                  coverage=None, sblocks: dict | None = None):
     """Append the dispatch units (see the module doc). ``blocks``: rule index -> (origin,
     statements of ``line_block``); ``fn_names``: rule or suggestion function names by
     ("rule", index) / ("suggestion", index); ``coverage``: the pack's service-date window
-    (a line dated outside it is judged by no rule: code state 3)."""
+    (a line dated outside it is judged by no rule: code state 3); ``sblocks``: line
+    suggestion index -> (origin, statements that append it to ``sugs``, its hoisted reads)."""
     by_code: dict = {}
     generic, record_rules = [], []
     for info in infos:
@@ -122,15 +127,40 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
         return "(" + "".join(f"({x.index}, {x.lo!r}, {x.hi!r}, {fn_names['suggestion', x.index]}), "
                              for x in items) + ")"
 
+    # One function per distinct list of line suggestions (``sugg_group_N``): each inlined in
+    # index order behind its service-date window, appending (index, line, (units, reason))
+    # to ``sugs`` when it applies. A window's test is glue (it maps to no suggestion), as it
+    # was in ``_decide``'s loop over the suggestions; a failure in a block blames its suggestion.
+    sgroups: dict = {}
+    for key in [tuple(x.index for x in sug_by_code[c] + sug_generic) for c in sorted(sug_by_code)] + [
+            tuple(x.index for x in sug_generic)]:
+        if key and key not in sgroups:
+            sgroups[key] = em.names.reserve(f"sugg_group_{len(sgroups)}")
+    by_index = {x.index: x for x in sugg_infos}
+    for key, fn in sgroups.items():
+        unit = [("", None), (f"def {fn}(rec, hist, ln, sd, _m, sugs):", None)]
+        reads: dict = {}
+        for k in key:
+            reads.update(sblocks[k][2])
+        unit += [("    " + h, None) for h in em.hoisted_reads(reads)]  # reads that cannot fail, once
+        for k in key:
+            origin, lines, _ = sblocks[k]
+            unit += [("    " + origin.comment(), origin), (f"    if {by_index[k].lo!r} <= sd <= {by_index[k].hi!r}:", None)]
+            unit += [("        " + line, origin) for line in lines]
+        em.units.append(unit)
+
+    def sgroup(items):
+        return sgroups.get(tuple(x.index for x in items), "None")
+
     # One table, one look-up a line: code -> (its line group, its catalog window (None, None
-    # outside the catalog), its suggestions); a code in no entry takes ``_LINE_GENERIC``.
-    glue = ["", "# dispatch table: line code -> (line group, catalog window, suggestions)",
-            f"_SGENERIC = {sentries(sug_generic)}",
+    # outside the catalog), its suggestion group or None); a code in no entry takes ``_LINE_GENERIC``.
+    glue = ["", "# dispatch table: line code -> (line group, catalog window, suggestion group)",
+            f"_SGENERIC = {sgroup(sug_generic)}",
             f"_LINE_GENERIC = ({generic_fn}, None, None, _SGENERIC)", "_LINE = {"]
     for c in sorted(set(all_codes) | set(text(c, "a code") for c in sug_by_code)):
         w = codes[c].window if c in codes else None
         window = f"{day(w.start, LO)!r}, {day(w.end, HI)!r}" if w is not None else "None, None"
-        sugs = sentries(sug_by_code[c] + sug_generic) if c in sug_by_code else "_SGENERIC"
+        sugs = sgroup(sug_by_code[c] + sug_generic) if c in sug_by_code else "_SGENERIC"
         glue.append(f"    {lit(c)}: ({line_fn.get(c, generic_fn)}, {window}, {sugs}),")
     glue.append("}")
     glue.append("_SRECORD = " + sentries(sug_record))
@@ -164,11 +194,8 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
              "        fired = group(rec, hist, ln, sd, _m)",
              "        out.append((fired, 0 if wlo is None else (1 if wlo <= sd <= whi else 2), sd))"]
     if sugg_infos:
-        body += ["        for k, lo, hi, fn in sg:",
-                 "            if lo <= sd <= hi:",
-                 "                s = fn(rec, hist, ln, sd, _m)",
-                 "                if s is not None:",
-                 "                    sugs.append((k, ln, s))",
+        body += ["        if sg is not None:",
+                 "            sg(rec, hist, ln, sd, _m, sugs)",
                  "    for k, lo, hi, fn in _SRECORD:",
                  "        if lo <= d0 <= hi:",
                  "            s = fn(rec, hist, None, d0, _m)",
