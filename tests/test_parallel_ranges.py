@@ -43,9 +43,10 @@ def odd_lines(seed, n=300):
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("block", [7, 64, 1 << 20])
-def test_file_chunks_cut_as_line_chunks_and_read_as_read_lines(tmp_path, monkeypatch, seed, block):
+@pytest.mark.parametrize("block, step", [(7, 3), (64, 64), (64, 1 << 16), (1 << 20, 5), (1 << 20, 1 << 16)])
+def test_file_chunks_cut_as_line_chunks_and_read_as_read_lines(tmp_path, monkeypatch, seed, block, step):
     monkeypatch.setattr(ranges, "BLOCK", block)
+    monkeypatch.setattr(ranges, "STEP", step)
     limit = 80  # the 500-byte lines are oversized; some of the others are just at the limit
     data = b"".join(odd_lines(seed))
     f = tmp_path / "facts.jsonl"

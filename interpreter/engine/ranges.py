@@ -21,6 +21,7 @@ import re
 from rulecite.interpreter.engine.reading import read_lines
 
 BLOCK = 1 << 20  # bytes read at once while scanning
+STEP = 1 << 16  # bytes whose line ends are counted at once
 
 _EOF = object()
 
@@ -105,21 +106,27 @@ class _Scanner:
         return self.base + self.i
 
     def skip(self, n: int) -> int:
-        """Move past up to ``n`` lines; how many (fewer only at the end of the file)."""
-        done = 0
+        """Move past up to ``n`` lines; how many (fewer only at the end of the file). Counts
+        line ends ``STEP`` bytes at a time, so it reads little past the ``n``-th."""
+        done, buf, p = 0, self.buf, self.i
+        partial = False  # bytes of a line read, its newline not yet
         while n > 0:
-            buf, i = self.buf, self.i
-            k = buf.count(b"\n", i)
-            if done + k >= n:
-                for _ in range(n - done):
-                    i = buf.index(b"\n", i) + 1
-                self.i = i
-                return n
-            done += k
-            partial = len(buf) > (buf.rindex(b"\n") + 1 if k else i)  # a line goes on past the buffer
+            start = p
+            while p < len(buf):
+                j = min(len(buf), p + STEP)
+                k = buf.count(b"\n", p, j)
+                if done + k >= n:
+                    for _ in range(n - done):
+                        p = buf.index(b"\n", p) + 1
+                    self.i = p
+                    return n
+                done, p = done + k, j
+            if p > start:
+                partial = buf[-1] != 10
             self.base += len(buf)  # everything read is skipped (so a long line is never held whole)
-            self.buf, self.i = self.fh.read(BLOCK), 0
-            if not self.buf:
+            self.buf = buf = self.fh.read(BLOCK)
+            self.i = p = 0
+            if not buf:
                 return done + partial  # the last line, without a newline
         return done
 
