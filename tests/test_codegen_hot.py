@@ -85,6 +85,29 @@ def test_a_definition_call_still_costs_a_step(tmp_path):
         cp.decide(rec, [], 17)
 
 
+LET_RULES = (
+    'let total = sum(o.days for o in loans)\n'
+    'rule many.days { title "t" cite BYLAWS2025 for l in loans where l.item == "DVD"\n'
+    '  deny when total > 5 message "{total}" }\n'
+)
+
+
+def test_a_derived_value_is_walked_once_a_record_and_read_from_its_slot(tmp_path):
+    """The call site reads a derived value's slot itself and calls its function only while it
+    is unset: three lines reading it pay its walk once (3 steps, not 9), and a record never
+    sees the value of the record before it."""
+    pack = _pack(tmp_path, LET_RULES)
+    cp = pack.compiled(None)
+    big = _rec(*({"line": i, "item": "DVD", "days": 2} for i in range(1, 4)))
+    small = _rec(*({"line": i, "item": "DVD", "days": 1} for i in range(1, 4)))
+    assert cp.decide(big, [], 3) is not None
+    with pytest.raises(runtime.StepLimitExceeded):
+        cp.decide(big, [], 2)
+    one, two, three = evaluate(pack, [big, small, big])
+    assert _denied(one, "many.days") == [1, 2, 3] and _denied(three, "many.days") == [1, 2, 3]
+    assert _denied(two, "many.days") == []
+
+
 def test_a_hoisted_read_that_fails_names_the_line_field_it_read(tmp_path):
     """A loop's read of its line, moved before the loop, keeps its fact path: a failure
     that involves it names the line's field, as before (here a field the schema leaves

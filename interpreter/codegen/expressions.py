@@ -20,7 +20,8 @@ walks (reads that cannot fail, each keeping its fact path for failure messages);
 own reads that cannot fail are read once atop each function that runs it (``hoist``); a read
 that surely ran before, in one item's or one rule's code, is reused from its temporary
 (``share``: the first operand of `and`/`or`, a condition before its branches, an earlier
-`let`); a loop over a source that is surely a list is not called when it is empty.
+`let`); a loop over a source that is surely a list is not called when it is empty; a
+derived value's slot is read at its call site, its function called only while unset.
 
 What an expression reads (its schema type, whether it may be absent, what a finding
 shows and where in the facts) is ``reads``.
@@ -198,7 +199,9 @@ class Emitter:
                        f"        v = _m[{slot}] = {expr}", "    return v"])
             self.let_slots[name], self.let_fns[name] = slot, fn
             self.owner, self.let_limit, self.hoisted, self.hoist_names, self.avail = saved
-        return f"{self.let_fns[name]}(rec, hist, _m)"
+        # its slot is read in place: the function is called only while the value is unset
+        t = self.fresh()
+        return f"({t} if ({t} := _m[{self.let_slots[name]}]) is not _U else {self.let_fns[name]}(rec, hist, _m))"
 
     def def_fn(self, name) -> tuple:
         """(function name, parameter count) of definition ``name``; compiled on its first call
