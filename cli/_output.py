@@ -1,6 +1,7 @@
 """Where the CLI writes, and how: stdout and stderr (looked up at call time), a guarded
-stream that turns a closed pipe or a full disk into ``RunStopped``, the progress line,
-JSON and citation text, counts in words."""
+stream that turns a closed pipe or a full disk into ``RunStopped`` (and takes UTF-8 bytes
+under a text stream where that writes what the text would), the progress line, JSON and
+citation text, counts in words."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def _utf8_buffer(stream):
     except LookupError:
         return None
     buffer = getattr(stream, "buffer", None)
-    return buffer if callable(getattr(buffer, "write", None)) else None
+    return buffer if isinstance(buffer, io.BufferedIOBase) else None  # writes all it is given, or raises
 
 
 def stdout_text():

@@ -119,3 +119,11 @@ def test_quiet_runs_write_what_the_others_write(tmp_path, args):
     else:
         assert r.stdout == "\n".join(texts) + "\n"
     assert ("records read" in r.stderr) == ("-q" not in args)
+
+
+def test_a_text_stream_straight_over_a_raw_file_takes_text_only(tmp_path):
+    # a raw file may write part of what it is given; a buffered one writes it all or raises
+    with open(tmp_path / "out", "wb", buffering=0) as raw:
+        stream = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+        assert not GuardedOutput(stream, "standard output").utf8()
+        stream.detach()
