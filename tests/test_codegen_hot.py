@@ -213,8 +213,29 @@ def test_a_read_is_shared_only_where_it_surely_ran(tmp_path, agreements, denied)
     src = pack.compiled(None).source
     body = src[src.index("def any_shared_reads("):]
     body = body[:body.index("\ndef ")]
-    assert body.count(".get('program')") == 1 and body.count(".get('date')") == 2
+    reads = lambda f: body.count(f".get({f!r})") + body.count(f"[{f!r}]")  # noqa: E731 - optional or required
+    assert reads("program") == 1 and reads("date") == 2
     rec = _rec({"line": 1, "item": "BOOK", "date": "2025-03-10"})
     rec["agreements"] = agreements
     (out,) = evaluate(pack, [rec])
     assert _denied(out, "shared.reads") == denied
+
+
+def test_a_required_item_field_is_read_as_required(tmp_path):
+    """An item's field the facts schema requires is read with a subscript: a valid record has
+    it, and a trusted record without it is rejected, naming the rule, the item's path and why
+    (a `.get` would have judged the record on a missing value)."""
+    pack = _pack(tmp_path, SHARED_RULES)
+    src = pack.compiled(None).source
+    body = src[src.index("def any_shared_reads("):]
+    body = body[:body.index("\ndef ")]
+    assert "['date']" in body and ".get('date')" not in body
+    rec = _rec({"line": 1, "item": "BOOK", "date": "2025-03-10"})
+    rec["agreements"] = [{"program": "DIGITAL", "date": "2025-03-20"}, {"program": "BOOKS"}]
+    (out,) = evaluate(pack, [rec], trusted=True)
+    assert isinstance(out, Rejection)
+    assert out.path == "$.agreements[1].date"
+    assert "rule shared.reads (rules.policy:" in out.reason
+    assert out.reason.endswith("a field the facts schema requires is missing")
+    (checked,) = evaluate(pack, [rec])  # validated: the schema names the missing field first
+    assert isinstance(checked, Rejection) and checked.path.startswith("$.agreements[1]")

@@ -335,9 +335,12 @@ class CompiledPack:
         what = str(origin) if origin is not None else "the evaluation"
         reading = f" reading {' and '.join(paths)}" if paths else ""
         detail = str(e).splitlines()[0][:200] if str(e) else ""
-        why = ("a value is too large or not of the type the rules expect"
-               if isinstance(e, (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, IndexError))
-               else "the record was not judged")
+        if isinstance(e, KeyError):  # a field the facts schema requires (read as required)
+            why = "a field the facts schema requires is missing"
+        elif isinstance(e, (ArithmeticError, TypeError, ValueError, AttributeError, IndexError)):
+            why = "a value is too large or not of the type the rules expect"
+        else:
+            why = "the record was not judged"
         return (paths[0] if paths else "$",
                 f"cannot evaluate this record: {what} failed{reading} ({e.__class__.__name__}: {detail}); {why}")
 

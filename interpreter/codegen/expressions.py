@@ -289,6 +289,11 @@ class Emitter:
                 form = f"({base}.get({name!r}) or ())"
             elif ft is not None and ft.default is not None:
                 form = f"{base}.get({name!r}, {lit(ft.default)})"
+            elif ft is not None and not ft.optional and not ot.optional and obj != "ln":
+                # A field the schema requires of an item (a line's own fields stay reads that
+                # cannot fail, read once atop each function): a valid record has it, and a
+                # trusted record without it fails here, naming the rule and the fact path.
+                form = f"\0[{name!r}]"
             else:
                 form = f"{base}.get({name!r})"
         out = form.replace("\0", obj)
