@@ -7,6 +7,7 @@ lines (``line_chunks``), and the results those of one process, with the workers 
 import io
 import json
 import random
+import subprocess
 import threading
 
 import pytest
@@ -121,3 +122,15 @@ def test_a_forked_worker_has_the_pack_and_the_caller_keeps_none(facts, monkeypat
     got = list(par.evaluate_parallel(ANCHOR, iter(lines), jobs=2))
     assert [r.to_json() for r in got] == [r.to_json() for r in evaluate(load_pack(ANCHOR), lines)]
     assert par._WORKER == before  # the evaluator handed to the workers is not kept here
+
+
+def test_eval_jobs_reads_a_file_in_ranges_and_stdin_in_lines_with_the_same_bytes(facts, tmp_path):
+    f, _ = facts
+    rulecite = [str(ANCHOR.parent.parent / ".venv" / "bin" / "rulecite"), "eval", str(ANCHOR)]
+    one = subprocess.run(rulecite + [str(f), "--max-record-bytes", "2000", "--max-group", "3"], capture_output=True)
+    assert b"also appears earlier" in one.stdout and b"limit is 2000" in one.stdout
+    for facts_arg, stdin in ((str(f), None), ("-", f.read_bytes())):
+        two = subprocess.run(rulecite + [facts_arg, "--max-record-bytes", "2000", "--max-group", "3", "--jobs", "2"],
+                             input=stdin, capture_output=True)
+        assert (two.returncode, two.stdout, two.stderr.replace(b"<stdin>", str(f).encode())) == (
+            one.returncode, one.stdout, one.stderr), facts_arg
