@@ -239,3 +239,31 @@ def test_a_required_item_field_is_read_as_required(tmp_path):
     assert out.reason.endswith("a field the facts schema requires is missing")
     (checked,) = evaluate(pack, [rec])  # validated: the schema names the missing field first
     assert isinstance(checked, Rejection) and checked.path.startswith("$.agreements[1]")
+
+
+EQUAL_RULES = (
+    'rule same.day { title "t" cite BYLAWS2025 for l in loans where l.item == "BOOK"\n'
+    '  deny when any(o in loans where o.line != l.line and o.date == l.date)\n'
+    '  message "m" }\n'
+)
+
+
+@pytest.mark.parametrize("mine, other, denied", [
+    ("2025-03-10", "2025-03-10", [1, 2]),
+    ("2025-03-10", "2025-03-11", []),
+    ("2025-03-10", None, []),  # a set value never equals an absent one
+    (None, "2025-03-10", []),
+    (None, None, []),  # nor do two absent values equal each other
+])
+def test_equality_of_two_optional_values(tmp_path, mine, other, denied):
+    """`a == b` of two values that may be absent is true only when both are set and equal
+    (the generated code tests only the first for absence: a set value is never None)."""
+    pack = _pack(tmp_path, EQUAL_RULES)
+    first, second = {"line": 1, "item": "BOOK"}, {"line": 2, "item": "BOOK"}
+    if mine is not None:
+        first["date"] = mine
+    if other is not None:
+        second["date"] = other
+    for trusted in (False, True):
+        (out,) = evaluate(pack, [_rec(first, second)], trusted=trusted)
+        assert _denied(out, "same.day") == denied

@@ -447,7 +447,10 @@ class Emitter:
         if ob and not oa:
             t = self.temp(b)
             return f"(({t} := {b}) is not None and {a} {op} {t})"
-        ta, tb = self.temp(a), self.temp(b)
+        ta = self.temp(a)
+        if op == "==":  # a set value never equals an absent one: `ta == b` is false when b is absent
+            return f"(({ta} := {a}) is not None and {ta} == {b})"
+        tb = self.temp(b)
         return f"(({ta} := {a}) is not None and ({tb} := {b}) is not None and {ta} {op} {tb})"
 
     def x_In(self, e: ast.In, env):
