@@ -96,6 +96,7 @@ class Evaluator:
         self._lines_key, self._line_id, self._line_code = shape.lines, shape.line_id, shape.line_code
         self._id_key, self._period_key = shape.id, shape.period
         self._unknown = cp.pack.unknown_codes
+        self._run = (shape.id, shape.period, self.packref, self.as_of)  # what every result shares (Result._run)
         self._paths: dict = {}  # (rule index, line index) -> evidence paths
         self._omitted: list = []  # (rule id, line id, evidence expr, items left out) of the record being judged
         self._months: dict = {}  # period text -> whether the pack covers it (see ``cover``)
@@ -268,10 +269,18 @@ class Evaluator:
         # after this when a rule's evidence may hold a list (cut to EVIDENCE_ITEMS, with a
         # note) or a number that is not finite; ``PendingFindings`` holds what rendering reads.
         self._eager = eager
-        r = _new_result(Result)
-        r._init(self._id_key, self._period_key, rec.get(self._id_key), rec[self._period_key], self.packref,
-                self.as_of, verdicts, PendingFindings((self, findings, rec, hist)) if findings else (),
-                suggestions, n, notes, rec, 0)
+        r = _new_result(Result)  # the slots, stored here as Result._init stores them (one call less a record)
+        r._run = self._run
+        r._id = rec.get(self._id_key)
+        r._period = rec[self._period_key]
+        r._input_line = n
+        r._notes = notes
+        r._record = rec
+        r._lines = verdicts
+        r._findings = PendingFindings((self, findings, rec, hist)) if findings else ()
+        r._suggestions = suggestions
+        r._json = None
+        r._wrapped = 0
         return r
 
     def _combo(self, fired: tuple) -> tuple:

@@ -159,7 +159,7 @@ def json_line(item) -> bytes | None:
     (``Result._exact_parts``, which is quick when nothing is wrapped), with orjson
     installed."""
     if (type(item) is _RESULT[0] and item._json is None and ORJSON is not None
-            and (type(item._pack) is _RESULT[1] if not item._wrapped else item._exact_parts())):
+            and (type(item._run[2]) is _RESULT[1] if not item._wrapped else item._exact_parts())):
         try:
             return _orjson(item, _LINE_OPTIONS)
         except Exception:  # noqa: BLE001 - anything unusual: to_json and the definition decide
@@ -305,15 +305,16 @@ def _orjson(r, option) -> bytes:
     else:
         suggestions = _EMPTY
 
-    id_, period, as_of, n = r._id, r._period, r._as_of, r._input_line
+    id_field, period_field, pack, as_of = r._run
+    id_, period, n = r._id, r._period, r._input_line
     if not (type(id_) in plain and type(period) in plain and type(as_of) in plain and type(n) in plain):
         id_, period, as_of, n = ck(id_), ck(period), ck(as_of), ck(n)
-    pack, last = r._pack, _PACK_JSON
+    last = _PACK_JSON
     if last[0] is pack and last[1] is pack.name and last[2] is pack.version and last[3] is pack.sha256:
         pack = last[4]  # _pack_json's first test, inline
     else:
         pack = _pack_json(pack)
-    out = {r._id_field: id_, r._period_field: period, "pack": pack, "as_of": as_of,
+    out = {id_field: id_, period_field: period, "pack": pack, "as_of": as_of,
            "lines": lines, "findings": findings, "suggestions": suggestions, "input_line": n}
     notes = r._notes
     if notes:

@@ -187,17 +187,20 @@ class Result:
 
     # Fields live in private slots behind read-only properties (so ``result.id = x``
     # raises): a result is made with plain slot stores, several times cheaper than
-    # ``object.__setattr__`` per field, and evaluation makes one per record.
-    __slots__ = ("_id_field", "_period_field", "_id", "_period", "_pack", "_as_of", "_input_line", "_notes",
-                 "_record", "_lines", "_findings", "_suggestions", "_json", "_wrapped")
+    # ``object.__setattr__`` per field, and evaluation makes one per record (the engine's
+    # ``Evaluator.result`` stores the slots itself, as ``_init`` does). The fields every
+    # result of a run shares (id and period field names, pack, clock) are one tuple,
+    # ``_run``.
+    __slots__ = ("_run", "_id", "_period", "_input_line", "_notes", "_record", "_lines", "_findings",
+                 "_suggestions", "_json", "_wrapped")
     kind = "result"
 
-    id_field = property(attrgetter("_id_field"), doc="The name of the record's id field (the pack's ``[record] id``).")
-    period_field = property(attrgetter("_period_field"), doc="The name of the record's period field.")
+    id_field = property(lambda self: self._run[0], doc="The name of the record's id field (the pack's ``[record] id``).")
+    period_field = property(lambda self: self._run[1], doc="The name of the record's period field.")
     id = property(attrgetter("_id"), doc="The record's id (one patient in the CMS pack).")
     period = property(attrgetter("_period"), doc="The record's period (a month, ``YYYY-MM``).")
-    pack = property(attrgetter("_pack"), doc="The pack that judged the record (:class:`PackRef`).")
-    as_of = property(attrgetter("_as_of"), doc="The publication clock (``YYYY-MM-DD``), or None for every source.")
+    pack = property(lambda self: self._run[2], doc="The pack that judged the record (:class:`PackRef`).")
+    as_of = property(lambda self: self._run[3], doc="The publication clock (``YYYY-MM-DD``), or None for every source.")
     input_line = property(attrgetter("_input_line"), doc="The record's input line number (1-based).")
     notes = property(attrgetter("_notes"), doc="Notes on the result (a subject that comes back, items left out).")
     record = property(attrgetter("_record"), doc="The input record (None for a result read back from a worker).")
@@ -210,12 +213,9 @@ class Result:
 
     def _init(self, id_field, period_field, id, period, pack, as_of, lines, findings, suggestions, input_line,
               notes, record, wrapped):
-        self._id_field = id_field
-        self._period_field = period_field
+        self._run = (id_field, period_field, pack, as_of)
         self._id = id
         self._period = period
-        self._pack = pack
-        self._as_of = as_of
         self._input_line = input_line
         self._notes = notes
         self._record = record
@@ -375,16 +375,14 @@ def result_from_wire(id_field, period_field, pack, as_of, wire: tuple) -> Result
 
 
 def _restore_result(values) -> Result:
-    (id_field, period_field, id_, period, pack, as_of, input_line, notes, record, lines, findings, suggestions,
-     text, wrapped) = values  # in the order of Result.__slots__
     r = _new(Result)
-    r._init(id_field, period_field, id_, period, pack, as_of, lines, findings, suggestions, input_line, notes,
-            record, wrapped)
-    r._json = text
+    for name, value in zip(Result.__slots__, values):  # plain slot stores (the properties have no setter)
+        _SLOTS[name].__set__(r, value)
     return r
 
 
 _new = object.__new__
+_SLOTS = {name: Result.__dict__[name] for name in Result.__slots__}
 
 
 class RecordError(NamedTuple):
