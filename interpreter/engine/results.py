@@ -246,7 +246,12 @@ class Result:
     @property
     def lines(self) -> tuple:
         if not self._wrapped & 1:
-            self._lines = tuple(map(_line_verdict, self._lines))
+            get = _VERDICTS.get  # _line_verdict's look-up, inline
+            out = []
+            for part in self._lines:
+                v = get(part) if type(part[0]) in KEYABLE and type(part[1]) in KEYABLE else None
+                out.append(v if v is not None else _line_verdict(part))
+            self._lines = tuple(out)
             self._wrapped |= 1
         return self._lines
 
