@@ -75,8 +75,9 @@ class Evaluator:
         self.fast = _fast(cp.pack, limits.max_depth, True)  # jsonschema_rs when installed (see fastvalidate)
         self.fast_decoded = _fast(cp.pack, limits.max_depth, False)  # for what fast_loads decoded
         # What ``run_each`` asks of a dict before it goes straight to the coverage check (the
-        # rest takes ``prepare``): nothing in trusted mode; the compiled accept path otherwise.
-        self.accept_dict = (lambda rec: True) if trusted else self.fast
+        # rest takes ``prepare``): True in trusted mode (every dict), the compiled accept path
+        # otherwise (None without one).
+        self.accept_dict = True if trusted else self.fast
         if trusted:
             self.prepare = self._prepare_trusted
         infos = cp.infos

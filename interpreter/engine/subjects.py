@@ -161,6 +161,7 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
     # The evaluator's own reading of a dict its accept path takes is inlined: the coverage
     # check alone (``Evaluator.prepare`` does the same, one call deeper).
     accept = getattr(ev, "accept_dict", None) if prepare is None else None
+    every = accept is True  # trusted mode: every dict
     cover = ev.cover if accept is not None else None
     prepare = prepare or ev.prepare
     judge = judge or ev.judge
@@ -173,7 +174,7 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
     n = start - 1
     for item in records:
         n += 1
-        if accept is not None and type(item) is dict and accept(item):
+        if accept is not None and type(item) is dict and (every or accept(item)):
             rec = cover(item, n)
         else:
             rec = prepare(item, n)
@@ -211,6 +212,7 @@ def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume
 
     ``prepare`` and ``judge`` are the evaluator's unless given (``find_record`` gives its own)."""
     accept = getattr(ev, "accept_dict", None) if prepare is None else None  # as in _run_each
+    every = accept is True  # trusted mode: every dict
     cover = ev.cover if accept is not None else None
     prepare = prepare or ev.prepare
     judge = judge or ev.judge
@@ -224,7 +226,7 @@ def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume
     ev.checkpoint = (start, None if gid is NOGROUP else gid, cut)
     for item in records:
         n += 1
-        if accept is not None and type(item) is dict and accept(item):
+        if accept is not None and type(item) is dict and (every or accept(item)):
             prepared = cover(item, n)
         else:
             prepared = prepare(item, n)
