@@ -256,13 +256,40 @@ def test_subject_tracker_tells_ids_apart_as_groups_do():
     assert "x" * 65 in seen.note("x" * 65)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_subject_tracker_notes_exactly_the_subjects_seen_before(seed):
+    """Against a set of the ids themselves: runs of increasing text ids (kept as text until
+    the run ends), ids that come back, smaller ones, numbers, text holding NUL, the empty
+    text, and the digests the parallel merger reads (``seen``) at any point."""
+    import random
+
+    from rulecite.interpreter.engine.subjects import SubjectTracker, subject_key
+    from rulecite.policy_lang.model import RecordShape
+
+    rng = random.Random(seed)
+    tracker = SubjectTracker(RecordShape("patient_id", "month", "claims", "line", "code", "date"))
+    model: set = set()
+    ids = [f"P{i:05d}" for i in range(rng.randrange(0, 400))]  # a sorted start, of any length
+    for _ in range(300):
+        r = rng.random()
+        ids.append(rng.choice(ids) if ids and r < 0.2 else rng.choice(["", "a\0b", "\ud800x", 7, 7.0, None])
+                   if r < 0.3 else f"P{rng.randrange(100000):05d}" if r < 0.6 else f"Q{len(ids):06d}")
+    for k, gid in enumerate(ids):
+        if k == len(ids) // 2 and seed % 2:  # the merger reads the digests mid-way (ends the run)
+            assert tracker.seen.add(subject_key("never-a-subject")) is False
+        note = tracker.note(gid)
+        key = 7 if gid == 7 else gid  # 7 and 7.0 are one subject, as in a group
+        assert (note is not None) == (key in model), (k, gid)
+        model.add(key)
+
+
 def test_key_set_is_a_set():
     import random
 
     from rulecite.interpreter.engine.subjects import KeySet
 
     rng = random.Random(3)
-    keys = KeySet()
+    keys = KeySet(1024)  # small, so that it grows several times
     model: set = set()
     # Keys equal modulo the table size (1024 at first) probe past each other; keys near 2**64 too.
     pool = ([rng.getrandbits(64) or 1 for _ in range(3000)] + [1024 * i + 5 for i in range(1, 3000)]

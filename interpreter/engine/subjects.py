@@ -57,8 +57,8 @@ class KeySet:
 
     __slots__ = ("table", "size", "n", "limit")
 
-    def __init__(self):
-        self.size = 1 << 17  # 1 MiB: about 98,000 keys before the first growth
+    def __init__(self, size: int = 1 << 17):  # 1 MiB: about 98,000 keys before the first growth
+        self.size = size
         self.table = array("Q", bytes(8 * self.size))
         self.n = 0
         self.limit = self.size * 3 // 4
@@ -107,16 +107,47 @@ class SubjectTracker:
     about 12 bytes each), so memory grows with the number of distinct subjects, not with
     the number of records (a subject's months are one group). Two ids sharing a digest
     would give a wrong note; the odds are about n^2 / 2^65 for n subjects (1 in 37
-    million at a million subjects)."""
+    million at a million subjects).
+
+    Input sorted by id (as the notes advise) never brings a subject back, so digests wait:
+    while every id is text greater than the one before, none can have been seen, and the
+    ids are only kept, UTF-8 and NUL-ended, in one byte string (``run``: about as many
+    bytes as the ids, as the table would take). The first id that is not (a smaller one,
+    or not text) ends the run: the kept ids get their digests then, and the table answers
+    from there on. The notes are the same either way; sorted input pays no digest."""
 
     def __init__(self, shape):
         self.shape = shape
-        self.seen = KeySet()
+        self._keys = KeySet()
+        self._run = bytearray()  # the ids of the increasing run, each ended by NUL; None once it ended
+        self._last = ""  # the run's last id
+
+    @property
+    def seen(self) -> KeySet:
+        """The digests of every subject seen (the run's ids are added first)."""
+        if self._run is not None:
+            self._end_run()
+        return self._keys
 
     def note(self, gid):
-        if self.seen.add(subject_key(gid)):
+        """The note for ``gid``'s group, or None: a subject seen before comes back."""
+        run = self._run
+        if run is not None:
+            if type(gid) is str and gid > self._last and "\0" not in gid:
+                self._last = gid
+                run += gid.encode("utf-8", "surrogatepass")
+                run.append(0)
+                return None
+            self._end_run()
+        if self._keys.add(subject_key(gid)):
             return repeat_note(self.shape, gid)
         return None
+
+    def _end_run(self):
+        add = self._keys.add
+        run, self._run = self._run, None
+        for text in run.split(b"\0")[:-1]:  # as subject_key hashes text
+            add(_first_8(_blake2b(text).digest())[0] or 1)
 
 
 def cut_note(shape, gid, cap: int, first_line: int) -> str:
@@ -167,8 +198,7 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
     judge = judge or ev.judge
     packref = getattr(ev, "packref", None)
     shape_id = ev.shape.id
-    add = KeySet().add if track_subjects else None
-    key = subject_key
+    seen = SubjectTracker(ev.shape) if track_subjects else None
     gid = NOGROUP
     notes = ()
     n = start - 1
@@ -186,8 +216,9 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
         pid = rec.get(shape_id)
         if pid != gid:
             gid = pid
-            if add is not None:
-                notes = (repeat_note(ev.shape, pid),) if add(key(pid)) else ()
+            if seen is not None:
+                note = seen.note(pid)
+                notes = () if note is None else (note,)
         yield judge(rec, _NO_HISTORY, n, notes)
     ev.checkpoint = (n + 1, None, False)  # each record stands alone: any line is a restart point
 
