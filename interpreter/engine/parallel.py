@@ -33,7 +33,7 @@ from rulecite.policy_lang.errors import RuleciteError
 from rulecite.interpreter.api import as_date, load_pack
 from rulecite.interpreter.engine import ranges
 from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS, Evaluator, Limits
-from rulecite.interpreter.engine.subjects import SubjectTracker, repeat_note, subject_key
+from rulecite.interpreter.engine.subjects import SubjectTracker, subject_key
 from rulecite.interpreter.engine.reading import read_lines
 from rulecite.interpreter.engine.result_json import json_line
 from rulecite.interpreter.engine.results import CONTRACT, Rejection, Result, dumps, result_from_wire
@@ -321,7 +321,7 @@ class _Merger:
         for g, (i, gid, key) in enumerate(groups):
             if self.gid is _NONE or gid != self.gid:
                 self.gid = gid
-                self.group_note = repeat_note(self.shape, gid) if self.seen.seen.add(key) else None
+                self.group_note = self.seen.note(gid, key)
             note = self.group_note
             if note is not None:
                 end = groups[g + 1][0] if g + 1 < len(groups) else len(chunk)

@@ -129,8 +129,9 @@ class SubjectTracker:
             self._end_run()
         return self._keys
 
-    def note(self, gid):
-        """The note for ``gid``'s group, or None: a subject seen before comes back."""
+    def note(self, gid, key=None):
+        """The note for ``gid``'s group, or None: a subject seen before comes back. ``key``
+        is ``subject_key(gid)`` when the caller has it already (a worker made it)."""
         run = self._run
         if run is not None:
             if type(gid) is str and gid > self._last and "\0" not in gid:
@@ -139,7 +140,7 @@ class SubjectTracker:
                 run.append(0)
                 return None
             self._end_run()
-        if self._keys.add(subject_key(gid)):
+        if self._keys.add(subject_key(gid) if key is None else key):
             return repeat_note(self.shape, gid)
         return None
 
