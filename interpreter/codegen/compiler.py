@@ -353,6 +353,8 @@ def default_service_date(shape, rec) -> str:
 
 def fmt_value(v) -> str:
     """How a value reads inside a message: whole numbers without '.0', absent as 'none'."""
+    if type(v) is str:  # most are
+        return v
     if v is None:
         return "(none)"
     if v is True:
