@@ -1,6 +1,6 @@
-"""The grammar and the one Lark parser built from it (``policy.lark``, LALR, contextual
-lexer), the bounds on what a file may hold, and the comments the lexer collects. Only
-the ``syntax`` package touches Lark."""
+"""The grammar and the one Lark parser built from it when first used (``policy.lark``,
+LALR, contextual lexer), the bounds on what a file may hold, and the comments the lexer
+collects. Only the ``syntax`` package touches Lark."""
 
 from __future__ import annotations
 
@@ -24,12 +24,31 @@ def _collect_comment(tok: Token) -> Token:
     return tok
 
 
-LARK = Lark(
-    _GRAMMAR,
-    parser="lalr",
-    lexer="contextual",
-    propagate_positions=True,
-    maybe_placeholders=True,
-    start=["start", "expr"],
-    lexer_callbacks={"COMMENT": _collect_comment},
-)
+class _Parser:
+    """The one Lark parser, built on first use (about 0.1 s; a run that reads its pack from
+    the checked-pack cache never parses), then shared: attribute reads go to it."""
+
+    def __init__(self):
+        self._lark = None
+        self._building = threading.Lock()
+
+    def _built(self) -> Lark:
+        if self._lark is None:
+            with self._building:
+                if self._lark is None:
+                    self._lark = Lark(
+                        _GRAMMAR,
+                        parser="lalr",
+                        lexer="contextual",
+                        propagate_positions=True,
+                        maybe_placeholders=True,
+                        start=["start", "expr"],
+                        lexer_callbacks={"COMMENT": _collect_comment},
+                    )
+        return self._lark
+
+    def __getattr__(self, name):
+        return getattr(self._built(), name)
+
+
+LARK = _Parser()

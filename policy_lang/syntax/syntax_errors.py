@@ -12,6 +12,7 @@ with its line)."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -114,12 +115,24 @@ def _terminal_words() -> dict:
     return out
 
 
-TERMINAL_WORDS = _terminal_words()
-_ALL_WORDS = {w for words in TERMINAL_WORDS.values() for w in words}
-# Keywords of a class (`deny`, `when`, ...): the lexer can take such a word off the front
-# of a longer one (`whenn` is read as `when` then `n`).
-_CLASS_WORDS = sorted({w for t in LARK.terminals if t.pattern.type != "str" for w in TERMINAL_WORDS.get(t.name, ())},
+@functools.cache
+def _words() -> tuple:
+    """(``TERMINAL_WORDS``, every keyword, the keywords of a class longest first), made when
+    first needed: reading the grammar's terminals builds the parser, which a run that
+    reads a pack from the cache never needs."""
+    terminal = _terminal_words()
+    every = {w for words in terminal.values() for w in words}
+    # Keywords of a class (`deny`, `when`, ...): the lexer can take such a word off the front
+    # of a longer one (`whenn` is read as `when` then `n`).
+    of_class = sorted({w for t in LARK.terminals if t.pattern.type != "str" for w in terminal.get(t.name, ())},
                       key=len, reverse=True)
+    return terminal, every, of_class
+
+
+def __getattr__(name):
+    if name == "TERMINAL_WORDS":  # terminal name -> the keywords it matches (see _terminal_words)
+        return _words()[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _expected_text(expected) -> str:
@@ -232,7 +245,7 @@ def _keyword_hint(word: str, expected: set) -> tuple:
     would take here, nearest first."""
     if not _WORD.fullmatch(word):
         return ()
-    candidates = {w for t in expected for w in TERMINAL_WORDS.get(t, ())}
+    candidates = {w for t in expected for w in _words()[0].get(t, ())}
     if word in candidates:
         return ()
     return did_you_mean(word, candidates)
@@ -247,9 +260,9 @@ def _glued_keyword_hint(tok, text: str) -> tuple:
     glued = (left.start() if left else at, at + len(str(tok)))
     for a, b in (glued, *_pieces_around(tok, text)[0][-1:]):
         piece = text[a:b]
-        if not _WORD.fullmatch(piece) or piece in _ALL_WORDS:
+        if not _WORD.fullmatch(piece) or piece in _words()[1]:
             continue
-        for w in _CLASS_WORDS:
+        for w in _words()[2]:
             if piece.startswith(w) and len(piece) > len(w):
                 return (f"`{piece}` is read as `{w}` then `{piece[len(w):]}`: did you mean `{w}`?",), (a, b)
     return (), None
@@ -383,7 +396,7 @@ def syntax_diagnostic(exc: UnexpectedInput, file: str, text: str, start: str, li
     known = False
     if not op_hints:
         # A keyword of the language out of place is more likely misplaced than misspelled.
-        known = str(tok) in _ALL_WORDS
+        known = str(tok) in _words()[1]
         meant = (_reorder_hint(tok, text, start) if known else ()) or _keyword_hint(str(tok), expected_set)
         if meant:
             hints.extend(meant)
