@@ -90,7 +90,12 @@ def test_ctrl_c_with_jobs_exits_130_without_a_traceback(facts):
 
 
 def worker_pids(pid: int) -> list:
-    """The pool's worker processes among ``pid``'s children (not its resource tracker)."""
+    """The pool's worker processes among ``pid``'s children (not its resource tracker): spawned
+    ones run ``spawn_main``; forked ones (Linux) have their parent's command line."""
+    try:
+        own = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        own = None
     kids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -101,7 +106,7 @@ def worker_pids(pid: int) -> list:
         except OSError:
             continue
         ppid = stat.rsplit(")", 1)[1].split()[1]
-        if ppid == str(pid) and b"spawn_main" in cmdline:
+        if ppid == str(pid) and (b"spawn_main" in cmdline or cmdline == own):
             kids.append(int(entry.name))
     return sorted(kids)
 
