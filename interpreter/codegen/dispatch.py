@@ -175,13 +175,13 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
         out.append((f"    d0 = _rt.month_end(rec[{lit(shape.period)}])", None))
     else:
         out.append((f"    d0 = rec[{lit(shape.period)}] + '-01'", None))
-    out.append(("    rfired = []", None))
+    out.append(("    rfired = []" if record_rules else "    rfired = ()", None))  # () when nothing can fire
     for x in record_rules:
         origin = blocks[x.index][0]
         out.append((f"    if {x.lo!r} <= d0 <= {x.hi!r} and {fn_names['rule', x.index]}(rec, hist, None, d0, _m):",
                     origin))
         out.append((f"        rfired.append({x.index})", origin))
-    body = ["    out = []", "    sugs = []",
+    body = ["    out = []", "    sugs = []" if sugg_infos else "    sugs = ()",
             f"    for ln in (rec.get({lit(shape.lines)}) or ()):",
             f"        code = ln.get({lit(shape.line_code)})",
             f"        sd = ln.get({lit(shape.line_date)}) or d0"]
