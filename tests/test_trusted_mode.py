@@ -60,6 +60,19 @@ def test_a_failure_inside_a_rule_is_a_rejection_naming_the_rule(pack, field, val
     assert type(o) is Rejection
     assert rule in o.reason and o.path.endswith(field)
     assert o.input_line == 1 and o.id == "P1"
+    assert o.pack is not None and o.pack.name == pack.model.name  # as every rejection: the pack that was to judge
+    assert json.loads(o.to_json())["pack"]["sha256"] == pack.lock
+
+
+def test_a_rule_failure_names_the_pack_in_a_pack_that_reads_history():
+    """The CMS pack groups records by subject (its rules read history): a rejection made
+    while judging a group names the pack too."""
+    cms = load_pack("cms-care-management")
+    rec = {"patient_id": "P1", "month": "2026-03",
+           "claims": [{"line": 1, "code": "99490", "units": 1, "npi": "1467503219", "date": "2026-03-31"}],
+           "time": [{"program": "CCM", "role": "clinical_staff", "minutes": "25", "date": "2026-03-04"}]}
+    (o,) = evaluate(cms, [rec], trusted=True)
+    assert type(o) is Rejection and o.pack is not None and o.pack.sha256 == cms.lock
 
 
 @pytest.mark.parametrize("rec", [{**BASE, "claims": [5]}, {**BASE, "claims": "x"}, {**BASE, "time": [None]},

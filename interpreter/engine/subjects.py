@@ -220,7 +220,10 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
             if seen is not None:
                 note = seen.note(pid)
                 notes = () if note is None else (note,)
-        yield judge(rec, _NO_HISTORY, n, notes)
+        out = judge(rec, _NO_HISTORY, n, notes)
+        if type(out) is Rejection and out.pack is None and packref is not None:  # a rule failed: name the pack
+            out = out.with_pack(packref)
+        yield out
     ev.checkpoint = (n + 1, None, False)  # each record stands alone: any line is a restart point
 
 
