@@ -122,3 +122,24 @@ def library_copy(tmp_path) -> Path:
     dst = tmp_path / "library"
     shutil.copytree(LIBRARY, dst)
     return dst
+
+
+def grouped_lines_with_junk(seed: int, members: tuple) -> list:
+    """JSON Lines of library records (``members`` as ids, random months) with junk lines,
+    and runs of one record repeated (groups that pass a small ``max_group``): what the
+    parallel tests cut into chunks and compare with one run."""
+    import json
+    import random
+
+    rnd = random.Random(seed)
+    lines = []
+    for _ in range(300):
+        if rnd.random() < 0.15:
+            lines.append(b"junk\n")
+        else:
+            lines.append(json.dumps({"member_id": rnd.choice(members), "month": f"2025-{rnd.randint(1, 12):02d}",
+                                     "loans": [{"line": 1, "item": rnd.choice(["EBOOK", "BOOK"])}]}).encode() + b"\n")
+        if rnd.random() < 0.3:
+            for _ in range(rnd.randint(1, 20)):
+                lines.append(lines[-1] if rnd.random() < 0.7 else b"junk\n")
+    return lines

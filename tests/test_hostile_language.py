@@ -16,6 +16,7 @@ import pytest
 from rulecite.interpreter import Rejection, evaluate, explain, load_pack
 
 from .conftest import LIBRARY
+from tests.forge_support import replace_first
 
 GOOD = {"member_id": "M1", "month": "2025-03", "member": {"age": 40},
         "loans": [{"line": 1, "item": "BOOK", "units": 2, "days": 3, "date": "2025-03-02"}]}
@@ -273,28 +274,6 @@ def _forge_new_base(tmp_path):
     return loaded.pack
 
 
-def _replace(obj, pred, fn, done):
-    import attrs
-
-    if done[0]:
-        return obj
-    if pred(obj):
-        done[0] = True
-        return fn(obj)
-    if isinstance(obj, tuple):
-        items = tuple(_replace(x, pred, fn, done) for x in obj)
-        return items if done[0] else obj
-    if attrs.has(type(obj)):
-        for f in attrs.fields(type(obj)):
-            if f.name in ("schema", "record_type", "files", "warnings", "tests", "span") or not f.init:
-                continue
-            old = getattr(obj, f.name)
-            new = _replace(old, pred, fn, done)
-            if new is not old:
-                return attrs.evolve(obj, **{f.name: new})
-    return obj
-
-
 def _new_forgeries(marker):
     import datetime as dt
 
@@ -389,7 +368,7 @@ def test_a_forged_definition_parameter_if_or_list_join_never_reaches_exec(tmp_pa
     forgeries, _ = _new_forgeries(marker)
     pred, forge = forgeries[name]
     done = [False]
-    pack = _replace(_forge_new_base(tmp_path), pred, forge, done)
+    pack = replace_first(_forge_new_base(tmp_path), pred, forge, done)
     assert done[0], f"no node to forge for {name}"
     with watching() as w:
         with pytest.raises(CompileError):

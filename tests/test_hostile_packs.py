@@ -30,6 +30,7 @@ from rulecite.policy_lang import CODES, format_text, load, parse, render_text
 from rulecite.policy_lang.syntax.parser import MAX_NESTING, MAX_SYNTAX_ERRORS
 
 from .conftest import LIBRARY
+from tests.forge_support import replace_first
 
 CORPUS = Path(__file__).parent / "hostile" / "packs"
 NAMES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.json").is_file())
@@ -486,32 +487,6 @@ def _forge_base(tmp_path):
     return loaded.pack
 
 
-def _replace_first(obj, pred, fn, done):
-    """``obj`` with the first node (depth first) that ``pred`` accepts replaced by ``fn(node)``."""
-    import attrs as _attrs
-
-    if done[0]:
-        return obj
-    if pred(obj):
-        done[0] = True
-        return fn(obj)
-    if isinstance(obj, tuple):
-        items = tuple(_replace_first(x, pred, fn, done) for x in obj)
-        return items if done[0] else obj
-    if _attrs.has(type(obj)):
-        changes = {}
-        for f in _attrs.fields(type(obj)):
-            if f.name in ("schema", "record_type", "files", "warnings", "tests", "span") or not f.init:
-                continue
-            old = getattr(obj, f.name)
-            new = _replace_first(old, pred, fn, done)
-            if new is not old:
-                changes[f.name] = new
-                break
-        return _attrs.evolve(obj, **changes) if changes else obj
-    return obj
-
-
 def _is(cls, **where):
     return lambda n: type(n) is cls and all(getattr(n, k) == v for k, v in where.items())
 
@@ -632,7 +607,7 @@ def test_a_forged_model_never_reaches_exec(tmp_path, name):
     marker = tmp_path / "MARKER"
     pred, forge = _forgeries(marker)[name]
     done = [False]
-    pack = _replace_first(_forge_base(tmp_path), pred, forge, done)
+    pack = replace_first(_forge_base(tmp_path), pred, forge, done)
     assert done[0], f"no node to forge for {name}"
     with watching() as w:
         with pytest.raises(CompileError):
@@ -855,7 +830,7 @@ def test_a_rule_id_or_file_name_never_changes_the_code(tmp_path, name):
     pack = base
     for pred in (_is(Rule, id="gen.all"), _is(Rule, id="gen.record"), lambda n: type(n) is Suggestion):
         done = [False]
-        pack = _replace_first(pack, pred, forge, done)
+        pack = replace_first(pack, pred, forge, done)
         assert done[0]
     with watching() as w:
         cp = CompiledPack(pack)

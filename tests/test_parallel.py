@@ -99,12 +99,12 @@ def test_capped_groups_and_rejections_merge_as_one_run_gives_them(monkeypatch):
     the merged output is byte for byte the single run's, and the merger holds no more than
     a group and a chunk of one endless subject."""
     import json as _json
-    import random
 
     from rulecite.interpreter import Limits, evaluate, load_pack
     from rulecite.interpreter.engine import parallel as par
 
     from tests.conftest import LIBRARY as LIB
+    from tests.conftest import grouped_lines_with_junk
 
     monkeypatch.setattr(par, "CHUNK_LINES", 5)
     monkeypatch.setattr(par, "MAX_CHUNK_LINES", 11)
@@ -122,19 +122,7 @@ def test_capped_groups_and_rejections_merge_as_one_run_gives_them(monkeypatch):
         return Done(par.evaluate_chunk(str(LIB), pack.lock, None, start, chunk, lim))
 
     for seed in range(6):
-        rnd = random.Random(seed)
-        lines = []
-        for _ in range(300):
-            if rnd.random() < 0.15:
-                lines.append(b"junk\n")
-            else:
-                lines.append(_json.dumps({"member_id": rnd.choice(["M1", "M2", "M3"]),
-                                          "month": f"2025-{rnd.randint(1, 12):02d}",
-                                          "loans": [{"line": 1, "item": rnd.choice(["EBOOK", "BOOK"])}]}).encode()
-                             + b"\n")
-            if rnd.random() < 0.3:
-                for _ in range(rnd.randint(1, 20)):
-                    lines.append(lines[-1] if rnd.random() < 0.7 else b"junk\n")
+        lines = grouped_lines_with_junk(seed, ("M1", "M2", "M3"))
         one = [o.to_json() for o in evaluate(pack, lines, limits=lim)]
         ev = par.Evaluator(pack.compiled(None), lim)
         chunks = par._chunks(iter(lines), par.ranges.IdReader("member_id"))

@@ -14,7 +14,7 @@ from rulecite.cli.eval_writers import Tally
 from rulecite.interpreter import Limits, evaluate, load_pack
 from rulecite.interpreter.engine import parallel as par
 
-from tests.conftest import LIBRARY
+from tests.conftest import LIBRARY, grouped_lines_with_junk
 
 ROOT = Path(__file__).resolve().parent.parent
 ANCHOR = ROOT / "benchmarks" / "anchor-pack"
@@ -116,19 +116,7 @@ def test_finished_chunks_with_capped_groups_and_junk(monkeypatch):
     pack = load_pack(LIBRARY)
     both = 0
     for seed in range(4):
-        rnd = random.Random(seed)
-        lines = []
-        for _ in range(300):
-            if rnd.random() < 0.15:
-                lines.append(b"junk\n")
-            else:
-                lines.append(json.dumps({"member_id": rnd.choice(["M1", "M2", "M3", "M4"]),
-                                         "month": f"2025-{rnd.randint(1, 12):02d}",
-                                         "loans": [{"line": 1, "item": rnd.choice(["EBOOK", "BOOK"])}]}).encode()
-                             + b"\n")
-            if rnd.random() < 0.3:
-                for _ in range(rnd.randint(1, 20)):
-                    lines.append(lines[-1] if rnd.random() < 0.7 else b"junk\n")
+        lines = grouped_lines_with_junk(seed, ("M1", "M2", "M3", "M4"))
         one = list(evaluate(pack, lines, limits=lim))
         texts, tally = texts_and_tally(finished_run(LIBRARY, lines, lim))
         assert texts == [r.to_json() for r in one], seed
