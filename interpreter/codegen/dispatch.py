@@ -61,6 +61,15 @@ def codes_only(where, var, code_field) -> bool:
     return False
 
 
+def _shared_reads(em, key: tuple, blocks: dict) -> list:
+    """The lines atop a group function that read, once, what the blocks of ``key`` read
+    that cannot fail (each block's reads: ``blocks[k][2]``)."""
+    reads: dict = {}
+    for k in key:
+        reads.update(blocks[k][2])
+    return [("    " + h, None) for h in em.hoisted_reads(reads)]
+
+
 def _codes_comment(codes: list) -> str:
     shown = ", ".join(codes[:8]) + (f" and {len(codes) - 8} more" if len(codes) > 8 else "")
     return comment("line rules for codes", shown) if codes else comment("line rules for codes outside the catalog")
@@ -101,10 +110,7 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
         em.names.reserve(fn)
         unit = [("", None), (_codes_comment(members.get(key, [])), None), (f"def {fn}(rec, hist, ln, sd, _m):", None),
                 ("    fired = []", None)]
-        reads: dict = {}
-        for k in key:
-            reads.update(blocks[k][2])
-        unit += [("    " + h, None) for h in em.hoisted_reads(reads)]  # reads that cannot fail, once
+        unit += _shared_reads(em, key, blocks)
         for k in key:
             origin, lines, _ = blocks[k]
             unit.append(("    " + origin.comment(), origin))
@@ -139,10 +145,7 @@ def emit_dispatch(em, infos: list, sugg_infos: list, codes: dict, shape, blocks:
     by_index = {x.index: x for x in sugg_infos}
     for key, fn in sgroups.items():
         unit = [("", None), (f"def {fn}(rec, hist, ln, sd, _m, sugs):", None)]
-        reads: dict = {}
-        for k in key:
-            reads.update(sblocks[k][2])
-        unit += [("    " + h, None) for h in em.hoisted_reads(reads)]  # reads that cannot fail, once
+        unit += _shared_reads(em, key, sblocks)
         for k in key:
             origin, lines, _ = sblocks[k]
             unit += [("    " + origin.comment(), origin), (f"    if {by_index[k].lo!r} <= sd <= {by_index[k].hi!r}:", None)]
