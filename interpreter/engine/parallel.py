@@ -33,10 +33,10 @@ from rulecite.policy_lang.errors import RuleciteError
 from rulecite.interpreter.api import as_date, load_pack
 from rulecite.interpreter.engine import ranges
 from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS, Evaluator, Limits
-from rulecite.interpreter.engine.subjects import SubjectTracker, subject_key
+from rulecite.interpreter.engine.subjects import SubjectTracker
 from rulecite.interpreter.engine.reading import read_lines
 from rulecite.interpreter.engine.result_json import json_line
-from rulecite.interpreter.engine.results import CONTRACT, Rejection, Result, dumps, result_from_wire
+from rulecite.interpreter.engine.results import CONTRACT, Result, dumps, result_from_wire
 
 CHUNK_LINES = 2000  # lines per chunk, at least (a chunk ends where the subject changes)
 MAX_CHUNK_LINES = 50_000  # a chunk ends here whatever the ids say (the check repairs it)
@@ -129,7 +129,7 @@ def _finish(run, counts: bool = True) -> tuple:
             continue
         gid = item.id
         if last is _NONE or gid != last:  # a new group, as _Merger._noted tells them apart
-            groups.append((i, gid, subject_key(gid)))
+            groups.append((i, gid))
             last = gid
         if item.notes:
             notes[i] = tuple(item.notes)
@@ -154,7 +154,8 @@ class FinishedChunk:
     each followed by a newline, as UTF-8 bytes (None in the rare chunk whose text is not
     UTF-8: then only ``texts``); ``texts``, the same as a list of ``str`` (made from
     ``data`` when asked for); ``rejections`` ({index: Rejection}); ``groups``, ``(index,
-    subject id, subject_key)`` where each subject's group starts; ``notes`` ({index: a
+    subject id)`` where each subject's group starts (the caller's tracker hashes an id only
+    when it must); ``notes`` ({index: a
     result's notes}, when it has any); ``counts``, ``(lines allowed, lines denied,
     (((rule, severity), findings), ...))`` over its results (what ``Result.counts`` gives,
     summed). The caller adds the note on a subject that comes back (``_Merger``),
@@ -318,10 +319,10 @@ class _Merger:
     def _note_chunk(self, chunk: "FinishedChunk"):
         """What ``_noted`` does to each result, done to a finished chunk group by group."""
         groups = chunk.groups
-        for g, (i, gid, key) in enumerate(groups):
+        for g, (i, gid) in enumerate(groups):
             if self.gid is _NONE or gid != self.gid:
                 self.gid = gid
-                self.group_note = self.seen.note(gid, key)
+                self.group_note = self.seen.note(gid)
             note = self.group_note
             if note is not None:
                 end = groups[g + 1][0] if g + 1 < len(groups) else len(chunk)

@@ -129,9 +129,8 @@ class SubjectTracker:
             self._end_run()
         return self._keys
 
-    def note(self, gid, key=None):
-        """The note for ``gid``'s group, or None: a subject seen before comes back. ``key``
-        is ``subject_key(gid)`` when the caller has it already (a worker made it)."""
+    def note(self, gid):
+        """The note for ``gid``'s group, or None: a subject seen before comes back."""
         run = self._run
         if run is not None:
             if type(gid) is str and gid > self._last and "\0" not in gid:
@@ -140,7 +139,7 @@ class SubjectTracker:
                 run.append(0)
                 return None
             self._end_run()
-        if self._keys.add(subject_key(gid) if key is None else key):
+        if self._keys.add(subject_key(gid)):
             return repeat_note(self.shape, gid)
         return None
 
