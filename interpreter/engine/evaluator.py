@@ -391,9 +391,10 @@ class Evaluator:
         return run_groups(self, records, start, track_subjects, resume)
 
     def judge(self, rec: dict, hist: list, n: int, notes=()):
-        """``result``, or a Rejection when the record cannot be evaluated: a number too
-        large for arithmetic, or a value of another type than the rules expect (possible
-        only where the facts schema leaves a field untyped). Never an exception."""
+        """``result``, or a Rejection (naming the pack) when the record cannot be evaluated:
+        a number too large for arithmetic, or a value of another type than the rules expect
+        (possible only where the facts schema leaves a field untyped, or in trusted mode).
+        Never an exception."""
         try:
             if self._omitted:
                 self._omitted = []
@@ -409,24 +410,26 @@ class Evaluator:
             if bad is not None:
                 path, what = bad
                 return Rejection(n, path, f"cannot evaluate this record: {what} is not a finite number (the "
-                                 "arithmetic overflowed)", 0, *self._ids(rec))
+                                 "arithmetic overflowed)", 0, *self._ids(rec), pack=self.packref)
             if self._omitted:
                 r = r.with_notes(tuple(r.notes) + (omitted_note(self._omitted),))
             return r
         except EvaluationLimit as e:  # names the rule that went past the step budget or number bound
-            return Rejection(n, "$", self.cp.limit_reason(e, self.limits.max_steps), 0, *self._ids(rec))
+            return Rejection(n, "$", self.cp.limit_reason(e, self.limits.max_steps), 0, *self._ids(rec),
+                             pack=self.packref)
         except RecursionError:
-            return Rejection(n, "$", "record too deeply nested to evaluate", 0, *self._ids(rec))
+            return Rejection(n, "$", "record too deeply nested to evaluate", 0, *self._ids(rec), pack=self.packref)
         except Exception as e:
             told = self.cp.failure(e)  # (fact path, reason naming the rule and its file:line), if a rule ran
             if told is not None:
-                return Rejection(n, told[0], told[1], 0, *self._ids(rec))
+                return Rejection(n, told[0], told[1], 0, *self._ids(rec), pack=self.packref)
             if not self.trusted and not isinstance(e, (ArithmeticError, TypeError, ValueError, AttributeError,
                                                        KeyError, IndexError)):
                 raise
             detail = str(e).splitlines()[0][:200] if str(e) else ""
             return Rejection(n, "$", f"cannot evaluate this record ({e.__class__.__name__}: {detail}): a value "
-                             "is too large or not of the type the rules expect", 0, *self._ids(rec))
+                             "is too large or not of the type the rules expect", 0, *self._ids(rec),
+                             pack=self.packref)
 
 
 _new_result = object.__new__

@@ -165,23 +165,22 @@ def repeat_note(shape, gid) -> str:
 # ---------------------------------------------------------------- the loops
 
 
-def _named(ev, run):
-    """The items of ``run``, every rejection naming the pack that was to judge it."""
-    packref = getattr(ev, "packref", None)
-    for item in run:
-        if type(item) is Rejection and item.pack is None and packref is not None:
-            item = item.with_pack(packref)
-        yield item
+def _named(item, packref):
+    """A rejection of reading, naming the pack that was to judge it (``Evaluator.judge``
+    names those it makes itself)."""
+    if item.pack is None and packref is not None:
+        return item.with_pack(packref)
+    return item
 
 
 def run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=None, judge=None):
-    """See ``_run_each``; every rejection names the pack (``_run_each`` names them itself)."""
+    """See ``_run_each``; every rejection names the pack."""
     return _run_each(ev, records, start, track_subjects, prepare, judge)
 
 
 def run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=None, prepare=None, judge=None):
     """See ``_run_groups``; every rejection names the pack."""
-    return _named(ev, _run_groups(ev, records, start, track_subjects, resume, prepare, judge))
+    return _run_groups(ev, records, start, track_subjects, resume, prepare, judge)
 
 
 def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=None, judge=None):
@@ -209,9 +208,7 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
         else:
             rec = prepare(item, n)
         if isinstance(rec, Rejection):
-            if rec.pack is None and packref is not None:
-                rec = rec.with_pack(packref)
-            yield rec
+            yield _named(rec, packref)
             continue
         pid = rec.get(shape_id)
         if pid != gid:
@@ -219,10 +216,7 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
             if seen is not None:
                 note = seen.note(pid)
                 notes = () if note is None else (note,)
-        out = judge(rec, _NO_HISTORY, n, notes)
-        if type(out) is Rejection and out.pack is None and packref is not None:  # a rule failed: name the pack
-            out = out.with_pack(packref)
-        yield out
+        yield judge(rec, _NO_HISTORY, n, notes)  # a rejection judge makes names the pack itself
     ev.checkpoint = (n + 1, None, False)  # each record stands alone: any line is a restart point
 
 
@@ -250,6 +244,7 @@ def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume
     cover = ev.cover if accept is not None else None
     prepare = prepare or ev.prepare
     judge = judge or ev.judge
+    packref = getattr(ev, "packref", None)
     shape = ev.shape
     cap = max(1, ev.limits.max_group)
     group: list = []  # (n, record or Rejection)
@@ -265,6 +260,7 @@ def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume
         else:
             prepared = prepare(item, n)
         if isinstance(prepared, Rejection):
+            prepared = _named(prepared, packref)
             if not group:  # nothing waits: the rejection goes out at once
                 ev.checkpoint = (n + 1, None if gid is NOGROUP else gid, cut)
                 yield prepared
