@@ -674,3 +674,22 @@ def test_the_package_is_typed():
     assert resources.files("rulecite").joinpath("py.typed").is_file()
     hints = typing.get_type_hints(api.evaluate)
     assert set(typing.get_args(typing.get_args(hints["return"])[0])) == {Result, Rejection}
+
+
+def test_what_is_read_off_a_packs_rules_is_worked_out_once_per_compiled_pack(lib, monkeypatch):
+    """Each evaluate() call makes an evaluator; walking every expression of the pack (does a
+    rule read history? may a finding's evidence be a list?) happens once per compiled pack,
+    not once per call (it took milliseconds a call on the CMS pack)."""
+    from rulecite.interpreter.engine import rulefacts
+
+    walked = []
+    real = rulefacts.uses_history
+    monkeypatch.setattr(rulefacts, "uses_history", lambda cp: walked.append(cp) or real(cp))
+    monkeypatch.setattr(rulefacts, "_FACTS", type(rulefacts._FACTS)())
+    rec = {"member_id": "M1", "month": "2025-03", "loans": [{"line": 1, "item": "BOOK"}]}
+    first = [r.to_json() for r in evaluate(lib, [rec])]
+    for _ in range(3):
+        assert [r.to_json() for r in evaluate(lib, [rec])] == first
+    assert len(walked) == 1
+    list(evaluate(lib, [rec], as_of="2025-06-01"))  # another clock: another compiled pack
+    assert len(walked) == 2

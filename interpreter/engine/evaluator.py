@@ -43,9 +43,8 @@ from rulecite.interpreter.engine.rulefacts import (
     info_paths,
     non_finite,
     omitted_note,
-    plain_evidence,
+    pack_facts,
     plain_number,
-    uses_history,
 )
 from rulecite.interpreter.engine.subjects import run_each, run_groups
 from rulecite.interpreter.engine.validate import RecordValidator
@@ -70,7 +69,7 @@ class Evaluator:
         cov = cp.pack.coverage
         self.cov_lo = cov.start.isoformat() if cov.start else "0000-00-00"
         self.cov_hi = cov.end.isoformat() if cov.end else "9999-99-99"
-        self.uses_history = uses_history(cp)
+        self.uses_history, plain = pack_facts(cp)
         self.scan = _scanner(cp.pack, limits.max_depth)
         self.fast = _fast(cp.pack, limits.max_depth, True)  # jsonschema_rs when installed (see fastvalidate)
         self.fast_decoded = _fast(cp.pack, limits.max_depth, False)  # for what fast_loads decoded
@@ -84,7 +83,7 @@ class Evaluator:
         # Per rule index: its id, whether it denies, and whether its findings are rendered at
         # once (see ``judge``): those whose evidence may be a list or a number that is not
         # finite; the others' when first read.
-        self._meta = [(i.rule.id, i.rule.severity == "deny", not plain_evidence(i.rule)) for i in infos]
+        self._meta = [(i.rule.id, i.rule.severity == "deny", not plain[k]) for k, i in enumerate(infos)]
         # Per rule index, what rendering a finding reads: the generated function, the rule's
         # fields, its evidence texts and paths, and whether a path names the line's index.
         self._finders = [(cp.find_fns[k], i.rule.id, i.rule.version, i.rule.severity, i.rule.title, i,
@@ -404,7 +403,7 @@ class Evaluator:
             # arithmetic that overflowed) must make this record a rejection before its result
             # is given, never fail the writer later, and a list cut short adds a note. Other
             # findings (evidence of text, dates, booleans, whole numbers read or counted)
-            # wait until read; the same bytes either way (see ``_plain_evidence``).
+            # wait until read; the same bytes either way (see ``rulefacts.plain_evidence``).
             bad = non_finite(r._finding_parts() if self._eager else (), r._suggestions) \
                 if self._eager or r._suggestions else None
             if bad is not None:

@@ -7,12 +7,13 @@ list or a number that is not finite), ``uses_history`` (whether any expression r
 ``history``, so records must be grouped by subject), ``non_finite`` (the first value of
 rendered findings or suggestions the JSON contract cannot hold), ``omitted_note`` (the
 note on evidence lists cut short), and the bounds on one finding (``EVIDENCE_ITEMS``,
-``MESSAGE_CHARS``). ``evaluator`` uses all of them.
+``MESSAGE_CHARS``). ``pack_facts`` keeps the first two per compiled pack. ``evaluator`` uses all of them.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 
 # Bounds on one finding, so that output stays linear in the input: an evidence value that
 # is a list keeps its first EVIDENCE_ITEMS items (a note on the result says how many were
@@ -74,6 +75,19 @@ def uses_history(cp) -> bool:
         roots += [sg.where, sg.when, sg.units, sg.reason]
     return any(isinstance(x, Ref) and x.kind == "special" and x.name == "history"
                for root in roots if root is not None for x in ast.walk(root))
+
+
+def pack_facts(cp) -> tuple:
+    """``(uses_history(cp), (plain_evidence(rule) per rule index))``, worked out once per
+    compiled pack (walking every expression takes milliseconds on the CMS pack, and each
+    ``evaluate`` call makes an evaluator)."""
+    found = _FACTS.get(cp)
+    if found is None:
+        found = _FACTS[cp] = (uses_history(cp), tuple(plain_evidence(i.rule) for i in cp.infos))
+    return found
+
+
+_FACTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # compiled pack -> pack_facts
 
 
 def finite(v) -> bool:

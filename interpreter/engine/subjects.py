@@ -57,7 +57,7 @@ class KeySet:
 
     __slots__ = ("table", "size", "n", "limit")
 
-    def __init__(self, size: int = 1 << 17):  # 1 MiB: about 98,000 keys before the first growth
+    def __init__(self, size: int = 1024):
         self.size = size
         self.table = array("Q", bytes(8 * self.size))
         self.n = 0
@@ -118,7 +118,7 @@ class SubjectTracker:
 
     def __init__(self, shape):
         self.shape = shape
-        self._keys = KeySet()
+        self._keys = None  # the table, made when the run ends (sized for the ids kept so far)
         self._run = bytearray()  # the ids of the increasing run, each ended by NUL; None once it ended
         self._last = ""  # the run's last id
 
@@ -144,9 +144,14 @@ class SubjectTracker:
         return None
 
     def _end_run(self):
-        add = self._keys.add
         run, self._run = self._run, None
-        for text in run.split(b"\0")[:-1]:  # as subject_key hashes text
+        texts = run.split(b"\0")[:-1]
+        size = 1024
+        while size * 3 // 4 <= 2 * len(texts):  # room for as many ids again before it grows
+            size *= 2
+        self._keys = KeySet(size)
+        add = self._keys.add
+        for text in texts:  # as subject_key hashes text
             add(_first_8(_blake2b(text).digest())[0] or 1)
 
 
