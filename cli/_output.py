@@ -6,6 +6,7 @@ citation text, counts in words."""
 from __future__ import annotations
 
 import codecs
+import errno
 import io
 import json
 import os
@@ -19,20 +20,28 @@ class GuardedOutput:
     """A text stream whose write and flush turn an OS error into ``RunStopped``.
 
     ``utf8()`` says whether the stream also takes UTF-8 bytes (``write_utf8``, ``encode``):
-    a text stream over a byte buffer, encoding to UTF-8 without translating newlines
-    and not flushing at each line (a terminal's stream does). Writing bytes there, to the
-    buffer under it, writes what writing their text would, at less cost: results are
-    made as UTF-8 bytes. Text written before is flushed to the buffer first."""
+    a text stream over bytes, encoding to UTF-8 without translating newlines and not
+    flushing at each line (a terminal's stream does). Writing bytes there, under the
+    text stream, writes what writing their text would, at less cost: results are made as
+    UTF-8 bytes. Text written before is flushed first. A stream straight over a raw file
+    (``python -u``, ``PYTHONUNBUFFERED``, common in containers) writes each call at once;
+    the bytes then go through this object's own block buffer (``_Blocks``), so that a
+    run does not make a system call per result, and ``flush`` writes them out (the CLI
+    flushes when a run ends, however it ends). ``write_file`` copies a file's bytes
+    there, in the kernel where it can (a parallel run's finished chunks)."""
 
     def __init__(self, stream, name: str):
         self._stream = stream
         self._name = name
         self._raw = None  # the byte buffer under the stream, once utf8() said yes
         self._text = True  # text may wait in the stream's own buffer: flush it before bytes
+        self._send = hasattr(os, "sendfile")  # until the output refuses it
 
     def write(self, text):
-        self._text = True
         try:
+            if self._raw:
+                self._raw.flush()  # own blocks first (a no-op over a buffered stream: the same buffer)
+            self._text = True
             return self._stream.write(text)
         except OSError as e:
             raise self._stopped(e) from None
@@ -57,8 +66,33 @@ class GuardedOutput:
         except OSError as e:
             raise self._stopped(e) from None
 
+    def write_file(self, fd: int, size: int):
+        """Write the first ``size`` bytes of the file open at ``fd`` (read from its start, its
+        offset unused) as ``write_utf8`` would write them: straight from the kernel's copy
+        of the file (``os.sendfile``) where the stream's file takes that, else read and
+        written (after ``utf8()`` said yes)."""
+        done = 0
+        if self._send:
+            try:
+                if self._text:
+                    self._stream.flush()
+                    self._text = False
+                self._raw.drain()
+                done = _send(fd, self._raw.fileno, size)
+            except OSError as e:
+                raise self._stopped(e) from None
+            self._send = done > 0 or size == 0  # else this output does not take it (O_APPEND, ...)
+        while done < size:
+            data = os.pread(fd, min(size - done, 1 << 22), done)
+            if not data:
+                raise RuntimeError("a finished chunk's file is shorter than the chunk")
+            self.write_utf8(data)
+            done += len(data)
+
     def flush(self):
         try:
+            if self._raw:
+                self._raw.flush()
             self._stream.flush()
         except OSError as e:
             raise self._stopped(e) from None
@@ -85,7 +119,80 @@ def _utf8_buffer(stream):
     except LookupError:
         return None
     buffer = getattr(stream, "buffer", None)
-    return buffer if isinstance(buffer, io.BufferedIOBase) else None  # writes all it is given, or raises
+    if isinstance(buffer, io.BufferedIOBase):  # writes all it is given, or raises
+        return _Blocks(buffer, buffered=True)
+    if isinstance(buffer, io.RawIOBase) and stream.write_through:  # unbuffered: see GuardedOutput
+        return _Blocks(buffer, buffered=False)
+    return None
+
+
+class _Blocks:
+    """The bytes under a text stream: its byte buffer as it is, or, over a raw file, a
+    block buffer of this object's own that writes all it holds when it reaches
+    ``BLOCK`` bytes or is flushed (a raw file may write part of what it is given: the
+    rest is written again). ``flush`` writes out this object's blocks only (the text
+    stream flushes its own buffer); ``drain``, the byte buffer's too."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, buffer, buffered: bool):
+        self._buffer = buffer
+        self._parts: list = []
+        self._size = 0
+        self.write = buffer.write if buffered else self._add
+        self.flush = (lambda: None) if buffered else self._out
+
+    def fileno(self) -> int:
+        return self._buffer.fileno()
+
+    def drain(self):
+        """Everything written so far, in the file (before writing to it another way)."""
+        self._out()
+        self._buffer.flush()
+
+    def _add(self, data: bytes):
+        self._parts.append(data)
+        self._size += len(data)
+        if self._size >= self.BLOCK:
+            self._out()
+        return len(data)
+
+    def _out(self):
+        if not self._parts:
+            return
+        data = memoryview(b"".join(self._parts))
+        self._parts.clear()
+        self._size = 0
+        while data:
+            n = self._buffer.write(data)
+            if n is None:  # a non-blocking file that takes nothing now: as a buffered writer would say
+                raise BlockingIOError(11, "standard output would block")
+            data = data[n:]
+
+
+def _send(fd: int, out_fileno, size: int) -> int:
+    """How many bytes ``os.sendfile`` copied from the start of ``fd`` to the file of
+    ``out_fileno()``, up to ``size``: 0 where that file does not take it."""
+    try:
+        out = out_fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (io.UnsupportedOperation is both)
+        return 0
+    done = 0
+    while done < size:
+        try:
+            n = os.sendfile(out, fd, done, size - done)
+        except OSError as e:
+            if done == 0 and e.errno in _NO_SENDFILE:
+                return 0
+            raise
+        if n == 0:
+            break
+        done += n
+    return done
+
+
+_NO_SENDFILE = frozenset(getattr(errno, name) for name in ("EINVAL", "ENOSYS", "EOPNOTSUPP", "ENOTSOCK", "EBADF",
+                                                            "ESPIPE", "ENOTSUP") if hasattr(errno, name))
 
 
 def stdout_text():

@@ -153,6 +153,11 @@ def command(pack, facts, output, as_of, jobs, engine, scheduler, rejects_path, l
     finally:
         progress.done()
         source.close()
+        if stopped is not None:  # what was written before the stop is out (a run's own blocks: see GuardedOutput)
+            try:
+                out.flush()
+            except RunStopped:
+                pass  # the run is stopping with its own error
         if logger is not None:  # the footer: complete only when every entry was written
             try:
                 logger.close(reason=stopped)

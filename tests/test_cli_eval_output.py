@@ -5,6 +5,7 @@ either way, in order with text written around them, and a closed pipe stops the 
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 from rulecite.cli._errors import RunStopped
@@ -121,9 +122,108 @@ def test_quiet_runs_write_what_the_others_write(tmp_path, args):
     assert ("records read" in r.stderr) == ("-q" not in args)
 
 
-def test_a_text_stream_straight_over_a_raw_file_takes_text_only(tmp_path):
-    # a raw file may write part of what it is given; a buffered one writes it all or raises
-    with open(tmp_path / "out", "wb", buffering=0) as raw:
-        stream = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
-        assert not GuardedOutput(stream, "standard output").utf8()
-        stream.detach()
+class _Trickle(io.RawIOBase):
+    """A raw file that writes at most 4 KiB a call (as a pipe may), and counts its calls."""
+
+    def __init__(self):
+        self.data, self.calls = bytearray(), 0
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        self.calls += 1
+        n = min(4096, len(b))
+        self.data += bytes(b[:n])
+        return n
+
+
+def test_a_text_stream_straight_over_a_raw_file_takes_bytes_in_blocks():
+    # python -u / PYTHONUNBUFFERED: stdout writes each call at once; the bytes go in blocks,
+    # all of them even where the file writes part of what it is given, in order with text
+    raw = _Trickle()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    out = GuardedOutput(stream, "standard output")
+    assert out.utf8()
+    out.write("head é\n")
+    lines = [f'{{"n":{i}}}\n'.encode() for i in range(20_000)]
+    calls = raw.calls
+    for line in lines[:10]:
+        out.write_utf8(line)
+    assert raw.calls == calls  # held in the block
+    for line in lines[10:]:
+        out.write_utf8(line)
+    out.write("tail\n")  # the block goes first
+    out.write_utf8(b"last\n")
+    out.flush()
+    assert bytes(raw.data) == "head é\n".encode() + b"".join(lines) + b"tail\nlast\n"
+    assert len(b"".join(lines)) // 4096 < raw.calls < len(lines) // 20  # blocks, each in several calls
+
+
+def _file_with(tmp_path, data: bytes) -> int:
+    path = tmp_path / "chunk"
+    path.write_bytes(data)
+    return os.open(path, os.O_RDONLY)
+
+
+@pytest.mark.parametrize("kind", ["file", "append", "pipe", "bytes"])
+def test_write_file_copies_a_file_in_order_with_the_rest(tmp_path, kind):
+    # os.sendfile where the output takes it; read and written where it does not (O_APPEND, a
+    # buffer that is not a file): the same bytes either way, in order with what was written
+    data = "".join(f'{{"line":{i},"é":true}}\n' for i in range(50_000)).encode()
+    fd = _file_with(tmp_path, data + b"not this")
+    target = tmp_path / "out"
+    if kind == "bytes":
+        buffer = io.BytesIO()
+    elif kind == "pipe":
+        r, w = os.pipe()
+        buffer = open(w, "wb")
+    else:
+        buffer = open(target, "ab" if kind == "append" else "wb")
+    stream = io.TextIOWrapper(buffer, encoding="utf-8")
+    out = GuardedOutput(stream, "standard output")
+    assert out.utf8()
+    got = bytearray()
+    reader = None
+    if kind == "pipe":  # drained as it is written
+        import threading
+
+        def drain():
+            while chunk := os.read(r, 1 << 16):
+                got.extend(chunk)
+        reader = threading.Thread(target=drain)
+        reader.start()
+    out.write("text first\n")
+    out.write_utf8(b"bytes\n")
+    out.write_file(fd, len(data))
+    out.write_file(fd, len(data))
+    out.write_utf8(b"after\n")
+    out.flush()
+    expected = b"text first\nbytes\n" + data + data + b"after\n"
+    if kind == "bytes":
+        assert buffer.getvalue() == expected
+    elif kind == "pipe":
+        stream.close()
+        reader.join()
+        assert bytes(got) == expected
+    else:
+        stream.close()
+        assert target.read_bytes() == expected
+    os.close(fd)
+
+
+def test_results_are_the_same_with_an_unbuffered_stdout(tmp_path):
+    # the CLI under python -u: the same bytes, and those written before a run stops are out
+    import subprocess
+    import sys
+
+    facts = write_jsonl(tmp_path / "facts.jsonl", library_records() * 50, ["not json"])
+    outs = []
+    for env in ({}, {"PYTHONUNBUFFERED": "1"}):
+        with open(tmp_path / "out", "wb") as f:
+            p = subprocess.run([sys.executable, "-m", "rulecite.cli.main", "eval", LIBRARY, str(facts), "-q"],
+                               stdout=f, stderr=subprocess.PIPE, env={**os.environ, **env}, check=False)
+        assert p.returncode == 0, p.stderr
+        outs.append((tmp_path / "out").read_bytes())
+    assert outs[0] == outs[1]
+    assert outs[0].count(b"\n") == len(library_records()) * 50 + 1
