@@ -201,8 +201,8 @@ def _write_each(results, writer, tally, progress):
 def _write_chunk(chunk, tally, counted, writer, rejects, progress):
     """What the loop in ``command`` does to each item, done to a parallel run's ``FinishedChunk``."""
     tally.add_chunk(chunk, counted)
-    if chunk.data is not None and type(writer) is JsonlWriter and writer.utf8:  # the worker's bytes as they are
-        writer.out.write_utf8(chunk.data)
+    if type(writer) is JsonlWriter and writer.utf8 and (chunk.file is not None or chunk.data is not None):
+        chunk.write_to(writer.out)  # the worker's bytes as they are (from its file, in the kernel)
     else:
         writer.write_texts(chunk.texts)
     if rejects is not None:
@@ -237,12 +237,12 @@ def _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, schedul
     if jobs > 1 and finished and _plain_file(facts, source):  # the workers read their parts of the file
         source.size = None  # so the progress line shows no share of the file read (this process reads none)
         return _parallel().evaluate_parallel(pack, None, jobs=jobs, as_of=as_of, limits=limits, finished=True,
-                                             counts=counted, path=facts, pack=rp)
+                                             counts=counted, path=facts, pack=rp, spool=True)
     if jobs > 1:
         lines = (i if isinstance(i, (bytes, str, OversizedLine)) else json.dumps(i, ensure_ascii=False)
                  for i in items)
         return _parallel().evaluate_parallel(pack, lines, jobs=jobs, as_of=as_of, limits=limits, finished=finished,
-                                             counts=counted, pack=rp)
+                                             counts=counted, pack=rp, spool=finished)
     from rulecite.interpreter import evaluate
 
     return evaluate(rp, items, as_of=as_of, limits=limits)

@@ -172,3 +172,75 @@ def test_a_finished_chunk_is_utf8_bytes_or_else_its_texts():
     assert got[0] is None and got[1] == ['"a"', '"\ud800"']
     chunk = par.from_finished(10, got)
     assert chunk.data is None and len(chunk) == 2 and chunk.texts == ['"a"', '"\ud800"']
+
+
+def test_spooled_chunks_are_written_from_their_files_and_removed(facts, tmp_path, monkeypatch):
+    """``spool``: the workers write each chunk's bytes to a file; the caller copies them to
+    its output (os.sendfile into a file here) and the file goes when the next item is
+    asked for; the directory goes when the run ends. The bytes are one process's."""
+    import io
+    import os
+    import tempfile
+
+    from rulecite.cli._output import GuardedOutput
+
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    monkeypatch.setattr(par, "CHUNK_LINES", 300)
+    with open(facts, "rb") as f:
+        expected = b"".join((x.to_json() + "\n").encode() for x in evaluate(load_pack(ANCHOR), list(f)))
+    target = tmp_path / "out.jsonl"
+    stream = io.TextIOWrapper(open(target, "wb"), encoding="utf-8")
+    out = GuardedOutput(stream, "standard output")
+    assert out.utf8()
+    spooled, before = [], None
+    for item in par.evaluate_parallel(ANCHOR, None, jobs=2, finished=True, path=facts, spool=True):
+        if before is not None:
+            assert not os.path.exists(before)  # released when this item was asked for
+            before = None
+        assert item.kind == "chunk"
+        if item.file is not None:
+            assert os.path.dirname(item.file) != str(root) and os.path.commonpath([item.file, root]) == str(root)
+            assert os.stat(item.file).st_mode & 0o077 == 0  # this user's only
+            spooled.append(item.nbytes)
+            before = item.file
+        item.write_to(out)
+    out.flush()
+    stream.close()
+    assert target.read_bytes() == expected
+    assert len(spooled) >= 10 and sum(spooled) < len(expected)  # the chunk with a note was rewritten here
+    assert list(root.iterdir()) == []  # the run's directory is gone
+
+
+def test_a_chunk_that_cannot_be_spooled_is_sent(tmp_path):
+    pack = load_pack(ANCHOR)
+    lines = anchor_lines(60)
+    sent = par.evaluate_chunk(str(ANCHOR), pack.lock, None, 1, lines, Limits(), True, True, None)
+    missing = par.evaluate_chunk(str(ANCHOR), pack.lock, None, 1, lines, Limits(), True, True,
+                                 str(tmp_path / "gone"))
+    assert type(sent[0]) is bytes and missing == sent
+    spooled = par.evaluate_chunk(str(ANCHOR), pack.lock, None, 1, lines, Limits(), True, True, str(tmp_path))
+    assert spooled[0] == (str(tmp_path / "1"), len(sent[0])) and spooled[1:] == sent[1:]
+    chunk = par.from_finished(1, spooled)
+    assert chunk.data == sent[0] and chunk.file == str(tmp_path / "1")
+    chunk.release()
+    assert chunk.file is None and not (tmp_path / "1").exists() and chunk.data == sent[0]
+
+
+def test_eval_jobs_leaves_no_spool_behind_even_when_stopped(facts, tmp_path):
+    import os
+
+    root = tmp_path / "tmp"
+    root.mkdir()
+    env = {**os.environ, "TMPDIR": str(root)}
+    whole = subprocess.run([str(RULECITE), "eval", str(ANCHOR), str(facts), "-q", "--jobs", "2"], env=env,
+                           capture_output=True, timeout=300)
+    assert whole.returncode == 0 and whole.stdout.count(b"\n") == facts.read_bytes().count(b"\n")
+    p = subprocess.Popen([str(RULECITE), "eval", str(ANCHOR), str(facts), "-q", "--jobs", "2"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline().startswith(b"{")
+    p.stdout.close()  # as `| head -1` does
+    err = p.stderr.read()
+    assert p.wait(timeout=300) != 0 and b"standard output was closed" in err
+    assert list(root.iterdir()) == []

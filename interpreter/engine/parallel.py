@@ -93,7 +93,8 @@ class _sigint_held:
 
 
 def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list,
-                   limits: Limits = DEFAULT_LIMITS, finished: bool = False, counts: bool = True) -> list:
+                   limits: Limits = DEFAULT_LIMITS, finished: bool = False, counts: bool = True,
+                   spool: str | None = None) -> list:
     """Evaluate one chunk in a worker: each result as ``Result.to_wire`` gives it (its
     parts and JSON text, no record: the caller has the input line), each rejection as
     itself. ``from_chunk`` makes them results again.
@@ -101,15 +102,18 @@ def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list,
     ``finished``: the chunk's JSON texts, rejections, groups and counts only (what
     ``FinishedChunk`` holds, for a caller that writes JSON and counts: see
     ``evaluate_parallel``), which costs both sides much less to send and to take apart;
-    ``counts`` off: no counts (zero), for a caller that does not count."""
+    ``counts`` off: no counts (zero), for a caller that does not count; ``spool``: a
+    directory where the chunk's bytes are written, to a file named after ``start``, instead
+    of being sent (see ``FinishedChunk``); sent after all where that file cannot be written."""
     run = _evaluator(pack_ref, lock, as_of, limits).run(lines, start=start, track_subjects=False)
     if finished:
-        return _finish(run, counts)
+        return _finish(run, counts, spool and os.path.join(spool, str(start)))
     return [item.to_wire() if item.kind == "result" else item for item in run]
 
 
-def _finish(run, counts: bool = True) -> tuple:
-    """A chunk's items as ``FinishedChunk`` takes them (see there)."""
+def _finish(run, counts: bool = True, spool: str | None = None) -> tuple:
+    """A chunk's items as ``FinishedChunk`` takes them (see there); ``spool``: the path of
+    the file for its bytes."""
     lines, rejections, groups, notes = [], {}, [], {}
     allowed = denied = 0
     found: dict = {}
@@ -144,7 +148,28 @@ def _finish(run, counts: bool = True) -> tuple:
         data, size = None, [(x.decode("utf-8") if type(x) is bytes else x)[:-1] for x in lines]
     else:
         data, size = b"".join(lines), len(lines)  # one object: cheap to send
+        if spool and _spooled(spool, data):
+            data = (spool, len(data))
     return data, size, rejections, groups, notes, (allowed, denied, tuple(found.items()))
+
+
+def _spooled(path: str, data: bytes) -> bool:
+    """Whether ``data`` is now in a new file at ``path`` (readable by this user only); not
+    where it cannot be written there (a full disk): then it is sent instead."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    except OSError:
+        return False
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        return True
+    except OSError:
+        os.unlink(path)
+        return False
+    finally:
+        os.close(fd)
 
 
 class FinishedChunk:
@@ -160,19 +185,63 @@ class FinishedChunk:
     (((rule, severity), findings), ...))`` over its results (what ``Result.counts`` gives,
     summed). The caller adds the note on a subject that comes back (``_Merger``),
     remaking the text's tail: the notes are the last key but one of a result's JSON
-    object (see ``Result.to_dict``)."""
+    object (see ``Result.to_dict``).
 
-    __slots__ = ("start", "data", "_texts", "size", "rejections", "groups", "notes", "counts")
+    A spooled chunk (``evaluate_parallel(..., spool=True)``) came without its bytes: the
+    worker wrote them to ``file`` (``nbytes`` long), which ``data`` reads when asked and
+    ``write_to`` copies to an output in the kernel where it can; the file is removed
+    (``release``) when the caller asks for the next item, and with its directory when
+    the run ends."""
+
+    __slots__ = ("start", "_data", "file", "nbytes", "_texts", "size", "rejections", "groups", "notes", "counts")
     kind = "chunk"
 
     def __init__(self, start, data, texts, rejections, groups, notes, counts):
-        """``texts``: the list of texts, or (with ``data``) how many there are."""
-        self.start, self.data, self.rejections = start, data, rejections
+        """``texts``: the list of texts, or (with ``data``) how many there are; ``data``:
+        bytes, None, or ``(path, size)`` of a spooled chunk's file."""
+        self.start, self.rejections = start, rejections
+        self.file = self.nbytes = None
+        if type(data) is tuple:
+            (self.file, self.nbytes), data = data, None
+        self._data = data
         self._texts, self.size = (None, texts) if type(texts) is int else (texts, len(texts))
         self.groups, self.notes, self.counts = groups, notes, counts
 
     def __len__(self) -> int:
         return self.size
+
+    @property
+    def data(self):
+        if self._data is None and self.file is not None:
+            with open(self.file, "rb") as f:
+                self._data = f.read()
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data, self.file = value, None
+
+    def write_to(self, out) -> None:
+        """Write the chunk's bytes to ``out``: from its file where it has one
+        (``out.write_file(fd, size)``, see ``cli._output.GuardedOutput``), else as
+        ``out.write_utf8(data)``."""
+        if self.file is None:
+            out.write_utf8(self.data)
+            return
+        fd = os.open(self.file, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            out.write_file(fd, self.nbytes)
+        finally:
+            os.close(fd)
+
+    def release(self) -> None:
+        """Remove the chunk's file, if it has one (its bytes, if read, stay)."""
+        if self.file is not None:
+            try:
+                os.unlink(self.file)
+            except FileNotFoundError:
+                pass
+            self.file = None
 
     @property
     def texts(self) -> list:
@@ -199,6 +268,7 @@ class FinishedChunk:
                                "result's does")
         texts[i] = text[:-len(tail)] + _tail(self.start + i, new)
         self.notes[i] = new
+        self.release()
         self.data = None  # made again from the texts when the notes are in (see _Merger._note_chunk)
 
     def _encode(self):
@@ -329,7 +399,7 @@ class _Merger:
                 for j in range(i, end):
                     if j not in chunk.rejections:
                         chunk.add_note(j, note)
-        if chunk.data is None and chunk._texts is not None:
+        if chunk._data is None and chunk.file is None and chunk._texts is not None:
             chunk._encode()
 
     def _noted(self, r: Result) -> Result:
@@ -387,7 +457,7 @@ def _ordered(submit, ev: Evaluator, chunks: Iterator, window: int, finished: boo
 
 def evaluate_parallel(pack_path_or_name, lines: Iterable | None, jobs: int, as_of=None,
                       limits: Limits = DEFAULT_LIMITS, finished: bool = False, counts: bool = True,
-                      path=None, pack=None) -> Iterator:
+                      path=None, pack=None, spool: bool = False) -> Iterator:
     """Evaluate JSON Lines (``str`` or ``bytes`` items) in ``jobs`` processes; yield one
     ``Result`` or ``Rejection`` per line, in input order, identical to ``evaluate``
     with the same ``as_of`` and ``limits``.
@@ -400,7 +470,11 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable | None, jobs: int, as_o
     of this JSON Lines file (a regular file, read as ``reading.read_lines`` reads it with
     ``limits.max_record_bytes``; ``lines`` is not read): each worker reads its own part
     (see ``ranges``), so this process reads no record. ``pack``: the pack at
-    ``pack_path_or_name``, already loaded (it is not loaded again)."""
+    ``pack_path_or_name``, already loaded (it is not loaded again). ``spool`` (with
+    ``finished``): the workers write each finished chunk's bytes to a file in a private
+    temporary directory instead of sending them through a pipe, and the caller copies
+    them to its output with ``FinishedChunk.write_to`` (in the kernel: the bytes never
+    pass through this process), before it asks for the next item: then the file goes."""
     if jobs <= 1:
         ev = Evaluator((pack if pack is not None else load_pack(pack_path_or_name)).compiled(as_date(as_of)), limits)
         if path is None:
@@ -447,9 +521,12 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable | None, jobs: int, as_o
         finished = finished and _finished_ok(ev.shape)
         lock = pack.lock
 
+        spool_dir = _spool_dir() if spool and finished else None
+
         def submit(start, chunk):
             with _sigint_held():
-                return pool.submit(evaluate_chunk, ref, lock, as_of_text, start, chunk, limits, finished, counts)
+                return pool.submit(evaluate_chunk, ref, lock, as_of_text, start, chunk, limits, finished, counts,
+                                   spool_dir)
 
         id_of = ranges.IdReader(pack.model.shape.id)
         if path is not None:
@@ -457,7 +534,28 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable | None, jobs: int, as_o
                                         MAX_CHUNK_LINES)
         else:
             chunks = _chunks(lines, id_of)
-        yield from _ordered(submit, ev, chunks, 2 * jobs, finished)
+        try:
+            for item in _ordered(submit, ev, chunks, 2 * jobs, finished):
+                yield item
+                if type(item) is FinishedChunk:
+                    item.release()
+        finally:
+            if spool_dir is not None:
+                pool.shutdown(wait=True, cancel_futures=True)  # no worker writes there any more
+                import shutil
+
+                shutil.rmtree(spool_dir, ignore_errors=True)
+
+
+def _spool_dir() -> str | None:
+    """A new directory, readable by this user only, for the run's spooled chunks (see
+    ``evaluate_parallel``); None where none can be made (then chunks are sent)."""
+    import tempfile
+
+    try:
+        return tempfile.mkdtemp(prefix="rulecite-chunks-")
+    except OSError:
+        return None
 
 
 class _thawed:
