@@ -410,6 +410,10 @@ def main():
     md.append("- Rulecite's venv: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in mine.items())
               + " (orjson and jsonschema-rs are the `fast` extra: decoding JSON Lines, the validator's accept "
               "path, writing results; the same bytes without them)")
+    env = {k: os.environ[k] for k in ("PYTHONUNBUFFERED", "PYTHONHASHSEED", "TMPDIR") if os.environ.get(k)}
+    md.append("- Environment: " + (", ".join(f"`{k}={v}`" for k, v in env.items()) if env else "none of "
+              "PYTHONUNBUFFERED, PYTHONHASHSEED, TMPDIR set") + " (the processes below inherit it; `rulecite "
+              "eval` writes results in blocks either way)")
     load = os.getloadavg()
     md.append(f"- Load average when the run started: {load[0]:.1f} (other work on the machine slows every engine "
               "alike within a step, but not evenly across steps)")
