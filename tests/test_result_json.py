@@ -308,23 +308,50 @@ def test_parts_given_as_iterators(road):
     assert make().to_json() == canonical(make())
 
 
-def test_a_citation_changed_after_writing(road):
-    pack = load_pack(LIBRARY)  # its own copy: the test changes the pack's citation dicts
+def test_the_engines_citations_cannot_be_changed(road):
+    # shared by every finding of a rule: changed in place they would change every later result
+    pack = load_pack(LIBRARY)
     rec = {"member_id": "M", "month": "2025-06", "member": {"age": 9}, "loans": [{"line": 1, "item": "DVD"}]}
     (r,) = evaluate(pack, [rec])
     assert_same(r)
-    c = r._finding_parts()[0][5][0]
-    saved = dict(c)
-    try:
-        for change in (lambda: c.update(page=1e16), lambda: c.update(page=Tag("12")), lambda: c.update(page="9"),
-                       lambda: c.update(source=c.pop("source")), lambda: c.update(extra=float("nan")),
-                       lambda: c.clear()):
+    c = r.findings[0].citations[0]
+    before = r.to_json()
+    for change in (lambda: c.update(page="9"), lambda: c.__setitem__("page", "9"), lambda: c.pop("source"),
+                   lambda: c.clear(), lambda: c.setdefault("x", 1), lambda: c.popitem(),
+                   lambda: c.__delitem__("source"), lambda: c.__ior__({"page": "9"})):
+        with pytest.raises(TypeError, match="cannot be changed"):
             change()
-            (again,) = evaluate(pack, [rec])
-            assert_same(again)
-    finally:
+    copy = dict(c)
+    copy["page"] = "9"  # a copy is a plain dict
+    assert c != copy and copy == {**c, "page": "9"}
+    assert type(c.copy()) is dict and c.copy() == c
+    for again in (pickle.loads(pickle.dumps(c)), __import__("copy").deepcopy(c)):
+        assert again == c and type(again) is results.CitationDict
+    (r2,) = evaluate(pack, [rec])
+    assert r2.to_json() == before and r2.findings[0].citations[0] is c  # shared, and unchanged
+
+
+def test_a_citation_changed_after_writing(road):
+    # citations a caller builds are plain dicts it may change between writes: each write
+    # gives the dicts as they are then
+    saved = {"source": "S", "title": "T", "citation": "C", "page": "unverified"}
+    cites = (dict(saved),)
+    c = cites[0]
+
+    def make():
+        return Result.from_parts("id", "period", "A", "2026-01", PackRef("p", "1", "00"), None,
+                                 [("1", "X", "deny", ("r",), ())],
+                                 [("r", 1, "deny", "1", "m", cites, (("x", 1, "$.x"),), None, "")], [], 1)
+
+    assert_same(make())
+    for change in (lambda: c.update(page=1e16), lambda: c.update(page=Tag("12")), lambda: c.update(page="9"),
+                   lambda: c.update(source=c.pop("source")), lambda: c.update(extra=float("nan")),
+                   lambda: c.clear()):
+        change()
+        assert_same(make())
         c.clear()
         c.update(saved)
+        assert_same(make())
 
 
 # ---------------------------------------------------------------- the parallel path

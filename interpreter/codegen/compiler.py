@@ -61,6 +61,7 @@ from rulecite.policy_lang.syntax.formatter import format_expr
 from rulecite.policy_lang.model import Pack, Rule, known, params_read
 
 from rulecite.interpreter.codegen import runtime
+from rulecite.interpreter.engine.result_json import CitationDict
 from rulecite.interpreter.codegen.dispatch import codes_only, emit_dispatch, line_block
 from rulecite.interpreter.codegen.expressions import Emitter
 from rulecite.interpreter.codegen.reads import evidence_items, evidence_path
@@ -243,9 +244,9 @@ class CompiledPack:
                    f"    return m, ({evidence}), {fix}"])
         self.infos.append(RuleInfo(
             index=i, rule=r, lo=lo, hi=hi,
-            citations=tuple(c.to_dict() for c in r.citations),
+            citations=tuple(CitationDict(c.to_dict()) for c in r.citations),
             evidence_paths=tuple((format_expr(it), evidence_path(it, r.var, self.pack.shape.lines)) for it in items),
-            param_cites=tuple((name, tuple((v.start.isoformat(), tuple(c.to_dict() for c in v.citations))
+            param_cites=tuple((name, tuple((v.start.isoformat(), tuple(CitationDict(c.to_dict()) for c in v.citations))
                                            for v in em.param_values(name)))
                               for name in params_read(self.pack, r)),
         ))

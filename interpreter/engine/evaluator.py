@@ -31,6 +31,7 @@ from rulecite.interpreter.engine.decode import (
 )
 from rulecite.interpreter.engine.fastvalidate import compile_fast
 from rulecite.interpreter.engine.results import (
+    CitationDict,
     PackRef,
     PendingFindings,
     Rejection,
@@ -357,7 +358,7 @@ class Evaluator:
         ev = ((f"{self.shape.lines}[{i}].{self.shape.line_code}", code, path), ("service_date", sd, None))
         cites = self._window_cites.get(code)
         if cites is None:  # one tuple per code, shared by its findings (the JSON writer keeps its check)
-            cites = self._window_cites[code] = tuple(ct.to_dict() for ct in c.citations)
+            cites = self._window_cites[code] = tuple(CitationDict(ct.to_dict()) for ct in c.citations)
         finding = ("catalog.window", 1, "deny", lid, why, cites, ev,
                    None, f"{code} is billed outside its effective window")
         sugs = [(r, None, f"{code} is not valid on {sd}; {r} replaces it", "catalog.window", lid)

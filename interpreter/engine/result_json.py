@@ -94,7 +94,31 @@ def _checked_list(seq):
     return seq
 
 
-_CITATIONS: dict = {}  # id(citations) -> (citations, copy of its dicts): citations seen to hold only text
+class CitationDict(dict):
+    """A citation as the engine gives it in findings: a dict that cannot be changed.
+
+    The engine's citations are made once per compiled rule and shared by every finding of
+    that rule, so changing one in place would change every later result; ``dict(c)`` is
+    a copy to change. Equal to the plain dict of its items, written as one, pickled and
+    copied as one of its kind. Because they cannot change, a tuple of them holding only
+    text is written from JSON made once (see ``_checked_citations``)."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a finding's citation cannot be changed: the engine shares it with every finding of its "
+                        "rule (dict(c) is a copy to change)")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self):
+        return (CitationDict, (dict(self),))
+
+    def copy(self) -> dict:
+        return dict(self)
+
+
+_CITATIONS: dict = {}  # id(citations) -> (citations, copy of its dicts or None, what to give orjson)
 _STR = frozenset((str,))
 _TEXT = frozenset((str, type(None)))
 
@@ -104,32 +128,45 @@ def _checked_citations(citations):
     writes for ``[dict(c) for c in citations]``.
 
     Citations are the pack's, shared by every finding of a rule, so the check is kept
-    per tuple: a tuple whose dicts held only str keys and str or None values, and whose
-    dicts still equal a copy taken then, is given to orjson as it is. Equal to text or
+    per tuple (``_CITATIONS``). A tuple of the engine's ``CitationDict``, which cannot
+    change, holding only str keys and str or None values, is written from a Fragment
+    of its JSON made once. A tuple of plain dicts holding only such text is given to
+    orjson as it is while its dicts still equal a copy taken then. Equal to text or
     None means text or None (the values of an int and a bool may be equal, but never
     those of a str and anything else), so a dict changed since cannot slip a float
     through; and orjson writes the dicts as they are now, in their order now."""
     entry = _CITATIONS.get(id(citations))
-    if entry is not None and entry[0] is citations and entry[1] == citations:
-        return citations
+    if entry is not None and entry[0] is citations and (entry[1] is None or entry[1] == citations):
+        return entry[2]
     if type(citations) not in _SEQ:
         raise _Unsure
     if type(citations) is tuple:
+        kinds = set(map(type, citations))
+        entry = None
         for c in citations:
-            if (type(c) is not dict or not _STR.issuperset(map(type, c))
-                    or not _TEXT.issuperset(map(type, c.values()))):
+            if not _STR.issuperset(map(type, c)) or not _TEXT.issuperset(map(type, c.values())):
                 break
         else:
-            if len(_CITATIONS) >= 1024:  # fresh tuples (catalog findings make theirs) must not pile up
-                _CITATIONS.clear()
-            _CITATIONS[id(citations)] = (citations, tuple(dict(c) for c in citations))
-            return citations
+            if kinds <= _FROZEN:  # written the same every time: its JSON, once
+                entry = (citations, None,
+                         ORJSON.Fragment(ORJSON.dumps([dict(c) for c in citations], option=_OPTIONS)))
+            elif kinds <= _DICT:
+                entry = (citations, tuple(dict(c) for c in citations), citations)
+            if entry is not None:
+                if len(_CITATIONS) >= 1024:  # fresh tuples (catalog findings make theirs) must not pile up
+                    _CITATIONS.clear()
+                _CITATIONS[id(citations)] = entry
+                return entry[2]
     out = []
     for c in citations:
-        if type(c) is not dict:
+        if type(c) is not dict and type(c) is not CitationDict:
             raise _Unsure  # dict(c) of pairs or another mapping: leave it to to_dict
-        out.append(_checked(c))
+        out.append(_checked(dict(c)))
     return out
+
+
+_FROZEN = frozenset((CitationDict,))
+_DICT = frozenset((dict,))
 
 
 def orjson_text(r) -> str:
@@ -281,7 +318,9 @@ def _orjson(r, option) -> bytes:
                     and type(message) in plain):
                 rule, severity, line, message = ck(rule), ck(severity), ck(line), ck(message)
             entry = cited.get(id(citations))  # _checked_citations' first test, inline
-            if entry is None or entry[0] is not citations or entry[1] != citations:
+            if entry is not None and entry[0] is citations and (entry[1] is None or entry[1] == citations):
+                citations = entry[2]
+            else:
                 citations = _checked_citations(citations)
             d = {"rule": rule, "severity": severity, "line": line, "message": message, "citations": citations,
                  "evidence": values, "evidence_paths": paths}

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from attrs import frozen
 
 from rulecite.interpreter.engine import result_json
-from rulecite.interpreter.engine.result_json import CONTRACT, KEYABLE, VERDICTS_KEPT, dumps
+from rulecite.interpreter.engine.result_json import CONTRACT, KEYABLE, VERDICTS_KEPT, CitationDict, dumps  # noqa: F401 (CitationDict: part of the results API)
 
 
 
