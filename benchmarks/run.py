@@ -577,20 +577,31 @@ def main():
                                "≥ 0.5× (goal 1.0×)", f"{a / b:.2f}× (wall {w:.2f}×)", a / b >= 0.5, a / b >= 1.0))
 
     md += ["## `rulecite eval --jobs 2` on 2 cores", "",
-           "Wall time (the only measure of a speed-up); the machine's other work takes cores from both runs.", "",
-           "| pack, records | mode | wall s | rec/s | peak RSS MB (main process) |", "|---|---|---|---|---|"]
+           "Wall time (the only measure of a speed-up); the machine's other work takes cores from both runs. So "
+           "that both see the same machine, one process and `--jobs 2` run back to back, in turn, three times "
+           "on 100,000 records (once at 1,000,000); the speed-up is the ratio of their medians.", "",
+           "| pack, records | mode | wall s (each run) | median rec/s | peak RSS MB (main process) |",
+           "|---|---|---|---|---|"]
     sp = []
     for label, pk, f in cases:
         n = sum(1 for _ in open(f, "rb"))
         if label == "anchor" and n < e2e_big:
             continue  # --jobs 2 at the largest size only
-        one = e2e.get((label, n, "rulecite eval"))
-        dt, cpu, mb, status = run_proc([rulecite, "eval", pk, str(f), "--quiet", "--jobs", "2"])
-        md.append(f"| {label}, {n:,} | 1 process | {n / one:.1f} | {one:,.0f} | {rss[(label, n, 'rulecite eval')]:.0f} |")
-        md.append(f"| {label}, {n:,} | --jobs 2 | {dt:.1f} | {n / dt:,.0f} | {mb:.0f} |"
-                  + ("" if status == 0 else f" exit {status}"))
-        sp.append((n / dt) / one)
-        log(label, n, "--jobs 2", f"{n / dt:,.0f} rec/s")
+        runs: dict = {"1 process": [], "--jobs 2": []}
+        peak = {}
+        for _ in range(3 if n <= 200_000 else 1):
+            for mode, extra in (("1 process", []), ("--jobs 2", ["--jobs", "2"])):
+                dt, cpu, mb, status = run_proc([rulecite, "eval", pk, str(f), "--quiet", *extra])
+                if status != 0:
+                    raise SystemExit(f"rulecite eval {' '.join(extra)} on {f} exited {status}")
+                runs[mode].append(dt)
+                peak[mode] = max(peak.get(mode, 0), mb)
+        med = {mode: statistics.median(v) for mode, v in runs.items()}
+        for mode, v in runs.items():
+            md.append(f"| {label}, {n:,} | {mode} | {', '.join(f'{x:.2f}' for x in v)} | {n / med[mode]:,.0f} | "
+                      f"{peak[mode]:.0f} |")
+        sp.append(med["1 process"] / med["--jobs 2"])
+        log(label, n, "--jobs 2", f"{n / med['--jobs 2']:,.0f} rec/s, 1 process {n / med['1 process']:,.0f}")
     md += ["", f"Speed-up with --jobs 2: {', '.join(f'{x:.2f}×' for x in sp)} (must 1.5×, goal 1.7×); load "
            f"average now {os.getloadavg()[0]:.1f}.", ""]
     if sp:
@@ -629,12 +640,13 @@ def main():
     finally:
         shutil.rmtree(cache_tmp, ignore_errors=True)
         os.environ.pop("RULECITE_CACHE_DIR", None)
-    for name, mode in (("cms-care-management", "source"), ("cms-care-management", "cache")):
-        r = loads.get((name, mode))
-        if r and "parse_check" in r and "compile" in r:
-            t = r["parse_check"] + r["compile"]
-            glance.append((f"Load the CMS pack from {'the checked-pack cache' if mode == 'cache' else 'source'}",
-                           "< 0.3 s (or a cache that gets there)", f"{t:.3f} s", t < 0.3, None))
+    took = {mode: r["parse_check"] + r["compile"] for mode in ("source", "cache")
+            if (r := loads.get(("cms-care-management", mode))) and "parse_check" in r and "compile" in r}
+    if len(took) == 2:  # one target: a load under 0.3 s, or a cache that gets there; a first load from source is the goal
+        glance.append(("Load the CMS pack (parse + check, or cache read, + compile)",
+                       "< 0.3 s, or a cache that gets there (goal: a first load from source < 0.3 s)",
+                       f"from the cache {took['cache']:.3f} s; from source {took['source']:.3f} s",
+                       min(took.values()) < 0.3, took["source"] < 0.3))
     # -- what stands in the way (figures from this run)
     hand_us = 1e6 / cpu_rates["hand"] if cpu_rates.get("hand") else float("nan")
     hv_us = 1e6 / cpu_rates["hand_validated"] if cpu_rates.get("hand_validated") else float("nan")

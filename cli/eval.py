@@ -201,6 +201,8 @@ def _write_each(results, writer, tally, progress):
 def _write_chunk(chunk, tally, counted, writer, rejects, progress):
     """What the loop in ``command`` does to each item, done to a parallel run's ``FinishedChunk``."""
     tally.add_chunk(chunk, counted)
+    if chunk.offset is not None:
+        progress.source.bytes_read = chunk.offset
     if type(writer) is JsonlWriter and writer.utf8 and (chunk.file is not None or chunk.data is not None):
         chunk.write_to(writer.out)  # the worker's bytes as they are (from its file, in the kernel)
     else:
@@ -235,7 +237,8 @@ def _engine_results(rp, pack, facts, source, items, as_of, jobs, engine, schedul
         pack_root(pack)
         return _parallel().evaluate_dask(pack, facts, scheduler=scheduler, as_of=as_of, limits=limits)
     if jobs > 1 and finished and _plain_file(facts, source):  # the workers read their parts of the file
-        source.size = None  # so the progress line shows no share of the file read (this process reads none)
+        # this process reads no record: the progress line's share of the file is where the
+        # lines of the chunk being written start (see _write_chunk)
         return _parallel().evaluate_parallel(pack, None, jobs=jobs, as_of=as_of, limits=limits, finished=True,
                                              counts=counted, path=facts, pack=rp, spool=True)
     if jobs > 1:

@@ -244,3 +244,40 @@ def test_eval_jobs_leaves_no_spool_behind_even_when_stopped(facts, tmp_path):
     err = p.stderr.read()
     assert p.wait(timeout=300) != 0 and b"standard output was closed" in err
     assert list(root.iterdir()) == []
+
+
+def test_a_finished_chunk_knows_where_its_lines_start_in_the_file(facts, monkeypatch):
+    monkeypatch.setattr(par, "CHUNK_LINES", 300)
+    data = facts.read_bytes()
+    offsets = []
+    for item in par.evaluate_parallel(ANCHOR, None, jobs=2, finished=True, path=facts, spool=True):
+        assert data[:item.offset].count(b"\n") == item.start - 1 and (item.offset == 0 or data[item.offset - 1] == 10)
+        offsets.append(item.offset)
+    assert len(offsets) >= 10 and offsets == sorted(offsets) and offsets[0] == 0
+
+
+def test_the_progress_line_of_a_parallel_run_shows_the_share_of_the_file(facts, monkeypatch):
+    # the writing process reads no record: the share is where the chunk being written starts
+    import io
+
+    from rulecite.cli import eval as cli_eval
+    from rulecite.cli._output import Progress
+
+    class Source:
+        kind, size, bytes_read = "jsonl", facts.stat().st_size, 0
+
+    err = io.StringIO()
+    monkeypatch.setattr("rulecite.cli._output.stderr_text", lambda: err)
+    monkeypatch.setattr("rulecite.cli._output._isatty", lambda stream: True)
+    monkeypatch.setattr(Progress, "DELAY", 0.0)
+    monkeypatch.setattr(Progress, "EVERY", 0.0)
+    monkeypatch.setattr(par, "CHUNK_LINES", 1000)
+    progress = Progress(Source())
+    out = io.StringIO()
+    writer = cli_eval.JsonlWriter(out, None)
+    shares = []
+    for chunk in par.evaluate_parallel(ANCHOR, None, jobs=2, finished=True, path=facts):
+        cli_eval._write_chunk(chunk, Tally(), True, writer, None, progress)
+        shares.append(float(err.getvalue().rsplit("\x1b[2K", 1)[1].split("%")[0]))
+    assert shares[0] == 0.0 and shares == sorted(shares) and 50.0 < shares[-1] < 100.0
+    assert out.getvalue().count("\n") == facts.read_bytes().count(b"\n")

@@ -193,14 +193,15 @@ class FinishedChunk:
     (``release``) when the caller asks for the next item, and with its directory when
     the run ends."""
 
-    __slots__ = ("start", "_data", "file", "nbytes", "_texts", "size", "rejections", "groups", "notes", "counts")
+    __slots__ = ("start", "_data", "file", "nbytes", "_texts", "size", "rejections", "groups", "notes", "counts",
+                 "offset")
     kind = "chunk"
 
     def __init__(self, start, data, texts, rejections, groups, notes, counts):
         """``texts``: the list of texts, or (with ``data``) how many there are; ``data``:
         bytes, None, or ``(path, size)`` of a spooled chunk's file."""
         self.start, self.rejections = start, rejections
-        self.file = self.nbytes = None
+        self.file = self.nbytes = self.offset = None  # offset: where its lines start in the input file, if known
         if type(data) is tuple:
             (self.file, self.nbytes), data = data, None
         self._data = data
@@ -438,17 +439,21 @@ def _ordered(submit, ev: Evaluator, chunks: Iterator, window: int, finished: boo
     merger = _Merger(ev)
     inflight: collections.deque = collections.deque()
 
-    def convert(start, got):
-        return from_finished(start, got) if finished else from_chunk(ev, got)
+    def convert(start, lines, got):
+        if not finished:
+            return from_chunk(ev, got)
+        chunk = from_finished(start, got)
+        chunk.offset = getattr(lines, "offset", None)  # a file's range (ranges.FileLines): for a progress line
+        return chunk
 
     for start, lines in chunks:
         inflight.append((start, lines, submit(start, lines)))
         while len(inflight) >= window:
             s, ls, fut = inflight.popleft()
-            yield from merger.add(s, ls, convert(s, fut.result()))
+            yield from merger.add(s, ls, convert(s, ls, fut.result()))
     while inflight:
         s, ls, fut = inflight.popleft()
-        yield from merger.add(s, ls, convert(s, fut.result()))
+        yield from merger.add(s, ls, convert(s, ls, fut.result()))
     yield from merger.finish()
 
 
