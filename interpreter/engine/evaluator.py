@@ -102,7 +102,7 @@ class Evaluator:
         self._omitted: list = []  # (rule id, line id, evidence expr, items left out) of the record being judged
         self._months: dict = {}  # period text -> whether the pack covers it (see ``cover``)
         self._combos: dict = {}  # rules fired on a line -> its verdict's parts (see ``_combo``)
-        self._window_cites: dict = {}  # code -> the citations of its catalog window, as dicts
+        self._window_cites: dict = {}  # code -> what its catalog-window findings share (see _window_finding)
 
 
     # ------------------------------------------------------------ one record
@@ -346,23 +346,24 @@ class Evaluator:
         return (rid, version, severity, line_id, message, citations, evidence, fix, title)
 
     def _window_finding(self, code, lid, sd, ln, i):
-        c = self.cp.codes[code]
-        w = c.window
-        if w.start is not None and sd < w.start.isoformat():
-            why = f"{code} is valid for services from {w.start.isoformat()}; this line's service date is {sd}"
+        known = self._window_cites.get(code)
+        if known is None:  # what does not depend on the line, once per code (the citations shared by its findings)
+            c = self.cp.codes[code]
+            w = c.window
+            known = self._window_cites[code] = (
+                w.start.isoformat() if w.start is not None else None, w.end.isoformat() if w.end is not None else None,
+                "; bill " + ", ".join(c.replaced_by) + " instead" if c.replaced_by else "", tuple(c.replaced_by),
+                tuple(CitationDict(ct.to_dict()) for ct in c.citations),
+                f"{self.shape.lines}[", f"].{self.shape.line_code}", f"{code} is billed outside its effective window")
+        start, end, instead, replaced_by, cites, head, tail, title = known
+        if start is not None and sd < start:
+            why = f"{code} is valid for services from {start}; this line's service date is {sd}{instead}"
         else:
-            why = f"{code} ended {w.end.isoformat()}; this line's service date is {sd}"
-        if c.replaced_by:
-            why += "; bill " + ", ".join(c.replaced_by) + " instead"
-        path = f"$.{self.shape.lines}[{i}].{self.shape.line_code}"
-        ev = ((f"{self.shape.lines}[{i}].{self.shape.line_code}", code, path), ("service_date", sd, None))
-        cites = self._window_cites.get(code)
-        if cites is None:  # one tuple per code, shared by its findings (the JSON writer keeps its check)
-            cites = self._window_cites[code] = tuple(CitationDict(ct.to_dict()) for ct in c.citations)
-        finding = ("catalog.window", 1, "deny", lid, why, cites, ev,
-                   None, f"{code} is billed outside its effective window")
-        sugs = [(r, None, f"{code} is not valid on {sd}; {r} replaces it", "catalog.window", lid)
-                for r in c.replaced_by]
+            why = f"{code} ended {end}; this line's service date is {sd}{instead}"
+        at = f"{head}{i}{tail}"
+        finding = ("catalog.window", 1, "deny", lid, why, cites, ((at, code, "$." + at), ("service_date", sd, None)),
+                   None, title)
+        sugs = [(r, None, f"{code} is not valid on {sd}; {r} replaces it", "catalog.window", lid) for r in replaced_by]
         return finding, sugs
 
     def _coverage_finding(self, code, lid, sd, i) -> tuple:
