@@ -33,8 +33,19 @@ from rulecite.policy_lang.syntax.formatter import format_expr, format_module, fo
 from rulecite.policy_lang.keywords import BUILTIN_FUNCTIONS, KEYWORDS
 from rulecite.policy_lang.model import Pack
 from rulecite.policy_lang.load import LANGUAGE_VERSION, LoadedPack, bundled_names, load, resolve_pack_path
-from rulecite.policy_lang.syntax.parser import parse, parse_expr
 from rulecite.policy_lang.workspace import DECLARATION_KINDS, Reference, Symbol, declarations, load_edited, references
+
+
+
+def __getattr__(name):
+    """``parse`` and ``parse_expr``, imported on first use: the parser needs Lark, which a
+    pack loaded from the checked-pack cache never does."""
+    if name in ("parse", "parse_expr"):
+        from rulecite.policy_lang.syntax import parser
+
+        return getattr(parser, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BUILTIN_FUNCTIONS", "CODES", "DECLARATION_KINDS", "Diagnostic", "KEYWORDS", "LANGUAGE_VERSION", "LoadedPack",

@@ -17,7 +17,6 @@ import tomllib
 from pathlib import Path
 
 import attrs
-import jsonschema
 
 from rulecite.policy_lang.syntax.nodes import Span
 from rulecite.policy_lang.amounts import load_pack_amounts
@@ -25,7 +24,6 @@ from rulecite.policy_lang.check import DEFAULT_MAX_DEPTH, PackConfig, check
 from rulecite.policy_lang.errors import Diagnostic, did_you_mean, sort_diagnostics
 from rulecite.policy_lang.files import PackFiles, UnsafeFile
 from rulecite.policy_lang.model import Pack, RecordShape, Window
-from rulecite.policy_lang.syntax.parser import parse_partial
 
 LANGUAGE_VERSION = "1"
 VERSION_RE = re.compile(r"^(19|20|21)[0-9]{2}\.[0-9]+\.[0-9]+$")
@@ -198,6 +196,8 @@ def load(path_or_name, max_depth: int = DEFAULT_MAX_DEPTH, _chain: tuple = (),
                                     Span(name, 0, 0, 0, 0)))
             continue
         texts[name] = text
+        from rulecite.policy_lang.syntax.parser import parse_partial  # (Lark: only for a load from source)
+
         module, errs, names = parse_partial(text, name)
         diags.extend(errs)
         if names is not None or any(d.severity == "error" for d in errs):
@@ -472,6 +472,8 @@ def _read_schema(root: Path, parent: Pack | None, diags: list, texts: dict, file
     except (RecursionError, ValueError) as e:
         diags.append(Diagnostic("E501", f"facts.schema.json is not JSON: {e}", Span(str(path), 1, 1, 1, 1)))
         return None
+    import jsonschema  # here: a load from the checked-pack cache never needs it
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as e:

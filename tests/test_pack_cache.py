@@ -350,3 +350,25 @@ def test_the_cache_is_bounded_in_bytes(cache, library_copy, monkeypatch):
     (entry,) = _entries(cache)
     monkeypatch.setattr(pc, "MAX_CACHE_BYTES", entry.stat().st_size - 1)
     assert pc.prune(cache) == [entry.name]
+
+
+def test_a_run_from_the_cache_imports_neither_lark_nor_jsonschema_until_needed(cache):
+    # start-up: the parser (Lark) is for a load from source; jsonschema writes the reason
+    # of a rejection, and checks a schema loaded from source
+    import subprocess
+    import sys
+
+    code = ("import sys, json\n"
+            "from rulecite.interpreter import evaluate, load_pack\n"
+            f"pack = load_pack({str(LIBRARY)!r})\n"
+            "seen = ['lark' in sys.modules, 'jsonschema' in sys.modules]\n"
+            f"ok = list(evaluate(pack, {RECORDS!r}))\n"
+            "seen += ['jsonschema' in sys.modules]\n"
+            "bad = list(evaluate(pack, [{'member_id': 'M', 'month': 'soon'}]))\n"
+            "seen += ['jsonschema' in sys.modules, bad[0].kind, ok[0].kind]\n"
+            "print(json.dumps(seen))\n")
+    env = {**os.environ, "RULECITE_CACHE_DIR": str(cache)}
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert first.stdout.split("\n")[0] == '[true, true, true, true, "rejection", "result"]'  # from source, stored
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert again.stdout.split("\n")[0] == '[false, false, false, true, "rejection", "result"]'

@@ -14,25 +14,43 @@ import re
 import sys
 
 import attrs
-import jsonschema
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import best_match
 
 from rulecite.interpreter.engine.decode import huge_int, json_path, non_text_key, unwritable
 
 _MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
-FORMATS = FormatChecker(formats=())
 
-# A caller's dict may hold a tuple where the schema wants an array: read as one (the fast
-# validator, ``fastvalidate``, cannot tell them apart, and results write it as an array).
-TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
-    "array", lambda checker, instance: isinstance(instance, (list, tuple)))
-_Validator = jsonschema.validators.extend(Draft202012Validator, type_checker=TYPES)
+def __getattr__(name):
+    """``FORMATS`` (the formats the engine checks: ``date`` and ``month``), ``TYPES`` (the
+    type checker: a caller's tuple counts as an array) and ``Validator`` (jsonschema's
+    2020-12 validator with both) are made on first use: importing jsonschema takes a
+    tenth of a start-up, and a run whose records all pass the fast check never needs it."""
+    if name in ("FORMATS", "TYPES", "Validator"):
+        return _jsonschema()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@FORMATS.checks("date", raises=ValueError)
+_MADE: dict = {}
+
+
+def _jsonschema() -> dict:
+    if not _MADE:
+        import jsonschema
+        from jsonschema import Draft202012Validator, FormatChecker
+
+        formats = FormatChecker(formats=())
+        formats.checks("date", raises=ValueError)(_is_date)
+        formats.checks("month", raises=ValueError)(_is_month)
+        # A caller's dict may hold a tuple where the schema wants an array: read as one (the fast
+        # validator, ``fastvalidate``, cannot tell them apart, and results write it as an array).
+        types = Draft202012Validator.TYPE_CHECKER.redefine(
+            "array", lambda checker, instance: isinstance(instance, (list, tuple)))
+        validator = jsonschema.validators.extend(Draft202012Validator, type_checker=types)
+        _MADE.update(FORMATS=formats, TYPES=types, Validator=validator)
+    return _MADE
+
+
 def _is_date(value) -> bool:
     if not isinstance(value, str):
         return True
@@ -42,7 +60,6 @@ def _is_date(value) -> bool:
     return True
 
 
-@FORMATS.checks("month", raises=ValueError)
 def _is_month(value) -> bool:
     if not isinstance(value, str):
         return True
@@ -62,7 +79,7 @@ class Problem:
     errors: tuple = ()  # (path, reason) of every error, at most ERRORS_KEPT, the first being path and reason
 
 
-def _reason(err: jsonschema.ValidationError) -> str:
+def _reason(err) -> str:
     msg = err.message
     if len(msg) > 300:
         msg = msg[:297] + "..."
@@ -71,7 +88,7 @@ def _reason(err: jsonschema.ValidationError) -> str:
     return msg
 
 
-def _described(err: jsonschema.ValidationError) -> list:
+def _described(err) -> list:
     """The (JSON path, reason) pairs of one jsonschema error: one per unknown field for an
     ``additionalProperties`` error (its own path, and what a vendor field looks like when
     the schema says), else the error's own."""
@@ -116,10 +133,19 @@ class RecordValidator:
 
     def __init__(self, schema: dict):
         self.schema = schema
-        self.validator = _Validator(schema, format_checker=FORMATS)
+        self._validator = None
         from rulecite.interpreter.codegen.schema import compile_check
 
         self.fast = compile_check(schema)  # None when the schema needs the general validator
+
+    @property
+    def validator(self):
+        """jsonschema's validator of the schema, made when first needed (a record the fast
+        check does not accept, or a schema it does not compile)."""
+        if self._validator is None:
+            made = _jsonschema()
+            self._validator = made["Validator"](self.schema, format_checker=made["FORMATS"])
+        return self._validator
 
     def is_valid(self, record) -> bool:
         try:
@@ -144,6 +170,8 @@ class RecordValidator:
             return _too_long(where)
         if not errors:
             return None
+        from jsonschema.exceptions import best_match
+
         best = _described(best_match(errors))
         found = sorted({e for err in errors for e in _described(err)} - set(best))
         listed = (best + found)[:ERRORS_KEPT]
