@@ -53,6 +53,8 @@ FAST = {"hand", "hand_tuned", "hand_validated", "closures", "rulecite", "rulecit
 ENGINES = ["hand", "hand_tuned", "hand_validated", "closures", "zen_expr", "zen_graph", "regorus", "cel_rust",
            "jsonlogic"]
 RULECITE = ["rulecite", "rulecite_trusted"]
+PAIRED = ("hand", "hand_validated", "rulecite", "rulecite_trusted")  # the two ratio lanes, measured in turn
+PAIRED_ROUNDS = 3
 os.environ.setdefault("ANCHOR_FACTS_SCHEMA", str(ANCHOR_PACK / "facts.schema.json"))  # engines/hand_validated.py
 
 
@@ -158,7 +160,7 @@ def task_time(engine: str, path: str, runs: str) -> dict:
         cpu.append(time.process_time() - c0)
         assert len(res) == len(records)
         del res
-    return {"times": times, "median": statistics.median(times), "cpu": statistics.median(cpu),
+    return {"times": times, "cpus": cpu, "median": statistics.median(times), "cpu": statistics.median(cpu),
             "loaded_mb": round(loaded), "peak_mb": round(peak_mb())}
 
 
@@ -286,7 +288,8 @@ def task_parsed(pack: str, path: str, runs: str) -> dict:
             r.lines  # noqa: B018 - read the verdicts, as a caller does
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    return {"n": len(records), "median": statistics.median(times), "cpu": statistics.median(cpu)}
+    return {"n": len(records), "median": statistics.median(times), "cpu": statistics.median(cpu), "times": times,
+            "cpus": cpu}
 
 
 def task_load(pack: str, mode: str = "source") -> dict:
@@ -430,20 +433,35 @@ def main():
            f"against `engines/hand.py` on all {big:,} records before timing: "
            + (f"**identical verdicts** on {chk['records']:,} records ({chk['lines']:,} lines, {chk['denied']:,} denied)."
               if chk.get("differ") == 0 else f"**DIFFERENT** on {chk.get('differ')} records: {chk}"), ""]
-    rows = []
     rates, cpu_rates = {}, {}
-    for eng in ENGINES + RULECITE:
+    # The engines of the two ratio lanes run in turn, PAIRED_ROUNDS times (each round a fresh
+    # process each): a shared machine changes speed over minutes, and both sides of a ratio
+    # must see the same machine. The others run once, for context.
+    got: dict = {}
+    plan = [e for e in ENGINES + RULECITE if e not in PAIRED] + [e for _ in range(PAIRED_ROUNDS) for e in PAIRED]
+    for eng in plan:
         runs = 5 if eng in FAST else 3
         r = child("time", eng, path, runs, python=None if eng in RULECITE else apy)
-        if "median" in r:
-            rates[eng] = big / r["median"]
-            cpu_rates[eng] = big / r["cpu"]
-            log(f"{eng:16s} {rates[eng]:>10,.0f} rec/s wall, {cpu_rates[eng]:>10,.0f} cpu")
-        else:
+        if "median" not in r:
             log(eng, r)
-        rows.append((eng, r, runs))
+            got.setdefault(eng, r)
+            continue
+        if "median" in got.get(eng, {}):
+            old = got[eng]
+            r = {**r, "times": old["times"] + r["times"], "cpus": old["cpus"] + r["cpus"],
+                 "loaded_mb": max(old["loaded_mb"], r["loaded_mb"]), "peak_mb": max(old["peak_mb"], r["peak_mb"])}
+        got[eng] = r
+    rows = []
+    for eng in ENGINES + RULECITE:
+        r = got.get(eng, {"error": "not run"})
+        if "median" in r:
+            rates[eng] = big / statistics.median(r["times"])
+            cpu_rates[eng] = big / statistics.median(r["cpus"])
+            log(f"{eng:16s} {rates[eng]:>10,.0f} rec/s wall, {cpu_rates[eng]:>10,.0f} cpu")
+        rows.append((eng, r, len(r.get("times", ()))))
     md += [f"Records per second on {big:,} parsed records (median of the runs shown; each engine in its own "
-           "process). Rulecite's time is the whole public path: `evaluate(pack, records)` (schema validation, "
+           f"process; {', '.join(PAIRED)} run in turn, {PAIRED_ROUNDS} rounds of a process each, so that "
+           "both sides of each ratio below see the same machine). Rulecite's time is the whole public path: `evaluate(pack, records)` (schema validation, "
            "the rules, a `Result` per record with findings: messages, evidence, citations), read through "
            "`result.lines`; `rulecite_trusted` is `evaluate(pack, records, trusted=True)` (no schema "
            "validation). `hand_validated` is hand.py plus jsonschema_rs validation of each record against the "
@@ -512,12 +530,17 @@ def main():
     md += ["## The CMS pack on `rulecite synth` records", ""]
     try:
         spath = synth_file(cms_n)
-        r = child("parsed", "cms-care-management", spath, 3)
+        parts = [child("parsed", "cms-care-management", spath, 3) for _ in range(3)]  # three processes
+        r = next((x for x in parts if "median" not in x), None) or {
+            "n": parts[0]["n"], "median": statistics.median([t for x in parts for t in x["times"]]),
+            "cpu": statistics.median([t for x in parts for t in x["cpus"]]),
+            "each": [x["n"] / c for x in parts for c in x["cpus"]]}
         if "median" in r:
             rate = r["n"] / r["cpu"]
-            md += [f"**{rate:,.0f} patient-months per second per core** (CPU time; {1e6 / rate:.1f} µs each; "
-                   f"wall: {r['n'] / r['median']:,.0f}/s) on {cms_n:,} parsed records, validated "
-                   "(`evaluate(pack, records)`, verdicts read); must 50,000/s, goal 100,000/s.", ""]
+            md += [f"**{rate:,.0f} patient-months per second per core** (CPU time, the median of 9 runs in 3 "
+                   f"processes; {1e6 / rate:.1f} µs each; wall: {r['n'] / r['median']:,.0f}/s) on {cms_n:,} parsed "
+                   "records, validated (`evaluate(pack, records)`, verdicts read); must 50,000/s, goal "
+                   f"100,000/s. Each run: {', '.join(f'{x:,.0f}' for x in r['each'])}/s.", ""]
             glance.append(("CMS pack, validated parsed synth records, per core", "≥ 50,000/s (goal 100,000/s)",
                            f"{rate:,.0f}/s", rate >= 50_000, rate >= 100_000))
         else:
