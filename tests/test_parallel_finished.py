@@ -1,5 +1,5 @@
 """``rulecite eval --jobs N`` with JSON output: the workers send finished chunks (their JSON
-text, rejections, subject groups and counts: ``parallel.FinishedChunk``), and the caller
+text, rejections, subject groups and counts: ``chunks.FinishedChunk``), and the caller
 only adds the note on a subject that comes back and moves the bytes. The output, the
 rejects file, the stderr summary and the exit code are those of one process."""
 
@@ -12,6 +12,7 @@ import pytest
 
 from rulecite.cli.eval_writers import Tally
 from rulecite.interpreter import Limits, evaluate, load_pack
+from rulecite.interpreter.engine import chunks
 from rulecite.interpreter.engine import parallel as par
 
 from tests.conftest import LIBRARY, grouped_lines_with_junk
@@ -152,7 +153,7 @@ def test_eval_jobs_2_writes_what_one_process_writes(facts, tmp_path, extra):
 
 
 class Text:
-    """An item that is only its JSON text (as a rejection is, to ``_finish``)."""
+    """An item that is only its JSON text (as a rejection is, to ``finish_chunk``)."""
 
     kind = "rejection"
 
@@ -164,13 +165,13 @@ class Text:
 
 
 def test_a_finished_chunk_is_utf8_bytes_or_else_its_texts():
-    data, size, rejections, groups, notes, counts = par._finish([Text('"a"'), Text('"é"')])
+    data, size, rejections, groups, notes, counts = chunks.finish_chunk([Text('"a"'), Text('"é"')])
     assert (data, size, groups, notes) == (b'"a"\n"\xc3\xa9"\n', 2, [], {})
-    chunk = par.from_finished(10, (data, size, rejections, groups, notes, counts))
+    chunk = chunks.from_finished(10, (data, size, rejections, groups, notes, counts))
     assert len(chunk) == 2 and chunk.texts == ['"a"', '"é"'] and chunk.rejections[1].text == '"é"'
-    got = par._finish([Text('"a"'), Text('"\ud800"')])  # a lone surrogate is no UTF-8: the texts travel
+    got = chunks.finish_chunk([Text('"a"'), Text('"\ud800"')])  # a lone surrogate is no UTF-8: the texts travel
     assert got[0] is None and got[1] == ['"a"', '"\ud800"']
-    chunk = par.from_finished(10, got)
+    chunk = chunks.from_finished(10, got)
     assert chunk.data is None and len(chunk) == 2 and chunk.texts == ['"a"', '"\ud800"']
 
 
@@ -222,7 +223,7 @@ def test_a_chunk_that_cannot_be_spooled_is_sent(tmp_path):
     assert type(sent[0]) is bytes and missing == sent
     spooled = par.evaluate_chunk(str(ANCHOR), pack.lock, None, 1, lines, Limits(), True, True, str(tmp_path))
     assert spooled[0] == (str(tmp_path / "1"), len(sent[0])) and spooled[1:] == sent[1:]
-    chunk = par.from_finished(1, spooled)
+    chunk = chunks.from_finished(1, spooled)
     assert chunk.data == sent[0] and chunk.file == str(tmp_path / "1")
     chunk.release()
     assert chunk.file is None and not (tmp_path / "1").exists() and chunk.data == sent[0]

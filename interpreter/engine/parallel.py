@@ -14,11 +14,12 @@ checks every cut against the ids of the results: a group that still spans two ch
 (an id the text scan misread) is evaluated again as one, and a subject that reappears
 in a later chunk gets the note a single run would give. For a caller that only writes
 JSON and counts (``rulecite eval --jobs``), a chunk comes back finished
-(``FinishedChunk``: its JSON text as UTF-8 bytes, rejections, subject groups, counts).
+(``chunks.FinishedChunk``: its JSON text as UTF-8 bytes, spooled to a file the caller
+copies to its output, rejections, subject groups, counts).
 
-Size: about 540 lines: the finished chunks, the merger that checks the cuts and notes
-subjects that come back, and the pool they run in share their rules; cutting the input
-is in ``ranges``.
+Here: the workers' entry point, the merger that checks the cuts and notes subjects that
+come back, and the pool they run in; what a finished chunk holds is in ``chunks``, cutting
+the input in ``ranges``.
 """
 
 from __future__ import annotations
@@ -28,15 +29,21 @@ import os
 import sys
 from typing import Iterable, Iterator
 
-from rulecite.policy_lang.errors import RuleciteError
-
 from rulecite.interpreter.api import as_date, load_pack
 from rulecite.interpreter.engine import ranges
+from rulecite.interpreter.engine.chunks import (
+    NO_SUBJECT,
+    FinishedChunk,
+    finish_chunk,
+    finished_ok,
+    from_finished,
+    spool_dir,
+)
 from rulecite.interpreter.engine.evaluator import DEFAULT_LIMITS, Evaluator, Limits
-from rulecite.interpreter.engine.subjects import SubjectTracker
 from rulecite.interpreter.engine.reading import read_lines
-from rulecite.interpreter.engine.result_json import json_line
-from rulecite.interpreter.engine.results import CONTRACT, Result, dumps, result_from_wire
+from rulecite.interpreter.engine.results import Result, result_from_wire
+from rulecite.interpreter.engine.subjects import SubjectTracker
+from rulecite.policy_lang.errors import RuleciteError
 
 CHUNK_LINES = 2000  # lines per chunk, at least (a chunk ends where the subject changes)
 MAX_CHUNK_LINES = 50_000  # a chunk ends here whatever the ids say (the check repairs it)
@@ -107,196 +114,8 @@ def evaluate_chunk(pack_ref: str, lock: str, as_of, start: int, lines: list,
     of being sent (see ``FinishedChunk``); sent after all where that file cannot be written."""
     run = _evaluator(pack_ref, lock, as_of, limits).run(lines, start=start, track_subjects=False)
     if finished:
-        return _finish(run, counts, spool and os.path.join(spool, str(start)))
+        return finish_chunk(run, counts, spool and os.path.join(spool, str(start)))
     return [item.to_wire() if item.kind == "result" else item for item in run]
-
-
-def _finish(run, counts: bool = True, spool: str | None = None) -> tuple:
-    """A chunk's items as ``FinishedChunk`` takes them (see there); ``spool``: the path of
-    the file for its bytes."""
-    lines, rejections, groups, notes = [], {}, [], {}
-    allowed = denied = 0
-    found: dict = {}
-    last = _NONE
-    text = False  # a text that is not UTF-8 (a lone surrogate): then texts, for the caller's writer to judge
-    for i, item in enumerate(run):
-        line = json_line(item)  # the bytes of to_json() + "\n", where the fast road makes them
-        if line is None:
-            line = item.to_json() + "\n"
-            try:
-                line = line.encode("utf-8")
-            except UnicodeEncodeError:
-                text = True
-        lines.append(line)
-        if item.kind != "result":
-            rejections[i] = item
-            continue
-        gid = item.id
-        if last is _NONE or gid != last:  # a new group, as _Merger._noted tells them apart
-            groups.append((i, gid))
-            last = gid
-        if item.notes:
-            notes[i] = tuple(item.notes)
-        if not counts:
-            continue
-        a, d, fs = item.counts()
-        allowed += a
-        denied += d
-        for f in fs:
-            found[f] = found.pop(f, 0) + 1  # in the order of each one's last finding (Tally keeps its severity)
-    if text:
-        data, size = None, [(x.decode("utf-8") if type(x) is bytes else x)[:-1] for x in lines]
-    else:
-        data, size = b"".join(lines), len(lines)  # one object: cheap to send
-        if spool and _spooled(spool, data):
-            data = (spool, len(data))
-    return data, size, rejections, groups, notes, (allowed, denied, tuple(found.items()))
-
-
-def _spooled(path: str, data: bytes) -> bool:
-    """Whether ``data`` is now in a new file at ``path`` (readable by this user only); not
-    where it cannot be written there (a full disk): then it is sent instead."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-    except OSError:
-        return False
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        return True
-    except OSError:
-        os.unlink(path)
-        return False
-    finally:
-        os.close(fd)
-
-
-class FinishedChunk:
-    """A chunk of a parallel run as the worker finished it, for a caller that writes JSON
-    and counts (``evaluate_parallel(..., finished=True)``): ``data``, the JSON text of
-    each input line's result or rejection in input order, from input line ``start`` on,
-    each followed by a newline, as UTF-8 bytes (None in the rare chunk whose text is not
-    UTF-8: then only ``texts``); ``texts``, the same as a list of ``str`` (made from
-    ``data`` when asked for); ``rejections`` ({index: Rejection}); ``groups``, ``(index,
-    subject id)`` where each subject's group starts (the caller's tracker hashes an id only
-    when it must); ``notes`` ({index: a
-    result's notes}, when it has any); ``counts``, ``(lines allowed, lines denied,
-    (((rule, severity), findings), ...))`` over its results (what ``Result.counts`` gives,
-    summed). The caller adds the note on a subject that comes back (``_Merger``),
-    remaking the text's tail: the notes are the last key but one of a result's JSON
-    object (see ``Result.to_dict``).
-
-    A spooled chunk (``evaluate_parallel(..., spool=True)``) came without its bytes: the
-    worker wrote them to ``file`` (``nbytes`` long), which ``data`` reads when asked and
-    ``write_to`` copies to an output in the kernel where it can; the file is removed
-    (``release``) when the caller asks for the next item, and with its directory when
-    the run ends."""
-
-    __slots__ = ("start", "_data", "file", "nbytes", "_texts", "size", "rejections", "groups", "notes", "counts",
-                 "offset")
-    kind = "chunk"
-
-    def __init__(self, start, data, texts, rejections, groups, notes, counts):
-        """``texts``: the list of texts, or (with ``data``) how many there are; ``data``:
-        bytes, None, or ``(path, size)`` of a spooled chunk's file."""
-        self.start, self.rejections = start, rejections
-        self.file = self.nbytes = self.offset = None  # offset: where its lines start in the input file, if known
-        if type(data) is tuple:
-            (self.file, self.nbytes), data = data, None
-        self._data = data
-        self._texts, self.size = (None, texts) if type(texts) is int else (texts, len(texts))
-        self.groups, self.notes, self.counts = groups, notes, counts
-
-    def __len__(self) -> int:
-        return self.size
-
-    @property
-    def data(self):
-        if self._data is None and self.file is not None:
-            with open(self.file, "rb") as f:
-                self._data = f.read()
-        return self._data
-
-    @data.setter
-    def data(self, value):
-        self._data, self.file = value, None
-
-    def write_to(self, out) -> None:
-        """Write the chunk's bytes to ``out``: from its file where it has one
-        (``out.write_file(fd, size)``, see ``cli._output.GuardedOutput``), else as
-        ``out.write_utf8(data)``."""
-        if self.file is None:
-            out.write_utf8(self.data)
-            return
-        fd = os.open(self.file, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        try:
-            out.write_file(fd, self.nbytes)
-        finally:
-            os.close(fd)
-
-    def release(self) -> None:
-        """Remove the chunk's file, if it has one (its bytes, if read, stay)."""
-        if self.file is not None:
-            try:
-                os.unlink(self.file)
-            except FileNotFoundError:
-                pass
-            self.file = None
-
-    @property
-    def texts(self) -> list:
-        if self._texts is None:
-            self._texts = self.data.decode("utf-8").split("\n")[:-1] if self.size else []
-        return self._texts
-
-    def first_id(self):
-        return self.groups[0][1] if self.groups else _NONE
-
-    def last_id(self):
-        return self.groups[-1][1] if self.groups else _NONE
-
-    def add_note(self, i: int, note: str):
-        """Put ``note`` first in the notes of the result at index ``i`` (unless it has it)."""
-        old = self.notes.get(i, ())
-        if note in old:
-            return
-        new = (note,) + old
-        texts = self.texts
-        text, tail = texts[i], _tail(self.start + i, old)
-        if not text.endswith(tail):  # cannot happen for the shapes _finished_ok accepts
-            raise RuntimeError(f"the JSON text of the result of input line {self.start + i} does not end as a "
-                               "result's does")
-        texts[i] = text[:-len(tail)] + _tail(self.start + i, new)
-        self.notes[i] = new
-        self.release()
-        self.data = None  # made again from the texts when the notes are in (see _Merger._note_chunk)
-
-    def _encode(self):
-        """``data`` again from ``texts`` after notes were added (None if not UTF-8)."""
-        try:
-            self.data = ("\n".join(self._texts) + "\n").encode("utf-8") if self.size else b""
-        except UnicodeEncodeError:
-            self.data = None
-
-
-def _tail(input_line: int, notes) -> str:
-    return f',"input_line":{input_line}' + (f',"notes":{dumps(list(notes))}' if notes else "") + _CONTRACT_TAIL
-
-
-_CONTRACT_TAIL = ',"contract":' + dumps(CONTRACT) + "}"
-_RESULT_KEYS = frozenset({"pack", "as_of", "lines", "findings", "suggestions", "input_line", "notes", "contract"})
-
-
-def _finished_ok(shape) -> bool:
-    """Whether results of this record shape can travel in a ``FinishedChunk``: its id and
-    period fields are not keys of the result object (which would move the notes)."""
-    return shape.id not in _RESULT_KEYS and shape.period not in _RESULT_KEYS
-
-
-def from_finished(start: int, finished: tuple) -> FinishedChunk:
-    """The ``FinishedChunk`` of what ``evaluate_chunk(..., finished=True)`` returned."""
-    return FinishedChunk(start, *finished)
 
 
 def from_chunk(ev: Evaluator, items: list) -> list:
@@ -329,7 +148,7 @@ class _Merger:
         self.shape = evaluator.shape
         self.pending: list = []  # [(start, lines, results)]: a block whose last group may go on
         self.seen = SubjectTracker(self.shape)
-        self.gid = _NONE
+        self.gid = NO_SUBJECT
         self.group_note = None
         self.resume = None  # the engine's state where pending starts (see subjects.run_groups)
 
@@ -338,14 +157,14 @@ class _Merger:
         if type(results) is FinishedChunk:
             first = results.first_id()
         else:
-            first = next((r.id for r in results if r.kind == "result"), _NONE)
+            first = next((r.id for r in results if r.kind == "result"), NO_SUBJECT)
         if not self.pending:
             self.pending = [(start, lines, results)]
             return []
         last = _last_id(self.pending)
-        if last is _NONE and self.resume is not None and self.resume[1]:
+        if last is NO_SUBJECT and self.resume is not None and self.resume[1]:
             last = self.resume[0]  # the pending block starts after a cut group of this subject
-        if first is not _NONE and (last is _NONE or first != last):
+        if first is not NO_SUBJECT and (last is NO_SUBJECT or first != last):
             out = self._release()
             self.pending = [(start, lines, results)]
             self.resume = None
@@ -387,11 +206,11 @@ class _Merger:
         self.pending = []
         return out
 
-    def _note_chunk(self, chunk: "FinishedChunk"):
+    def _note_chunk(self, chunk: FinishedChunk):
         """What ``_noted`` does to each result, done to a finished chunk group by group."""
         groups = chunk.groups
         for g, (i, gid) in enumerate(groups):
-            if self.gid is _NONE or gid != self.gid:
+            if self.gid is NO_SUBJECT or gid != self.gid:
                 self.gid = gid
                 self.group_note = self.seen.note(gid)
             note = self.group_note
@@ -404,15 +223,12 @@ class _Merger:
             chunk._encode()
 
     def _noted(self, r: Result) -> Result:
-        if self.gid is _NONE or r.id != self.gid:
+        if self.gid is NO_SUBJECT or r.id != self.gid:
             self.gid = r.id
             self.group_note = self.seen.note(r.id)
         if self.group_note is not None and self.group_note not in r.notes:
             r = r.with_notes((self.group_note,) + tuple(r.notes))  # first, as a single run gives it
         return r
-
-
-_NONE = object()
 
 
 def _last_id(pending):
@@ -424,7 +240,7 @@ def _last_id(pending):
         for r in reversed(results):
             if r.kind == "result":
                 return r.id
-    return _NONE
+    return NO_SUBJECT
 
 
 def evaluate_chunk_local(ev: Evaluator, start: int, lines: list, resume=None) -> list:
@@ -523,15 +339,15 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable | None, jobs: int, as_o
         if ev is None:
             pack = pack if pack is not None else load_pack(pack_path_or_name)
             ev = Evaluator(pack.compiled(as_date(as_of)), limits)
-        finished = finished and _finished_ok(ev.shape)
+        finished = finished and finished_ok(ev.shape)
         lock = pack.lock
 
-        spool_dir = _spool_dir() if spool and finished else None
+        spool_at = spool_dir() if spool and finished else None
 
         def submit(start, chunk):
             with _sigint_held():
                 return pool.submit(evaluate_chunk, ref, lock, as_of_text, start, chunk, limits, finished, counts,
-                                   spool_dir)
+                                   spool_at)
 
         id_of = ranges.IdReader(pack.model.shape.id)
         if path is not None:
@@ -545,22 +361,11 @@ def evaluate_parallel(pack_path_or_name, lines: Iterable | None, jobs: int, as_o
                 if type(item) is FinishedChunk:
                     item.release()
         finally:
-            if spool_dir is not None:
+            if spool_at is not None:
                 pool.shutdown(wait=True, cancel_futures=True)  # no worker writes there any more
                 import shutil
 
-                shutil.rmtree(spool_dir, ignore_errors=True)
-
-
-def _spool_dir() -> str | None:
-    """A new directory, readable by this user only, for the run's spooled chunks (see
-    ``evaluate_parallel``); None where none can be made (then chunks are sent)."""
-    import tempfile
-
-    try:
-        return tempfile.mkdtemp(prefix="rulecite-chunks-")
-    except OSError:
-        return None
+                shutil.rmtree(spool_at, ignore_errors=True)
 
 
 class _thawed:
