@@ -58,12 +58,11 @@ def command(old, new, date_a, date_b, facts, fmt, examples, carry, as_of) -> int
         from rulecite.interpreter.tools import impact as pimpact
 
         source = open_facts(facts)
-        try:
-            items = list(source.items())
+        try:  # read as the evaluations go (between two packs: see decision_impact)
+            impact = pimpact.decision_impact(a, b, source.items(), date_a=date_a, date_b=date_b, as_of=as_of,
+                                             examples=examples, carry=carry)
         finally:
             source.close()
-        impact = pimpact.decision_impact(a, b, items, date_a=date_a, date_b=date_b, as_of=as_of, examples=examples,
-                                         carry=carry)
     out = stdout_text()
     if fmt == "json":
         doc = d.to_dict()

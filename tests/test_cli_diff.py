@@ -129,6 +129,37 @@ def test_decision_impact_between_versions(next_year, facts):
     assert doc["impact"]["by_rule"][0]["citations"][0]["source"] == "BYLAWS2026"
 
 
+def test_impact_between_versions_reads_the_records_as_it_goes(next_year, monkeypatch):
+    # memory grows with the changes, not the records: no record is read more than a few
+    # ahead of the one being compared (a subject's group, what the engine holds), and a
+    # one-shot stream gives what a list gives
+    from rulecite.interpreter.tools import impact as pimpact
+
+    records = [dict(r, member_id=f"{r['member_id']}-{k}") for k in range(40) for r in library_records()]
+    given = [0]
+
+    def stream():
+        for r in records:
+            given[0] += 1
+            yield json.dumps(r)
+
+    ahead = []
+    compare = pimpact._line_changes
+
+    def watched(x, y):
+        ahead.append(given[0] - y.input_line)
+        return compare(x, y)
+
+    old, new = load_pack(LIBRARY), load_pack(next_year)
+    monkeypatch.setattr(pimpact, "_line_changes", watched)
+    streamed = decision_impact(old, new, stream())
+    assert given[0] == len(records) and streamed.records == len(records) and len(ahead) == streamed.compared
+    assert max(ahead) <= 2 * max(len(library_records()), 8)  # far fewer than the records
+    monkeypatch.setattr(pimpact, "_line_changes", compare)
+    listed = decision_impact(old, new, [json.dumps(r) for r in records])
+    assert streamed.to_dict() == listed.to_dict() and streamed.changed >= 40
+
+
 def test_decision_impact_between_dates(facts):
     r = run(["diff", LIBRARY, "--date-a", "2025-12", "--date-b", "2026-01", "--facts", facts, "--format", "json"])
     assert r.exit_code == 0, r.output

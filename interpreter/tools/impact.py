@@ -17,6 +17,7 @@ which verdicts would differ, and by which rules?"
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
 import re
 from collections import Counter
@@ -136,33 +137,42 @@ def decision_impact(old, new, items, *, date_a=None, date_b=None, as_of=None, ex
     Between versions, when ``new`` covers service dates after the last one ``old`` covers,
     ``old`` judges them with what it had in force on its last covered date
     (``carry.carry_forward``; ``carry=False`` turns it off). Records neither side covers,
-    and lines only one side covers, are counted apart, never as changes."""
-    items = list(items)
+    and lines only one side covers, are counted apart, never as changes.
+
+    Between versions, ``items`` is read once, as the two evaluations go, side by side:
+    memory grows with the changes found, not with the records (a subject's group at most
+    is held ahead). Between dates, every record is read first (a subject's records are
+    moved in time together)."""
     carried_from = None
     if date_a is not None:
+        items = list(items)
         a_items, keep = _moved(old.model, items, date_a)
         b_items, _ = _moved(new.model, items, date_b)
-        recs_a, recs_b = a_items, b_items
+        recs = zip(a_items, b_items)
     else:
-        a_items = b_items = items  # evaluated as given (text is read by the engine's own reader)
-        recs_a = recs_b = [_parse(i) for i in items]  # read here only for periods and dates
+        # evaluated as given (text is read by the engine's own reader); parsed here only for
+        # periods and dates; the three readers of the one stream stay within a group of each other
+        a_items, b_items, mine = itertools.tee(items, 3)
+        recs = ((r, r) for r in map(_parse, mine))
         keep = None
         last, until = old.model.coverage.end, new.model.coverage.end
         if carry and last is not None and (until is None or until > last):
             old = RulePack(carry_forward(old.model, until))
             carried_from = last
-    ra = list(evaluate(old, a_items, as_of=as_of))
-    rb = list(evaluate(new, b_items, as_of=as_of))
+    ra = evaluate(old, a_items, as_of=as_of)
+    rb = evaluate(new, b_items, as_of=as_of)
     sides = (old.model, new.model)
     groups: dict = {}
     codes: dict = {}
     changed = lines = a2d = d2a = compared = carried_lines = outside_both = only_old = only_new = 0
     every = []
-    for i, (x, y) in enumerate(zip(ra, rb)):
+    read = 0
+    for i, (x, y, (rec_a, rec_b)) in enumerate(zip(ra, rb, recs)):
+        read += 1
         if keep is not None and i not in keep:
             continue
-        in_a = _record_covered(old.model, x, recs_a[i])
-        in_b = _record_covered(new.model, y, recs_b[i])
+        in_a = _record_covered(old.model, x, rec_a)
+        in_b = _record_covered(new.model, y, rec_b)
         if not in_a and not in_b:
             outside_both += 1
             continue
@@ -171,7 +181,7 @@ def decision_impact(old, new, items, *, date_a=None, date_b=None, as_of=None, ex
             only_old, only_new = (only_old + n, only_new) if in_a else (only_old, only_new + n)
             continue
         compared += 1
-        dates = _service_dates(new.model, recs_b[i])
+        dates = _service_dates(new.model, rec_b)
         late = [carried_from is not None and d is not None and d > carried_from.isoformat() for d in dates]
         if not isinstance(x, Rejection):
             carried_lines += sum(late[:len(x.lines)])
@@ -204,7 +214,7 @@ def decision_impact(old, new, items, *, date_a=None, date_b=None, as_of=None, ex
                           _values(sides, rule, chs[0].service_date, date_a, date_b, as_of))
                for (rule, direction), chs in groups.items()]
     by_rule.sort(key=lambda r: (-r.count, r.rule, r.direction))
-    return Impact(len(items), compared, lines, changed, a2d, d2a, tuple(by_rule), date_a, date_b, tuple(every),
+    return Impact(read, compared, lines, changed, a2d, d2a, tuple(by_rule), date_a, date_b, tuple(every),
                   carried_from, carried_lines, outside_both, only_old, only_new)
 
 
