@@ -83,7 +83,7 @@ class GuardedOutput:
                 raise self._stopped(e) from None
             self._send = done > 0 or size == 0  # else this output does not take it (O_APPEND, ...)
         while done < size:
-            data = os.pread(fd, min(size - done, 1 << 22), done)
+            data = _read_at(fd, min(size - done, 1 << 22), done)
             if not data:
                 raise RuntimeError("a finished chunk's file is shorter than the chunk")
             self.write_utf8(data)
@@ -168,6 +168,15 @@ class _Blocks:
             if n is None:  # a non-blocking file that takes nothing now: as a buffered writer would say
                 raise BlockingIOError(11, "standard output would block")
             data = data[n:]
+
+
+def _read_at(fd: int, n: int, offset: int) -> bytes:
+    """Up to ``n`` bytes of the file at ``fd`` from ``offset`` (``os.pread`` where there is
+    one; Windows has none)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, n, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, n)
 
 
 def _send(fd: int, out_fileno, size: int) -> int:
