@@ -282,3 +282,23 @@ def test_the_progress_line_of_a_parallel_run_shows_the_share_of_the_file(facts, 
         shares.append(float(err.getvalue().rsplit("\x1b[2K", 1)[1].split("%")[0]))
     assert shares[0] == 0.0 and shares == sorted(shares) and 50.0 < shares[-1] < 100.0
     assert out.getvalue().count("\n") == facts.read_bytes().count(b"\n")
+
+
+def test_a_chunk_whose_file_fills_the_disk_is_sent_and_its_file_removed(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from rulecite.interpreter.engine import chunks as ch
+
+    real = os.write
+    calls = [0]
+
+    def full(fd, data):  # the first write goes in, the second finds the disk full
+        calls[0] += 1
+        if calls[0] > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data[:10])
+
+    monkeypatch.setattr(ch.os, "write", full)
+    assert not ch.spooled(str(tmp_path / "7"), b"x" * 100)
+    assert calls[0] == 2 and list(tmp_path.iterdir()) == []

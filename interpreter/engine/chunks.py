@@ -69,16 +69,22 @@ def spooled(path: str, data: bytes) -> bool:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     except OSError:
         return False
+    ok = False
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        return True
+        ok = True
     except OSError:
-        os.unlink(path)
-        return False
+        pass
     finally:
         os.close(fd)
+    if not ok:  # closed first: a file still open cannot be removed everywhere (Windows)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return ok
 
 
 class FinishedChunk:
