@@ -166,7 +166,7 @@ class _Blocks:
         while data:
             n = self._buffer.write(data)
             if n is None:  # a non-blocking file that takes nothing now: as a buffered writer would say
-                raise BlockingIOError(11, "standard output would block")
+                raise BlockingIOError(errno.EAGAIN, "standard output would block")
             data = data[n:]
 
 
