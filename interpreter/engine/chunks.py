@@ -95,8 +95,7 @@ class FinishedChunk:
     UTF-8: then only ``texts``); ``texts``, the same as a list of ``str`` (made from
     ``data`` when asked for); ``rejections`` ({index: Rejection}); ``groups``, ``(index,
     subject id)`` where each subject's group starts (the caller's tracker hashes an id only
-    when it must); ``notes`` ({index: a
-    result's notes}, when it has any); ``counts``, ``(lines allowed, lines denied,
+    when it must); ``notes`` ({index: a result's notes}, when it has any); ``counts``, ``(lines allowed, lines denied,
     (((rule, severity), findings), ...))`` over its results (what ``Result.counts`` gives,
     summed). The caller adds the note on a subject that comes back (``_Merger``),
     remaking the text's tail: the notes are the last key but one of a result's JSON
@@ -132,10 +131,6 @@ class FinishedChunk:
             with open(self.file, "rb") as f:
                 self._data = f.read()
         return self._data
-
-    @data.setter
-    def data(self, value):
-        self._data, self.file = value, None
 
     def write_to(self, out) -> None:
         """Write the chunk's bytes to ``out``: from its file where it has one
@@ -184,15 +179,15 @@ class FinishedChunk:
                                "result's does")
         texts[i] = text[:-len(tail)] + _tail(self.start + i, new)
         self.notes[i] = new
-        self.release()
-        self.data = None  # made again from the texts when the notes are in (see _Merger._note_chunk)
+        self.release()  # the file's bytes are not the chunk's any more
+        self._data = None  # made again from the texts when the notes are in (see _Merger._note_chunk)
 
     def _encode(self):
         """``data`` again from ``texts`` after notes were added (None if not UTF-8)."""
         try:
-            self.data = ("\n".join(self._texts) + "\n").encode("utf-8") if self.size else b""
+            self._data = ("\n".join(self._texts) + "\n").encode("utf-8") if self.size else b""
         except UnicodeEncodeError:
-            self.data = None
+            self._data = None
 
 
 def _tail(input_line: int, notes) -> str:

@@ -102,7 +102,7 @@ class Evaluator:
         self._omitted: list = []  # (rule id, line id, evidence expr, items left out) of the record being judged
         self._months: dict = {}  # period text -> whether the pack covers it (see ``cover``)
         self._combos: dict = {}  # rules fired on a line -> its verdict's parts (see ``_combo``)
-        self._window_cites: dict = {}  # code -> what its catalog-window findings share (see _window_finding)
+        self._windows: dict = {}  # code -> what its catalog-window findings share (see _window_finding)
 
 
     # ------------------------------------------------------------ one record
@@ -346,11 +346,11 @@ class Evaluator:
         return (rid, version, severity, line_id, message, citations, evidence, fix, title)
 
     def _window_finding(self, code, lid, sd, ln, i):
-        known = self._window_cites.get(code)
+        known = self._windows.get(code)
         if known is None:  # what does not depend on the line, once per code (the citations shared by its findings)
             c = self.cp.codes[code]
             w = c.window
-            known = self._window_cites[code] = (
+            known = self._windows[code] = (
                 w.start.isoformat() if w.start is not None else None, w.end.isoformat() if w.end is not None else None,
                 "; bill " + ", ".join(c.replaced_by) + " instead" if c.replaced_by else "", tuple(c.replaced_by),
                 tuple(CitationDict(ct.to_dict()) for ct in c.citations),

@@ -153,7 +153,7 @@ def _checked_citations(citations):
             elif kinds <= _DICT:
                 entry = (citations, tuple(dict(c) for c in citations), citations)
             if entry is not None:
-                if len(_CITATIONS) >= 1024:  # fresh tuples (catalog findings make theirs) must not pile up
+                if len(_CITATIONS) >= 1024:  # tuples a caller makes fresh for each result must not pile up
                     _CITATIONS.clear()
                 _CITATIONS[id(citations)] = entry
                 return entry[2]

@@ -179,20 +179,11 @@ def _named(item, packref):
 
 
 def run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=None, judge=None):
-    """See ``_run_each``; every rejection names the pack."""
-    return _run_each(ev, records, start, track_subjects, prepare, judge)
-
-
-def run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=None, prepare=None, judge=None):
-    """See ``_run_groups``; every rejection names the pack."""
-    return _run_groups(ev, records, start, track_subjects, resume, prepare, judge)
-
-
-def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=None, judge=None):
     """``Evaluator.run`` for a pack no rule of which reads history: each record is judged as
     soon as it is read (the same results, in the same order, as ``run_groups``; the note
     on a subject that comes back depends only on the groups before its own). The hot
-    loop of evaluation: the tracker's work is inlined here (see ``SubjectTracker``)."""
+    loop of evaluation. Every rejection names the pack: those of reading are named here,
+    ``Evaluator.judge`` names its own."""
     # The evaluator's own reading of a dict its accept path takes is inlined: the coverage
     # check alone (``Evaluator.prepare`` does the same, one call deeper).
     accept = getattr(ev, "accept_dict", None) if prepare is None else None
@@ -228,7 +219,7 @@ def _run_each(ev, records, start: int = 1, track_subjects: bool = True, prepare=
 _NO_HISTORY: list = []  # what a record of a pack that never reads history gets (never changed)
 
 
-def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=None, prepare=None, judge=None):
+def run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume=None, prepare=None, judge=None):
     """``Evaluator.run`` for a pack that reads history: a subject's group is judged when it ends.
 
     Memory is bounded: a rejection is given at once when no group is pending (one
@@ -243,8 +234,9 @@ def _run_groups(ev, records, start: int = 1, track_subjects: bool = True, resume
     that line: the subject whose group was cut there, or None). The parallel merger
     restarts from it, so that it never holds more than a group and a chunk.
 
-    ``prepare`` and ``judge`` are the evaluator's unless given (``find_record`` gives its own)."""
-    accept = getattr(ev, "accept_dict", None) if prepare is None else None  # as in _run_each
+    ``prepare`` and ``judge`` are the evaluator's unless given (``find_record`` gives its own).
+    Every rejection names the pack, as in ``run_each``."""
+    accept = getattr(ev, "accept_dict", None) if prepare is None else None  # as in run_each
     every = accept is True  # trusted mode: every dict
     cover = ev.cover if accept is not None else None
     prepare = prepare or ev.prepare

@@ -22,11 +22,11 @@ _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
 def __getattr__(name):
-    """``FORMATS`` (the formats the engine checks: ``date`` and ``month``), ``TYPES`` (the
-    type checker: a caller's tuple counts as an array) and ``Validator`` (jsonschema's
-    2020-12 validator with both) are made on first use: importing jsonschema takes a
-    tenth of a start-up, and a run whose records all pass the fast check never needs it."""
-    if name in ("FORMATS", "TYPES", "Validator"):
+    """``FORMATS`` (the formats the engine checks: ``date`` and ``month``) and ``TYPES``
+    (the type checker: a caller's tuple counts as an array) are made on first use, with
+    the validator that uses both (``_jsonschema``): importing jsonschema takes a tenth of
+    a start-up, and a run whose records all pass the fast check never needs it."""
+    if name in ("FORMATS", "TYPES"):
         return _jsonschema()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
